@@ -1,0 +1,78 @@
+/// The current key, which seals, and the previous keys, which only open.
+public struct Keyring: Sendable {
+    public let current: VaultKey
+    public let previous: [VaultKey]
+    private let byID: [KeyID: VaultKey]
+
+    /// Refuses a keyring in which the current key also appears among the previous keys, or a key appears twice:
+    /// both are configuration mistakes that would otherwise surface much later, during a rotation.
+    public init(current: VaultKey, previous: [VaultKey] = []) throws(VaultError) {
+        var byID = [current.id: current]
+        for key in previous {
+            if key.id == current.id {
+                throw VaultError(
+                    .keyConfiguration,
+                    "the current key (id \(current.id)) also appears among the previous keys; "
+                        + "a retired key must never seal again. Remove it from TOKEN_VAULT_PREVIOUS_KEYS.")
+            }
+            if byID[key.id] != nil {
+                throw VaultError(
+                    .keyConfiguration,
+                    "key \(key.id) appears twice in TOKEN_VAULT_PREVIOUS_KEYS; list each previous key once.")
+            }
+            byID[key.id] = key
+        }
+        self.current = current
+        self.previous = previous
+        self.byID = byID
+    }
+
+    /// The key with this id, if it is in the keyring.
+    public func key(for id: KeyID) -> VaultKey? { byID[id] }
+
+    /// The ids of every key in the keyring, current first.
+    public var keyIDs: [KeyID] { [current.id] + previous.map(\.id) }
+}
+
+extension Keyring {
+    /// Environment variables that configure the keyring.
+    public enum Variable {
+        public static let key = "TOKEN_VAULT_KEY"
+        public static let keyFile = "TOKEN_VAULT_KEY_FILE"
+        public static let previousKeys = "TOKEN_VAULT_PREVIOUS_KEYS"
+    }
+
+    /// Loads the keyring from `TOKEN_VAULT_KEY` or `TOKEN_VAULT_KEY_FILE` (exactly one of them) and
+    /// `TOKEN_VAULT_PREVIOUS_KEYS` (comma-separated, optional). Error messages never echo a value.
+    public static func fromEnvironment(_ environment: [String: String]) throws(VaultError) -> Keyring {
+        let inline = environment[Variable.key].flatMap { $0.isEmpty ? nil : $0 }
+        let file = environment[Variable.keyFile].flatMap { $0.isEmpty ? nil : $0 }
+        let current: VaultKey
+        switch (inline, file) {
+        case (.some, .some):
+            throw VaultError(
+                .keyConfiguration,
+                "both \(Variable.key) and \(Variable.keyFile) are set; set exactly one "
+                    + "(the key file is preferred for mounted secrets).")
+        case (nil, nil):
+            throw VaultError(
+                .keyConfiguration,
+                "no encryption key: set \(Variable.keyFile) to the path of a file holding the key, or "
+                    + "\(Variable.key) to the key itself. " + VaultKey.howToMakeAKey)
+        case (.some(let value), nil):
+            current = try VaultKey(base64: value, name: Variable.key)
+        case (nil, .some(let path)):
+            current = try VaultKey(contentsOfFile: path)
+        }
+        var previous: [VaultKey] = []
+        if let list = environment[Variable.previousKeys] {
+            for (index, item) in list.split(separator: ",", omittingEmptySubsequences: false).enumerated() {
+                let trimmed = item.trimmingASCIIWhitespace()
+                if trimmed.isEmpty { continue }
+                previous.append(
+                    try VaultKey(base64: String(trimmed), name: "entry \(index + 1) of \(Variable.previousKeys)"))
+            }
+        }
+        return try Keyring(current: current, previous: previous)
+    }
+}

@@ -1,0 +1,48 @@
+/// A secret value, such as an access or refresh token.
+///
+/// Its bytes are wiped from memory when the last copy is released. It compares in constant time and prints as
+/// `<redacted>` however it is printed (`print`, interpolation, `debugPrint`, `dump`, loggers).
+/// Call ``reveal()`` at the point where the plaintext is needed, for example to build an `Authorization` header.
+public struct Secret: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible,
+    CustomReflectable
+{
+    let storage: SecureBuffer
+
+    public init(_ value: String) {
+        var value = value
+        storage = value.withUTF8 { SecureBuffer(copying: UnsafeRawBufferPointer($0)) }
+    }
+
+    public init(bytes: some Collection<UInt8>) {
+        storage = SecureBuffer(
+            count: bytes.count,
+            filling: { buffer in
+                _ = buffer.initializeMemory(as: UInt8.self, from: bytes)
+            })
+    }
+
+    init(storage: SecureBuffer) {
+        self.storage = storage
+    }
+
+    /// The number of bytes in the secret (its UTF-8 length for text).
+    public var count: Int { storage.count }
+
+    /// The plaintext as a string. Keep the result no longer than needed; Swift strings cannot be wiped.
+    public func reveal() -> String {
+        storage.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// Calls `body` with the secret bytes, without copying them.
+    public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try storage.withUnsafeBytes(body)
+    }
+
+    public static func == (lhs: Secret, rhs: Secret) -> Bool {
+        lhs.storage.constantTimeEquals(rhs.storage)
+    }
+
+    public var description: String { "<redacted>" }
+    public var debugDescription: String { "<redacted>" }
+    public var customMirror: Mirror { Mirror(self, children: [], displayStyle: .struct) }
+}

@@ -1,0 +1,54 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+extension VaultKey {
+    /// Reads a key from a file holding its base64 (surrounding whitespace is ignored).
+    /// The file's bytes are read into wiped memory, never into an ordinary string.
+    public init(contentsOfFile path: String) throws(VaultError) {
+        let variable = Keyring.Variable.keyFile
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            let reason = String(cString: strerror(errno))
+            throw VaultError(
+                .keyConfiguration,
+                "cannot read the key file named by \(variable) (\(path)): \(reason). "
+                    + "Check the path and that this user may read it.")
+        }
+        defer { close(descriptor) }
+        let limit = 4096
+        var length = 0
+        let contents = SecureBuffer(
+            count: limit,
+            filling: { buffer in
+                while length < limit {
+                    let got = read(descriptor, buffer.baseAddress! + length, limit - length)
+                    if got < 0 && errno == EINTR { continue }
+                    if got <= 0 { break }
+                    length += got
+                }
+            })
+        guard length < limit else {
+            throw VaultError(
+                .keyConfiguration,
+                "the key file named by \(variable) (\(path)) is larger than a key; it must hold only the base64 key.")
+        }
+        let decoded = contents.withUnsafeBytes { bytes in
+            let isSpace: (UInt8) -> Bool = { $0 == 0x20 || $0 == 0x0a || $0 == 0x0d || $0 == 0x09 }
+            var start = 0
+            var end = length
+            while start < end && isSpace(bytes[start]) { start += 1 }
+            while end > start && isSpace(bytes[end - 1]) { end -= 1 }
+            return Self.decodeKey(UnsafeRawBufferPointer(rebasing: bytes[start..<end]))
+        }
+        switch decoded {
+        case .success(let material):
+            self.init(material: material)
+        case .failure(let problem):
+            throw VaultError(
+                .keyConfiguration, "the key file named by \(variable) (\(path)) \(problem). \(Self.howToMakeAKey)")
+        }
+    }
+}

@@ -1,0 +1,87 @@
+import Foundation
+
+/// Parses a provider's token response (RFC 6749 section 5.1, with Zoho's variations) into a `TokenSet`.
+public enum TokenResponse {
+    /// Fields that are read as tokens or expiry and never copied into metadata.
+    static let consumedKeys: Set<String> = ["access_token", "refresh_token", "expires_in", "expires_in_sec", "scope"]
+    /// Keys whose values could be credentials: dropped rather than stored as plaintext metadata.
+    static func isSecretLooking(_ key: String) -> Bool {
+        let lower = key.lowercased()
+        if lower == "token_type" { return false }
+        return lower.contains("token") || lower.contains("secret") || lower.contains("password")
+            || lower == "code" || lower.hasSuffix("_code")
+    }
+
+    /// Parses a JSON token response.
+    ///
+    /// - `access_token` and `refresh_token` are strings; `refresh_token` may be absent when `fallbackRefreshToken`
+    ///   is given (a refresh that did not rotate it).
+    /// - `expires_in` is seconds, except that when `expires_in_sec` is present it wins (some Zoho products send
+    ///   `expires_in` in milliseconds then).
+    /// - Other keys (`api_domain`, `token_type`, …) go into metadata, except keys that look like credentials.
+    public static func parse(
+        _ data: [UInt8], receivedAt now: Date = Date(), fallbackRefreshToken: Secret? = nil,
+        requireAccessToken: Bool = false
+    ) throws(VaultError) -> TokenSet {
+        let object: [String: JSONValue]
+        do {
+            object = try JSONDecoder().decode([String: JSONValue].self, from: Data(data))
+        } catch {
+            throw VaultError(
+                .invalidInput,
+                "the token response is not a JSON object; expected {\"access_token\": …, \"refresh_token\": …, "
+                    + "\"expires_in\": …}.")
+        }
+        if let error = object["error"]?.stringValue {
+            throw VaultError(.invalidInput, "the token response is an error: \(error).")
+        }
+        let access = try secretField("access_token", in: object)
+        if requireAccessToken && access == nil {
+            throw VaultError(.invalidInput, "the token response has no access_token.")
+        }
+        guard let refresh = try secretField("refresh_token", in: object) ?? fallbackRefreshToken else {
+            throw VaultError(
+                .invalidInput,
+                "the token response has no refresh_token; the vault needs one to renew the access token. "
+                    + "Authorize with offline access (Zoho: access_type=offline) to get one.")
+        }
+        var lifetime: Double?
+        if let seconds = object["expires_in_sec"] {
+            guard let value = seconds.numberValue else {
+                throw VaultError(.invalidInput, "expires_in_sec in the token response is not a number.")
+            }
+            lifetime = value
+        } else if let seconds = object["expires_in"] {
+            guard let value = seconds.numberValue else {
+                throw VaultError(.invalidInput, "expires_in in the token response is not a number.")
+            }
+            lifetime = value
+        }
+        if let lifetime, lifetime < 0 || !lifetime.isFinite {
+            throw VaultError(.invalidInput, "the token response has a negative or invalid expires_in.")
+        }
+        var scopes: String?
+        if let scope = object["scope"] {
+            guard let value = scope.stringValue else {
+                throw VaultError(.invalidInput, "scope in the token response is not a string.")
+            }
+            scopes = value
+        }
+        var metadata: [String: JSONValue] = [:]
+        for (key, value) in object where !consumedKeys.contains(key) && !isSecretLooking(key) {
+            metadata[key] = value
+        }
+        return TokenSet(
+            accessToken: access, refreshToken: refresh,
+            expiresAt: lifetime.map { now.addingTimeInterval($0) }, scopes: scopes, metadata: metadata)
+    }
+
+    private static func secretField(_ name: String, in object: [String: JSONValue]) throws(VaultError) -> Secret? {
+        guard let value = object[name] else { return nil }
+        if case .null = value { return nil }
+        guard let string = value.stringValue, !string.isEmpty else {
+            throw VaultError(.invalidInput, "\(name) in the token response is not a non-empty string.")
+        }
+        return Secret(string)
+    }
+}

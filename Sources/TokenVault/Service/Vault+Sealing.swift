@@ -1,0 +1,50 @@
+import Foundation
+
+extension Vault {
+    /// Seals both tokens under the current key into a row ready to write.
+    func seal(_ tokens: TokenSet, client: String, provider: String) throws(VaultError) -> SealedRow {
+        let metadataJSON: String
+        do {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            metadataJSON = String(decoding: try encoder.encode(tokens.metadata), as: UTF8.self)
+        } catch {
+            throw VaultError(.invalidInput, "the token metadata cannot be written as JSON: \(error).")
+        }
+        return SealedRow(
+            clientID: client, provider: provider,
+            accessToken: tokens.accessToken.map {
+                sealer.seal($0, context: SealContext(field: .accessToken, provider: provider, clientID: client))
+            },
+            refreshToken: sealer.seal(
+                tokens.refreshToken, context: SealContext(field: .refreshToken, provider: provider, clientID: client)),
+            keyID: sealer.keyring.current.id, expiresAt: tokens.expiresAt?.timeIntervalSince1970,
+            scopes: tokens.scopes, metadataJSON: metadataJSON)
+    }
+
+    /// Opens both tokens of a row. Failures are logged (an audit record, without secrets) and thrown.
+    func open(_ row: SealedRow) throws(VaultError) -> StoredTokens {
+        do {
+            let access = try row.accessToken.map { (sealed) throws(VaultError) in
+                try sealer.open(
+                    sealed, keyID: row.keyID,
+                    context: SealContext(field: .accessToken, provider: row.provider, clientID: row.clientID))
+            }
+            let refresh = try sealer.open(
+                row.refreshToken, keyID: row.keyID,
+                context: SealContext(field: .refreshToken, provider: row.provider, clientID: row.clientID))
+            let metadata =
+                (try? JSONDecoder().decode([String: JSONValue].self, from: Data(row.metadataJSON.utf8))) ?? [:]
+            return StoredTokens(
+                clientID: row.clientID, provider: row.provider, accessToken: access, refreshToken: refresh,
+                expiresAt: row.expiresAt.map { Date(timeIntervalSince1970: $0) }, scopes: row.scopes,
+                metadata: metadata, keyID: row.keyID, createdAt: Date(timeIntervalSince1970: row.createdAt),
+                updatedAt: Date(timeIntervalSince1970: row.updatedAt), version: row.version)
+        } catch {
+            var metadata = Self.metadata(row.clientID, row.provider, row.keyID)
+            metadata["token_vault.error"] = "\(error.code)"
+            logger.error("could not open a stored row", metadata: metadata)
+            throw error
+        }
+    }
+}

@@ -1,0 +1,142 @@
+import Foundation
+import Logging
+
+/// Stores OAuth tokens sealed in PostgreSQL and hands them back opened.
+///
+/// ```swift
+/// let vault = Vault(configuration: try .fromEnvironment(), logger: logger)
+/// try await vault.migrate()
+/// try await vault.store(tokens, client: "acme", provider: "zoho_crm")
+/// let token = try await vault.accessToken(client: "acme", provider: "zoho_crm")
+/// ```
+///
+/// Safe to share between tasks. Call ``shutdown()`` when done to close the connections.
+public final class Vault: Sendable {
+    public let configuration: VaultConfiguration
+    let sealer: Sealer
+    let pool: ConnectionPool
+    let repository: TokenRepository
+    let logger: Logger
+
+    /// - Parameter logger: receives client, provider and key ids, never a token or key. Default: no logging.
+    public init(
+        configuration: VaultConfiguration,
+        logger: Logger = Logger(label: "token-vault", factory: { _ in SwiftLogNoOpLogHandler() })
+    ) {
+        self.configuration = configuration
+        self.sealer = Sealer(keyring: configuration.keyring)
+        self.pool = ConnectionPool(
+            conninfo: configuration.databaseURL, maximumConnections: configuration.maximumConnections, logger: logger)
+        self.repository = TokenRepository(pool: pool)
+        self.logger = logger
+    }
+
+    /// Closes the database connections. The vault cannot be used afterwards.
+    public func shutdown() async {
+        await pool.shutdown()
+    }
+
+    /// Creates or upgrades the schema; safe to run from several instances at once. Returns the versions applied.
+    @discardableResult
+    public func migrate() async throws(VaultError) -> [Int] {
+        let applied = try await pool.withConnection(idempotent: true) { try Migrations.apply(on: $0) }
+        if !applied.isEmpty {
+            logger.notice("applied schema migrations", metadata: ["token_vault.migrations": "\(applied)"])
+        }
+        return applied
+    }
+
+    /// Seals and stores `tokens` for (client, provider), replacing what was there. Returns the row's new version.
+    @discardableResult
+    public func store(_ tokens: TokenSet, client: String, provider: String) async throws(VaultError) -> Int64 {
+        try Self.validate(client: client, provider: provider)
+        let row = try seal(tokens, client: client, provider: provider)
+        let version = try await repository.upsert(row)
+        logger.info("stored tokens", metadata: Self.metadata(client, provider, row.keyID))
+        return version
+    }
+
+    /// The stored tokens for (client, provider), opened.
+    /// - Throws: `.notFound` when nothing is stored, `.unknownKey` or `.authenticationFailed` when the row
+    ///   cannot be opened with the keyring.
+    public func fetch(client: String, provider: String) async throws(VaultError) -> StoredTokens {
+        try Self.validate(client: client, provider: provider)
+        guard let row = try await repository.find(client: client, provider: provider) else {
+            throw Self.notFound(client: client, provider: provider)
+        }
+        return try open(row)
+    }
+
+    /// The stored access token while it is valid for longer than the refresh margin.
+    /// - Throws: `.tokenExpired` when it has expired or is about to; `.notFound` when nothing is stored.
+    public func storedAccessToken(client: String, provider: String) async throws(VaultError) -> StoredTokens {
+        let tokens = try await fetch(client: client, provider: provider)
+        guard tokens.isAccessTokenValid(margin: configuration.refreshMargin) else {
+            throw VaultError(
+                .tokenExpired,
+                "the access token for client '\(client)', provider '\(provider)' has expired or expires within "
+                    + "\(Int(configuration.refreshMargin)) s; store fresh tokens (`token-vault put`).")
+        }
+        return tokens
+    }
+
+    /// Deletes the tokens of (client, provider). Returns false when there were none.
+    @discardableResult
+    public func delete(client: String, provider: String) async throws(VaultError) -> Bool {
+        try Self.validate(client: client, provider: provider)
+        let deleted = try await repository.delete(client: client, provider: provider)
+        if deleted { logger.info("deleted tokens", metadata: Self.metadata(client, provider, nil)) }
+        return deleted
+    }
+
+    /// Every row, without secrets, in (client, provider) order.
+    public func list() async throws(VaultError) -> [TokenSummary] {
+        var summaries: [TokenSummary] = []
+        try await forEachPage(batchSize: 1000) { rows in
+            summaries.append(contentsOf: rows.map(Self.summary))
+        }
+        return summaries
+    }
+
+    /// Walks the table in pages of `batchSize` rows in key order.
+    func forEachPage(batchSize: Int, _ body: ([SealedRow]) throws(VaultError) -> Void) async throws(VaultError) {
+        var cursor: (client: String, provider: String)? = nil
+        while true {
+            let rows = try await repository.page(after: cursor, limit: batchSize)
+            try body(rows)
+            guard let last = rows.last, rows.count == batchSize else { return }
+            cursor = (last.clientID, last.provider)
+        }
+    }
+
+    static func validate(client: String, provider: String) throws(VaultError) {
+        for (name, value) in [("client id", client), ("provider", provider)] {
+            guard !value.isEmpty, value.utf8.count <= 256, !value.unicodeScalars.contains(where: { $0.value < 0x20 })
+            else {
+                throw VaultError(
+                    .invalidInput, "the \(name) must be 1 to 256 bytes of printable text.")
+            }
+        }
+    }
+
+    static func notFound(client: String, provider: String) -> VaultError {
+        VaultError(
+            .notFound,
+            "no tokens are stored for client '\(client)', provider '\(provider)'; store them with "
+                + "`token-vault put --client \(client) --provider \(provider)` (token response JSON on stdin).")
+    }
+
+    static func metadata(_ client: String, _ provider: String, _ keyID: KeyID?) -> Logger.Metadata {
+        var metadata: Logger.Metadata = ["token_vault.client": "\(client)", "token_vault.provider": "\(provider)"]
+        if let keyID { metadata["token_vault.key_id"] = "\(keyID)" }
+        return metadata
+    }
+
+    static func summary(_ row: SealedRow) -> TokenSummary {
+        TokenSummary(
+            clientID: row.clientID, provider: row.provider, keyID: row.keyID,
+            expiresAt: row.expiresAt.map { Date(timeIntervalSince1970: $0) }, scopes: row.scopes,
+            hasAccessToken: row.accessToken != nil, createdAt: Date(timeIntervalSince1970: row.createdAt),
+            updatedAt: Date(timeIntervalSince1970: row.updatedAt), version: row.version)
+    }
+}

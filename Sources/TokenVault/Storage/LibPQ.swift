@@ -1,0 +1,255 @@
+internal import CLibPQ
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A bound query parameter. Bytes go to the server in binary, everything else as text.
+enum SQLValue: Sendable {
+    case text(String)
+    case bytes([UInt8])
+    case null
+}
+
+/// The only place that calls into libpq: one connection, used by one thread at a time.
+///
+/// Blocking calls are made only from the connection's own dispatch queue (see `PooledConnection`), never from
+/// Swift's cooperative thread pool.
+final class PGConnection {
+    private let handle: OpaquePointer
+    private var prepared: Set<String> = []
+
+    /// Connects with `conninfo` (a `postgresql://` URL or `key=value` pairs; empty means libpq's `PG*` variables
+    /// and defaults). The conninfo never appears in an error: it may hold a password.
+    init(conninfo: String, applicationName: String) throws(VaultError) {
+        let keywords = ["fallback_application_name", "dbname"]
+        let values = [applicationName, conninfo]
+        let connection: OpaquePointer? = withCStringArray(keywords) { keys in
+            withCStringArray(values) { vals in PQconnectdbParams(keys, vals, 1) }
+        }
+        guard let connection else {
+            throw VaultError(.connectionFailed, "libpq could not allocate a connection (out of memory).")
+        }
+        guard PQstatus(connection) == CONNECTION_OK else {
+            let reason = Self.cleanMessage(PQerrorMessage(connection))
+            PQfinish(connection)
+            throw VaultError(
+                .connectionFailed,
+                "cannot connect to PostgreSQL: \(reason). Check DATABASE_URL (or the PG* variables) and that "
+                    + "the server is running and reachable.")
+        }
+        handle = connection
+        PQsetNoticeProcessor(handle, { _, _ in }, nil)  // Notices (e.g. "relation exists, skipping") are not ours.
+    }
+
+    deinit {
+        PQfinish(handle)
+    }
+
+    /// True when libpq has noticed the connection is gone; such a connection is discarded, not reused.
+    var isBroken: Bool { PQstatus(handle) != CONNECTION_OK }
+
+    /// Runs one or more statements without parameters (simple query protocol), for migrations and transactions.
+    func execute(script sql: String) throws(VaultError) {
+        let result = PQexec(handle, sql)
+        _ = try check(result)
+    }
+
+    /// Runs a statement with bound parameters; results come back in binary.
+    func query(_ sql: String, _ parameters: [SQLValue] = []) throws(VaultError) -> PGResult {
+        let result = withParameters(parameters) { count, values, lengths, formats in
+            PQexecParams(handle, sql, count, nil, values, lengths, formats, 1)
+        }
+        return try check(result)
+    }
+
+    /// Runs a named prepared statement, preparing it on this connection the first time.
+    func query(prepared statement: PreparedStatement, _ parameters: [SQLValue]) throws(VaultError) -> PGResult {
+        if !prepared.contains(statement.name) {
+            let result = PQprepare(handle, statement.name, statement.sql, 0, nil)
+            _ = try check(result)
+            prepared.insert(statement.name)
+        }
+        let result = withParameters(parameters) { count, values, lengths, formats in
+            PQexecPrepared(handle, statement.name, count, values, lengths, formats, 1)
+        }
+        return try check(result)
+    }
+
+    private func check(_ result: OpaquePointer?) throws(VaultError) -> PGResult {
+        guard let result else {
+            throw VaultError(
+                .connectionFailed,
+                "lost the connection to PostgreSQL: \(Self.cleanMessage(PQerrorMessage(handle))).")
+        }
+        let status = PQresultStatus(result)
+        if status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK {
+            return PGResult(result)
+        }
+        let sqlState = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
+        let primary =
+            PQresultErrorField(result, Int32(UInt8(ascii: "M"))).map { String(cString: $0) }
+            ?? Self.cleanMessage(PQerrorMessage(handle))
+        PQclear(result)
+        if isBroken || sqlState.map(Self.isConnectionLoss) == true {
+            throw VaultError(
+                .connectionFailed, "lost the connection to PostgreSQL: \(primary).", sqlState: sqlState)
+        }
+        if sqlState == "42P01" {
+            throw VaultError(
+                .schemaOutdated, "the vault's tables do not exist: \(primary). Run `token-vault migrate` first.",
+                sqlState: sqlState)
+        }
+        throw VaultError(.database, "PostgreSQL refused the statement: \(primary).", sqlState: sqlState)
+    }
+
+    /// Class 08 (connection exception), 57P01..57P03 (server shutting down or starting).
+    private static func isConnectionLoss(_ state: String) -> Bool {
+        state.hasPrefix("08") || state == "57P01" || state == "57P02" || state == "57P03"
+    }
+
+    private static func cleanMessage(_ message: UnsafePointer<CChar>?) -> String {
+        guard let message else { return "unknown error" }
+        let text = String(cString: message)
+        let lines = text.split(whereSeparator: \.isNewline).map { $0.trimmingASCIIWhitespace() }
+        return lines.filter { !$0.isEmpty }.joined(separator: "; ")
+    }
+
+    private func withParameters<R>(
+        _ parameters: [SQLValue],
+        _ body: (Int32, UnsafePointer<UnsafePointer<CChar>?>?, UnsafePointer<Int32>?, UnsafePointer<Int32>?) -> R
+    ) -> R {
+        // Copy every value into one buffer that outlives the call; pointers into it are handed to libpq.
+        var storage: [UInt8] = []
+        var offsets: [Int?] = []
+        var lengths: [Int32] = []
+        var formats: [Int32] = []
+        for parameter in parameters {
+            switch parameter {
+            case .null:
+                offsets.append(nil)
+                lengths.append(0)
+                formats.append(0)
+            case .text(let string):
+                offsets.append(storage.count)
+                storage.append(contentsOf: string.utf8)
+                storage.append(0)
+                lengths.append(0)
+                formats.append(0)
+            case .bytes(let bytes):
+                offsets.append(storage.count)
+                storage.append(contentsOf: bytes)
+                storage.append(0)
+                lengths.append(Int32(bytes.count))
+                formats.append(1)
+            }
+        }
+        defer { storage.withUnsafeMutableBytes { Sodium.zero($0) } }  // may have held ciphertext; keep it tidy
+        return storage.withUnsafeBytes { raw in
+            let base = raw.baseAddress?.assumingMemoryBound(to: CChar.self)
+            let pointers: [UnsafePointer<CChar>?] = offsets.map { offset in
+                guard let offset, let base else { return nil }
+                return UnsafePointer(base + offset)
+            }
+            return pointers.withUnsafeBufferPointer { values in
+                lengths.withUnsafeBufferPointer { lengthPointer in
+                    formats.withUnsafeBufferPointer { formatPointer in
+                        body(
+                            Int32(parameters.count), values.baseAddress, lengthPointer.baseAddress,
+                            formatPointer.baseAddress)
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A statement prepared once per connection under a fixed name.
+struct PreparedStatement: Sendable {
+    let name: String
+    let sql: String
+}
+
+/// A query result in binary format; freed with `PQclear` when released.
+final class PGResult {
+    private let handle: OpaquePointer
+
+    init(_ handle: OpaquePointer) {
+        self.handle = handle
+    }
+
+    deinit {
+        PQclear(handle)
+    }
+
+    var rowCount: Int { Int(PQntuples(handle)) }
+
+    /// The number of rows an INSERT, UPDATE or DELETE touched.
+    var affectedRows: Int {
+        guard let text = PQcmdTuples(handle) else { return 0 }
+        return Int(String(cString: text)) ?? 0
+    }
+
+    func isNull(_ row: Int, _ column: Int) -> Bool {
+        PQgetisnull(handle, Int32(row), Int32(column)) == 1
+    }
+
+    func withBytes<R>(_ row: Int, _ column: Int, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+        let length = Int(PQgetlength(handle, Int32(row), Int32(column)))
+        let value = PQgetvalue(handle, Int32(row), Int32(column))
+        return body(UnsafeRawBufferPointer(start: value, count: length))
+    }
+
+    func bytes(_ row: Int, _ column: Int) -> [UInt8]? {
+        isNull(row, column) ? nil : withBytes(row, column) { Array($0) }
+    }
+
+    /// text, varchar, and `::text` casts.
+    func string(_ row: Int, _ column: Int) -> String? {
+        isNull(row, column) ? nil : withBytes(row, column) { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// int8 / int4 / int2 in network byte order.
+    func integer(_ row: Int, _ column: Int) -> Int64? {
+        guard !isNull(row, column) else { return nil }
+        return withBytes(row, column) { raw in
+            raw.reduce(Int64(0)) { ($0 << 8) | Int64($1) }
+                .signExtended(fromBytes: raw.count)
+        }
+    }
+
+    func bool(_ row: Int, _ column: Int) -> Bool? {
+        isNull(row, column) ? nil : withBytes(row, column) { $0.first == 1 }
+    }
+
+    /// timestamptz: microseconds since 2000-01-01 00:00:00 UTC, as seconds since 1970.
+    func timestamp(_ row: Int, _ column: Int) -> Double? {
+        guard let micros = integer(row, column) else { return nil }
+        return 946_684_800 + Double(micros) / 1_000_000
+    }
+}
+
+extension Int64 {
+    fileprivate func signExtended(fromBytes count: Int) -> Int64 {
+        guard count > 0 && count < 8 else { return self }
+        let shift = Int64(64 - count * 8)
+        return (self << shift) >> shift
+    }
+}
+
+private func withCStringArray<R>(_ strings: [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> R) -> R {
+    var pointers: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) }
+    pointers.append(nil)
+    defer {
+        for pointer in pointers {
+            if let pointer {
+                // The conninfo may hold a password: wipe our copy.
+                memset(pointer, 0, strlen(pointer))
+                free(pointer)
+            }
+        }
+    }
+    return pointers.withUnsafeBufferPointer { buffer in
+        buffer.baseAddress!.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: buffer.count) { body($0) }
+    }
+}

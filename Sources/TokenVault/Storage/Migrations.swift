@@ -1,0 +1,84 @@
+/// The schema, as numbered migrations recorded in `token_vault_migrations`.
+///
+/// They run in one transaction under a transaction-scoped advisory lock, so that instances starting together
+/// apply each migration once; running them again is a no-op.
+enum Migrations {
+    struct Migration: Sendable {
+        let version: Int
+        let name: String
+        let sql: String
+    }
+
+    /// `pg_advisory_xact_lock` key: "tokenvlt" as a big-endian int64, shared with nothing else.
+    static let lockKey: Int64 = 0x746f_6b65_6e76_6c74
+
+    static let all: [Migration] = [
+        Migration(
+            version: 1, name: "create oauth_tokens",
+            sql: """
+                CREATE TABLE oauth_tokens (
+                    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+                    client_id text NOT NULL,
+                    provider text NOT NULL,
+                    access_token_ciphertext bytea,
+                    access_token_nonce bytea,
+                    refresh_token_ciphertext bytea NOT NULL,
+                    refresh_token_nonce bytea NOT NULL,
+                    key_id text NOT NULL,
+                    token_expiry timestamptz,
+                    scopes text,
+                    metadata jsonb NOT NULL DEFAULT '{}'::jsonb,
+                    created_at timestamptz NOT NULL DEFAULT now(),
+                    updated_at timestamptz NOT NULL DEFAULT now(),
+                    version bigint NOT NULL DEFAULT 1,
+                    CONSTRAINT oauth_tokens_access_token_pair
+                        CHECK ((access_token_ciphertext IS NULL) = (access_token_nonce IS NULL))
+                );
+                CREATE UNIQUE INDEX oauth_tokens_client_provider_key ON oauth_tokens (client_id, provider);
+                CREATE INDEX oauth_tokens_key_id_idx ON oauth_tokens (key_id);
+                COMMENT ON TABLE oauth_tokens IS
+                    'token-vault: access and refresh tokens sealed with crypto_secretbox; see docs/ciphertext-format.md';
+                """)
+    ]
+
+    static var latestVersion: Int { all.map(\.version).max() ?? 0 }
+
+    /// Applies the missing migrations; returns the versions applied.
+    static func apply(on connection: PGConnection) throws(VaultError) -> [Int] {
+        try connection.execute(script: "BEGIN")
+        do {
+            _ = try connection.query("SELECT pg_advisory_xact_lock($1::bigint)", [.text(String(lockKey))])
+            try connection.execute(
+                script: """
+                    CREATE TABLE IF NOT EXISTS token_vault_migrations (
+                        version integer PRIMARY KEY,
+                        name text NOT NULL,
+                        applied_at timestamptz NOT NULL DEFAULT now()
+                    )
+                    """)
+            let result = try connection.query("SELECT version FROM token_vault_migrations")
+            let applied = Set((0..<result.rowCount).compactMap { result.integer($0, 0) }.map(Int.init))
+            var done: [Int] = []
+            for migration in all where !applied.contains(migration.version) {
+                try connection.execute(script: migration.sql)
+                _ = try connection.query(
+                    "INSERT INTO token_vault_migrations (version, name) VALUES ($1::integer, $2)",
+                    [.text(String(migration.version)), .text(migration.name)])
+                done.append(migration.version)
+            }
+            try connection.execute(script: "COMMIT")
+            return done
+        } catch {
+            try? connection.execute(script: "ROLLBACK")
+            throw error
+        }
+    }
+
+    /// The highest applied version, or 0 when the vault's tables do not exist yet.
+    static func currentVersion(on connection: PGConnection) throws(VaultError) -> Int {
+        let exists = try connection.query("SELECT to_regclass('token_vault_migrations') IS NOT NULL")
+        guard exists.bool(0, 0) == true else { return 0 }
+        let result = try connection.query("SELECT coalesce(max(version), 0)::bigint FROM token_vault_migrations")
+        return Int(result.integer(0, 0) ?? 0)
+    }
+}

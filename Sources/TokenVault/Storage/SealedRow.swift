@@ -1,0 +1,68 @@
+/// A row of `oauth_tokens` as stored: secrets still sealed.
+struct SealedRow: Sendable {
+    var id: String
+    var clientID: String
+    var provider: String
+    var accessToken: SealedValue?
+    var refreshToken: SealedValue
+    var keyID: KeyID
+    /// Seconds since 1970.
+    var expiresAt: Double?
+    var scopes: String?
+    var metadataJSON: String
+    var createdAt: Double
+    var updatedAt: Double
+    var version: Int64
+
+    /// The column list that `init(result:row:)` decodes, in order.
+    static let columns = """
+        id::text, client_id, provider, access_token_ciphertext, access_token_nonce, refresh_token_ciphertext, \
+        refresh_token_nonce, key_id, token_expiry, scopes, metadata::text, created_at, updated_at, version
+        """
+
+    init(result: PGResult, row: Int) {
+        id = result.string(row, 0) ?? ""
+        clientID = result.string(row, 1) ?? ""
+        provider = result.string(row, 2) ?? ""
+        if let ciphertext = result.bytes(row, 3), let nonce = result.bytes(row, 4) {
+            accessToken = SealedValue(ciphertext: ciphertext, nonce: nonce)
+        }
+        refreshToken = SealedValue(ciphertext: result.bytes(row, 5) ?? [], nonce: result.bytes(row, 6) ?? [])
+        keyID = KeyID(rawValue: result.string(row, 7) ?? "")
+        expiresAt = result.timestamp(row, 8)
+        scopes = result.string(row, 9)
+        metadataJSON = result.string(row, 10) ?? "{}"
+        createdAt = result.timestamp(row, 11) ?? 0
+        updatedAt = result.timestamp(row, 12) ?? 0
+        version = result.integer(row, 13) ?? 0
+    }
+
+    init(
+        clientID: String, provider: String, accessToken: SealedValue?, refreshToken: SealedValue, keyID: KeyID,
+        expiresAt: Double?, scopes: String?, metadataJSON: String
+    ) {
+        id = ""
+        self.clientID = clientID
+        self.provider = provider
+        self.accessToken = accessToken
+        self.refreshToken = refreshToken
+        self.keyID = keyID
+        self.expiresAt = expiresAt
+        self.scopes = scopes
+        self.metadataJSON = metadataJSON
+        createdAt = 0
+        updatedAt = 0
+        version = 0
+    }
+}
+
+/// Timestamps travel as whole microseconds since 1970 and are turned into timestamptz by the SQL.
+func microsecondsParameter(_ seconds: Double?) -> SQLValue {
+    guard let seconds else { return .null }
+    return .text(String(Int64((seconds * 1_000_000).rounded())))
+}
+
+/// `$n` as a timestamptz from microseconds since 1970 (exact, unlike `to_timestamp(float8)`).
+func timestampFromMicroseconds(_ placeholder: String) -> String {
+    "('epoch'::timestamptz + \(placeholder)::bigint * interval '1 microsecond')"
+}

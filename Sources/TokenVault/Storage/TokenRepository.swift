@@ -1,0 +1,86 @@
+/// SQL for `oauth_tokens`. Knows nothing of keys or plaintext: it moves sealed rows in and out.
+struct TokenRepository: Sendable {
+    let pool: ConnectionPool
+
+    static let upsert = PreparedStatement(
+        name: "token_vault_upsert",
+        sql: """
+            INSERT INTO oauth_tokens (client_id, provider, access_token_ciphertext, access_token_nonce,
+                refresh_token_ciphertext, refresh_token_nonce, key_id, token_expiry, scopes, metadata)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, \(timestampFromMicroseconds("$8")), $9, $10::jsonb)
+            ON CONFLICT (client_id, provider) DO UPDATE SET
+                access_token_ciphertext = EXCLUDED.access_token_ciphertext,
+                access_token_nonce = EXCLUDED.access_token_nonce,
+                refresh_token_ciphertext = EXCLUDED.refresh_token_ciphertext,
+                refresh_token_nonce = EXCLUDED.refresh_token_nonce,
+                key_id = EXCLUDED.key_id,
+                token_expiry = EXCLUDED.token_expiry,
+                scopes = EXCLUDED.scopes,
+                metadata = EXCLUDED.metadata,
+                updated_at = now(),
+                version = oauth_tokens.version + 1
+            RETURNING version
+            """)
+
+    static let select = PreparedStatement(
+        name: "token_vault_select",
+        sql: "SELECT \(SealedRow.columns) FROM oauth_tokens WHERE client_id = $1 AND provider = $2")
+
+    static let delete = PreparedStatement(
+        name: "token_vault_delete", sql: "DELETE FROM oauth_tokens WHERE client_id = $1 AND provider = $2")
+
+    /// Keyset pagination in (client_id, provider) order: never holds the whole table.
+    static let page = PreparedStatement(
+        name: "token_vault_page",
+        sql: """
+            SELECT \(SealedRow.columns) FROM oauth_tokens
+            WHERE (client_id, provider) > ($1, $2)
+            ORDER BY client_id, provider
+            LIMIT $3::integer
+            """)
+
+    static func upsertParameters(_ row: SealedRow) -> [SQLValue] {
+        [
+            .text(row.clientID), .text(row.provider),
+            row.accessToken.map { .bytes($0.ciphertext) } ?? .null,
+            row.accessToken.map { .bytes($0.nonce) } ?? .null,
+            .bytes(row.refreshToken.ciphertext), .bytes(row.refreshToken.nonce),
+            .text(row.keyID.rawValue), microsecondsParameter(row.expiresAt),
+            row.scopes.map { .text($0) } ?? .null, .text(row.metadataJSON),
+        ]
+    }
+
+    /// Inserts or replaces the row for (client, provider); returns its new version.
+    /// Retried once on a dropped connection: writing the same sealed values twice leaves the same row.
+    func upsert(_ row: SealedRow) async throws(VaultError) -> Int64 {
+        let parameters = Self.upsertParameters(row)
+        return try await pool.withConnection(idempotent: true) { connection in
+            let result = try connection.query(prepared: Self.upsert, parameters)
+            return result.integer(0, 0) ?? 0
+        }
+    }
+
+    func find(client: String, provider: String) async throws(VaultError) -> SealedRow? {
+        try await pool.withConnection(idempotent: true) { connection in
+            let result = try connection.query(prepared: Self.select, [.text(client), .text(provider)])
+            return result.rowCount == 0 ? nil : SealedRow(result: result, row: 0)
+        }
+    }
+
+    func delete(client: String, provider: String) async throws(VaultError) -> Bool {
+        try await pool.withConnection(idempotent: true) { connection in
+            try connection.query(prepared: Self.delete, [.text(client), .text(provider)]).affectedRows > 0
+        }
+    }
+
+    /// The rows after (client, provider) in key order, at most `limit` of them.
+    func page(after cursor: (client: String, provider: String)?, limit: Int) async throws(VaultError) -> [SealedRow] {
+        let parameters: [SQLValue] = [
+            .text(cursor?.client ?? ""), .text(cursor?.provider ?? ""), .text(String(limit)),
+        ]
+        return try await pool.withConnection(idempotent: true) { connection in
+            let result = try connection.query(prepared: Self.page, parameters)
+            return (0..<result.rowCount).map { SealedRow(result: result, row: $0) }
+        }
+    }
+}

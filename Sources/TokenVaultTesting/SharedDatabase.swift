@@ -1,0 +1,48 @@
+import Foundation
+
+/// One database for a whole test process: `DATABASE_URL` when it is set, otherwise a `TemporaryPostgres`
+/// started on first use and stopped when the process exits.
+public enum SharedDatabase {
+    private static let started: Result<String, TemporaryPostgres.StartError> = {
+        if let url = ProcessInfo.processInfo.environment["DATABASE_URL"], !url.isEmpty {
+            return .success(url)
+        }
+        do {
+            let cluster = try TemporaryPostgres.start()
+            sharedCluster.withLock { $0 = cluster }
+            atexit { SharedDatabase.stopAtExit() }
+            return .success(cluster.databaseURL)
+        } catch let error as TemporaryPostgres.StartError {
+            return .failure(error)
+        } catch {
+            return .failure(.init(description: "\(error)"))
+        }
+    }()
+
+    private static let sharedCluster = LockedValue<TemporaryPostgres?>(nil)
+
+    /// The database URL to test against. Throws, loudly, when no PostgreSQL can be had.
+    public static func url() throws -> String {
+        try started.get()
+    }
+
+    /// Stops the cluster now (also done automatically at exit).
+    public static func stopAtExit() {
+        sharedCluster.withLock { cluster in
+            cluster?.stop()
+            cluster = nil
+        }
+    }
+}
+
+/// A value behind a lock, for the few globals test support needs.
+final class LockedValue<Value>: @unchecked Sendable {
+    private var value: Value
+    private let lock = NSLock()
+    init(_ value: Value) { self.value = value }
+    func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body(&value)
+    }
+}

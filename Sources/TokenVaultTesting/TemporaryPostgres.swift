@@ -1,0 +1,153 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A throwaway PostgreSQL cluster on a private Unix socket in a temporary directory.
+///
+/// It finds `initdb` and `pg_ctl` on `PATH` or under `/usr/lib/postgresql/*/bin`, runs them as the `postgres`
+/// user when the current user is root (PostgreSQL refuses to run as root), listens on no TCP port, and deletes
+/// everything when stopped. Use it in your own tests:
+///
+/// ```swift
+/// let postgres = try TemporaryPostgres.start()
+/// defer { postgres.stop() }
+/// let configuration = VaultConfiguration(databaseURL: postgres.databaseURL, keyring: keyring)
+/// ```
+public final class TemporaryPostgres: Sendable {
+    /// libpq conninfo for the cluster (`host=<socket dir> port=… user=postgres dbname=postgres`).
+    public let databaseURL: String
+    /// The temporary directory holding the data directory, the socket and the server log.
+    public let directory: String
+    let binDirectory: String
+    let runAs: String?
+
+    init(databaseURL: String, directory: String, binDirectory: String, runAs: String?) {
+        self.databaseURL = databaseURL
+        self.directory = directory
+        self.binDirectory = binDirectory
+        self.runAs = runAs
+    }
+
+    public struct StartError: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// Creates and starts a cluster. Fails loudly when PostgreSQL is not installed.
+    public static func start(port: Int = 5432) throws -> TemporaryPostgres {
+        let bin = try findBinDirectory()
+        let runAs: String? = geteuid() == 0 ? "postgres" : nil
+        var template = Array("/tmp/token-vault-pg-XXXXXX".utf8CString)
+        guard let made = mkdtemp(&template) else {
+            throw StartError(description: "cannot create a temporary directory: \(String(cString: strerror(errno)))")
+        }
+        let directory = String(cString: made)
+        if let user = runAs {
+            guard let entry = getpwnam(user) else {
+                throw StartError(
+                    description: "running as root, but there is no '\(user)' user to run PostgreSQL as "
+                        + "(PostgreSQL refuses to run as root). Install the postgresql package, which creates it.")
+            }
+            guard chown(directory, entry.pointee.pw_uid, entry.pointee.pw_gid) == 0 else {
+                throw StartError(
+                    description: "cannot hand \(directory) to '\(user)': \(String(cString: strerror(errno)))")
+            }
+        }
+        let cluster = TemporaryPostgres(
+            databaseURL: "host=\(directory) port=\(port) user=postgres dbname=postgres", directory: directory,
+            binDirectory: bin, runAs: runAs)
+        do {
+            try cluster.run(
+                "initdb",
+                [
+                    "-D", "\(directory)/data", "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-locale",
+                    "--no-sync",
+                ])
+            let options =
+                "-k \(directory) -p \(port) -c listen_addresses='' -c fsync=off -c synchronous_commit=off "
+                + "-c full_page_writes=off -c max_connections=300"
+            try cluster.run(
+                "pg_ctl",
+                [
+                    "-D", "\(directory)/data", "-l", "\(directory)/server.log", "-o", options, "-w", "-t", "60",
+                    "start",
+                ])
+        } catch {
+            let log = (try? String(contentsOfFile: "\(directory)/server.log", encoding: .utf8)) ?? ""
+            cluster.stop()
+            throw StartError(description: "\(error)\(log.isEmpty ? "" : "\nserver log:\n\(log)")")
+        }
+        return cluster
+    }
+
+    /// Stops the server at once and deletes the directory. Safe to call twice.
+    public func stop() {
+        if FileManager.default.fileExists(atPath: "\(directory)/data/postmaster.pid") {
+            try? run("pg_ctl", ["-D", "\(directory)/data", "-m", "immediate", "-w", "stop"])
+        }
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    static func findBinDirectory() throws -> String {
+        let fileManager = FileManager.default
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
+        for entry in path.split(separator: ":") {
+            let directory = String(entry)
+            if fileManager.isExecutableFile(atPath: "\(directory)/initdb")
+                && fileManager.isExecutableFile(atPath: "\(directory)/pg_ctl")
+            {
+                return directory
+            }
+        }
+        let root = "/usr/lib/postgresql"
+        let versions = ((try? fileManager.contentsOfDirectory(atPath: root)) ?? [])
+            .compactMap { Int($0) }.sorted(by: >)
+        for version in versions where fileManager.isExecutableFile(atPath: "\(root)/\(version)/bin/initdb") {
+            return "\(root)/\(version)/bin"
+        }
+        throw StartError(
+            description: "PostgreSQL is not installed: no initdb/pg_ctl on PATH or under /usr/lib/postgresql/*/bin. "
+                + "Install it (Debian/Ubuntu: apt-get install -y postgresql) or set DATABASE_URL to a server.")
+    }
+
+    /// Runs a PostgreSQL binary (as `postgres` when we are root) and throws with its output when it fails.
+    ///
+    /// posix_spawn and waitpid rather than Foundation's Process: the server that `pg_ctl start` leaves behind
+    /// inherits descriptors, and Process would wait for them to close.
+    func run(_ tool: String, _ arguments: [String]) throws {
+        let executable = "\(binDirectory)/\(tool)"
+        let argv = runAs.map { ["/usr/sbin/runuser", "-u", $0, "--", executable] } ?? [executable]
+        let logPath = "\(directory)/\(tool).out"
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        let cArguments = (argv + arguments).map { strdup($0) } + [nil]
+        defer { cArguments.forEach { free($0) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, argv[0], &actions, nil, cArguments, environ)
+        guard spawned == 0 else {
+            throw StartError(description: "cannot run \(argv[0]): \(String(cString: strerror(spawned)))")
+        }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let exited = (status & 0x7f) == 0
+        let code = (status >> 8) & 0xff
+        guard exited && code == 0 else {
+            let output = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+            throw StartError(description: "\(tool) failed (status \(status)): \(output)")
+        }
+    }
+}
+
+extension TemporaryPostgres {
+    /// A handle on a cluster that `start()` made in another process, so that it can be stopped.
+    public static func attach(directory: String) throws -> TemporaryPostgres {
+        TemporaryPostgres(
+            databaseURL: "", directory: directory, binDirectory: try findBinDirectory(),
+            runAs: geteuid() == 0 ? "postgres" : nil)
+    }
+}
