@@ -59,8 +59,7 @@ let package = Package(
                 "TokenVaultTesting",
                 "TokenVaultCLI",
                 "TokenVaultTestPostgres",
-            ],
-            resources: [.copy("Fixtures")]
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]
