@@ -1,0 +1,23 @@
+import ArgumentParser
+import TokenVault
+
+struct Delete: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Delete the stored tokens of one client and provider.",
+        discussion: "Example:\n  token-vault delete --client acme --provider zoho_crm")
+
+    @OptionGroup var row: RowOptions
+
+    func run() async throws {
+        let deleted = try await Runner.withVault { vault in
+            try await vault.delete(client: row.client, provider: row.provider)
+        }
+        guard deleted else {
+            throw Runner.fail(
+                VaultError(
+                    .notFound,
+                    "no tokens are stored for client '\(row.client)', provider '\(row.provider)'; nothing deleted."))
+        }
+        print("deleted tokens for client '\(row.client)', provider '\(row.provider)'")
+    }
+}

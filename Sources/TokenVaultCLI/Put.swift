@@ -1,0 +1,31 @@
+import ArgumentParser
+import TokenVault
+
+struct Put: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Store tokens: reads a provider's token response (JSON) on stdin and stores it sealed.",
+        discussion: """
+            The JSON has the shape a token endpoint returns: access_token, refresh_token (required), expires_in
+            (seconds; expires_in_sec wins when present), scope, api_domain, … Other keys go into the row's
+            metadata, except keys that look like credentials, which are dropped.
+
+            Example:
+              token-vault put --client acme --provider zoho_crm < response.json
+            """)
+
+    @OptionGroup var row: RowOptions
+
+    func run() async throws {
+        let input = Runner.readStandardInput()
+        let tokens: TokenSet
+        do {
+            tokens = try TokenResponse.parse(input)
+        } catch {
+            throw Runner.fail(error)
+        }
+        let version = try await Runner.withVault { vault in
+            try await vault.store(tokens, client: row.client, provider: row.provider)
+        }
+        print("stored tokens for client '\(row.client)', provider '\(row.provider)' (version \(version))")
+    }
+}

@@ -1,0 +1,51 @@
+import ArgumentParser
+import Foundation
+import TokenVault
+
+@main
+struct TokenVaultCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "token-vault",
+        abstract: "Keep OAuth tokens sealed (libsodium secretbox) in PostgreSQL.",
+        discussion: """
+            Configuration comes from the environment, never from arguments:
+              TOKEN_VAULT_KEY or TOKEN_VAULT_KEY_FILE   the current key (base64 of 32 bytes)
+              TOKEN_VAULT_PREVIOUS_KEYS                 older keys, comma-separated, used only to open
+              DATABASE_URL                              postgresql:// URL or libpq conninfo (or PG* variables)
+              TOKEN_VAULT_LOG_LEVEL                     trace, debug, info, notice, warning (default), error
+
+            Exit codes: 0 ok; 1 verify found rows that do not open; 64 bad arguments; 65 bad input data or a
+            row that fails authentication; 66 no tokens stored; 69 database or provider unreachable;
+            70 database error; 75 temporary (token expired, rate limited, timed out); 77 the user must
+            authorize again; 78 configuration (keys, schema, provider settings).
+
+            Quick start:
+              export TOKEN_VAULT_KEY_FILE=/run/secrets/token-vault.key   # holds `token-vault keygen` output
+              export DATABASE_URL=postgresql://vault@db.internal/vault?sslmode=verify-full
+              token-vault migrate
+              echo '{"access_token":"…","refresh_token":"…","expires_in":3600}' | \\
+                  token-vault put --client acme --provider zoho_crm
+              token-vault token --client acme --provider zoho_crm
+            """,
+        subcommands: [
+            Keygen.self, Migrate.self, Put.self, TokenCommand.self, List.self, Delete.self, Verify.self,
+        ]
+    )
+}
+
+/// `--client` and `--provider`, shared by the commands that address one row.
+struct RowOptions: ParsableArguments {
+    @Option(name: .long, help: "The client (tenant, account) the tokens belong to.")
+    var client: String
+
+    @Option(name: .long, help: "The provider, e.g. zoho_crm or zoho_calendar.")
+    var provider: String
+
+    func validate() throws {
+        for (name, value) in [("--client", client), ("--provider", provider)] {
+            if value.isEmpty || value.utf8.count > 256 {
+                throw ValidationError("\(name) must be 1 to 256 bytes long.")
+            }
+        }
+    }
+}

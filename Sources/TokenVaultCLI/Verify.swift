@@ -1,0 +1,45 @@
+import ArgumentParser
+import TokenVault
+
+struct Verify: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Open every stored secret; exit 1 and name each row that fails.",
+        discussion: """
+            Prints the number of rows under each key id. Run it with only the new key configured after a
+            rotation: when it passes, no row needs the old key any more.
+
+            Examples:
+              token-vault verify
+              token-vault verify --json
+            """)
+
+    @Flag(help: "Print the report as JSON.")
+    var json = false
+
+    @Option(help: "Rows read per query.")
+    var batchSize = 500
+
+    func validate() throws {
+        guard (1...100_000).contains(batchSize) else { throw ValidationError("--batch-size must be 1 to 100000.") }
+    }
+
+    func run() async throws {
+        let report = try await Runner.withVault { try await $0.verify(batchSize: batchSize) }
+        if json {
+            try Runner.printJSON(report)
+        } else {
+            for failure in report.failures {
+                print(
+                    "FAIL client '\(failure.clientID)', provider '\(failure.provider)', \(failure.field): "
+                        + "\(failure.reason) (key \(failure.keyID))")
+            }
+            for (keyID, count) in report.rowsByKeyID.sorted(by: { $0.key < $1.key }) {
+                print("key \(keyID): \(count) row\(count == 1 ? "" : "s")")
+            }
+            print(
+                "\(report.rows) row\(report.rows == 1 ? "" : "s") checked, \(report.failures.count) failing "
+                    + "field\(report.failures.count == 1 ? "" : "s")")
+        }
+        if !report.ok { throw ExitCode(1) }
+    }
+}
