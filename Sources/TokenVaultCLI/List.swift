@@ -11,14 +11,25 @@ struct List: AsyncParsableCommand {
     var json = false
 
     struct Row: Encodable {
-        let client_id: String
+        let clientId: String
         let provider: String
-        let key_id: String
-        let expires_at: Date?
-        let updated_at: Date
-        let has_access_token: Bool
+        let keyId: String
+        let expiresAt: Date?
+        let updatedAt: Date
+        let hasAccessToken: Bool
         let scopes: String?
         let version: Int64
+
+        enum CodingKeys: String, CodingKey {
+            case clientId = "client_id"
+            case provider
+            case keyId = "key_id"
+            case expiresAt = "expires_at"
+            case updatedAt = "updated_at"
+            case hasAccessToken = "has_access_token"
+            case scopes
+            case version
+        }
     }
 
     func run() async throws {
@@ -27,8 +38,8 @@ struct List: AsyncParsableCommand {
             try Runner.printJSON(
                 summaries.map {
                     Row(
-                        client_id: $0.clientID, provider: $0.provider, key_id: $0.keyID.rawValue,
-                        expires_at: $0.expiresAt, updated_at: $0.updatedAt, has_access_token: $0.hasAccessToken,
+                        clientId: $0.clientID, provider: $0.provider, keyId: $0.keyID.rawValue,
+                        expiresAt: $0.expiresAt, updatedAt: $0.updatedAt, hasAccessToken: $0.hasAccessToken,
                         scopes: $0.scopes, version: $0.version)
                 })
             return

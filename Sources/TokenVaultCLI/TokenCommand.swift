@@ -20,13 +20,23 @@ struct TokenCommand: AsyncParsableCommand {
     var json = false
 
     struct Output: Encodable {
-        let client_id: String
+        let clientId: String
         let provider: String
-        let access_token: String
-        let expires_at: Date?
-        let expires_in: Int?
+        let accessToken: String
+        let expiresAt: Date?
+        let expiresIn: Int?
         let scopes: String?
         let metadata: [String: JSONValue]
+
+        enum CodingKeys: String, CodingKey {
+            case clientId = "client_id"
+            case provider
+            case accessToken = "access_token"
+            case expiresAt = "expires_at"
+            case expiresIn = "expires_in"
+            case scopes
+            case metadata
+        }
     }
 
     func run() async throws {
@@ -37,8 +47,8 @@ struct TokenCommand: AsyncParsableCommand {
         if json {
             try Runner.printJSON(
                 Output(
-                    client_id: tokens.clientID, provider: tokens.provider, access_token: access.reveal(),
-                    expires_at: tokens.expiresAt, expires_in: tokens.expiresAt.map { Int($0.timeIntervalSinceNow) },
+                    clientId: tokens.clientID, provider: tokens.provider, accessToken: access.reveal(),
+                    expiresAt: tokens.expiresAt, expiresIn: tokens.expiresAt.map { Int($0.timeIntervalSinceNow) },
                     scopes: tokens.scopes, metadata: tokens.metadata))
         } else {
             print(access.reveal())
