@@ -65,7 +65,7 @@ actor ConnectionPool {
                 } catch {
                     open -= 1
                     wakeOne()
-                    throw (error as? VaultError) ?? VaultError(.connectionFailed, "cannot connect: \(error)")
+                    throw error
                 }
             }
             await withCheckedContinuation { waiters.append($0) }

@@ -63,6 +63,14 @@ final class PGConnection {
         return try check(result)
     }
 
+    /// Runs a statement without parameters and returns every cell as text, for tooling and tests.
+    func queryText(_ sql: String) throws(VaultError) -> [[String?]] {
+        let result = try check(PQexecParams(handle, sql, 0, nil, nil, nil, nil, 0))
+        return (0..<result.rowCount).map { row in
+            (0..<result.columnCount).map { result.string(row, $0) }
+        }
+    }
+
     /// Runs a named prepared statement, preparing it on this connection the first time.
     func query(prepared statement: PreparedStatement, _ parameters: [SQLValue]) throws(VaultError) -> PGResult {
         if !prepared.contains(statement.name) {
@@ -183,6 +191,7 @@ final class PGResult {
     }
 
     var rowCount: Int { Int(PQntuples(handle)) }
+    var columnCount: Int { Int(PQnfields(handle)) }
 
     /// The number of rows an INSERT, UPDATE or DELETE touched.
     var affectedRows: Int {

@@ -12,7 +12,21 @@ final class PooledConnection: @unchecked Sendable {
         self.queue = queue
     }
 
-    static func connect(conninfo: String, applicationName: String, label: String) async throws -> PooledConnection {
+    static func connect(
+        conninfo: String, applicationName: String, label: String
+    ) async throws(VaultError) -> PooledConnection {
+        do {
+            return try await connectUntyped(conninfo: conninfo, applicationName: applicationName, label: label)
+        } catch let error as VaultError {
+            throw error
+        } catch {
+            throw VaultError(.connectionFailed, "cannot connect to PostgreSQL: \(error)")
+        }
+    }
+
+    private static func connectUntyped(
+        conninfo: String, applicationName: String, label: String
+    ) async throws -> PooledConnection {
         let queue = DispatchQueue(label: label)
         return try await withCheckedThrowingContinuation { continuation in
             queue.async {
@@ -32,6 +46,19 @@ final class PooledConnection: @unchecked Sendable {
             queue.async {
                 continuation.resume(with: Result { try body(self.connection) })
             }
+        }
+    }
+
+    /// `run` with the error type kept.
+    func runTyped<T: Sendable>(
+        _ body: @escaping @Sendable (PGConnection) throws(VaultError) -> T
+    ) async throws(VaultError) -> T {
+        do {
+            return try await run { connection in try body(connection) }
+        } catch let error as VaultError {
+            throw error
+        } catch {
+            throw VaultError(.database, "unexpected database failure: \(error)")
         }
     }
 

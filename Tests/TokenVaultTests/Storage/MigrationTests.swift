@@ -1,0 +1,58 @@
+import TokenVault
+import TokenVaultTesting
+import XCTest
+
+final class MigrationTests: XCTestCase {
+    func testMigrateTwiceIsANoOp() async throws {
+        let fixture = try await VaultFixture.make()
+        let again = try await fixture.vault.migrate()
+        XCTAssertEqual(again, [])
+        let versions = try await fixture.sql("SELECT version FROM token_vault_migrations ORDER BY version")
+        XCTAssertEqual(versions.map { $0[0] }, ["1"])
+        await fixture.tearDown()
+    }
+
+    func testConcurrentMigrationsFromManyInstancesApplyOnce() async throws {
+        let database = try await TestDatabase.create()
+        let keyring = try Keyring(current: .generate())
+        let vaults = (0..<6).map { _ in
+            Vault(configuration: VaultConfiguration(databaseURL: database.url, keyring: keyring))
+        }
+        let applied = try await withThrowingTaskGroup(of: [Int].self) { group in
+            for vault in vaults { group.addTask { try await vault.migrate() } }
+            return try await group.reduce(into: [[Int]]()) { $0.append($1) }
+        }
+        XCTAssertEqual(applied.filter { !$0.isEmpty }, [[1]])
+        for vault in vaults { await vault.shutdown() }
+        await database.drop()
+    }
+
+    func testTableHasExactlyTheDocumentedColumns() async throws {
+        let fixture = try await VaultFixture.make()
+        let columns = try await fixture.sql(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'oauth_tokens' ORDER BY ordinal_position"
+        )
+        XCTAssertEqual(
+            columns.map { $0[0]! },
+            [
+                "id", "client_id", "provider", "access_token_ciphertext", "access_token_nonce",
+                "refresh_token_ciphertext", "refresh_token_nonce", "key_id", "token_expiry", "scopes", "metadata",
+                "created_at", "updated_at", "version",
+            ])
+        let unique = try await fixture.sql(
+            "SELECT indexdef FROM pg_indexes WHERE tablename = 'oauth_tokens' AND indexdef LIKE '%UNIQUE%(client_id, provider)%'"
+        )
+        XCTAssertEqual(unique.count, 1)
+        await fixture.tearDown()
+    }
+
+    func testUsingTheVaultBeforeMigratingSaysToMigrate() async throws {
+        let database = try await TestDatabase.create()
+        let vault = Vault(
+            configuration: VaultConfiguration(databaseURL: database.url, keyring: try Keyring(current: .generate())))
+        let error = await assertVaultError(.schemaOutdated) { try await vault.fetch(client: "a", provider: "b") }
+        XCTAssertTrue(error?.message.contains("token-vault migrate") ?? false, "\(String(describing: error))")
+        await vault.shutdown()
+        await database.drop()
+    }
+}

@@ -1,0 +1,137 @@
+import Foundation
+import TokenVault
+import TokenVaultTesting
+import XCTest
+
+final class StorageTests: XCTestCase {
+    func testStoreAndFetchRoundTrip() async throws {
+        let fixture = try await VaultFixture.make()
+        let tokens = sampleTokens()
+        let version = try await fixture.vault.store(tokens, client: "acme", provider: "zoho_crm")
+        XCTAssertEqual(version, 1)
+        let stored = try await fixture.vault.fetch(client: "acme", provider: "zoho_crm")
+        XCTAssertEqual(stored.accessToken, tokens.accessToken)
+        XCTAssertEqual(stored.refreshToken, tokens.refreshToken)
+        XCTAssertEqual(stored.scopes, "ZohoCRM.modules.ALL")
+        XCTAssertEqual(stored.metadata["api_domain"], .string("https://www.zohoapis.eu"))
+        XCTAssertEqual(stored.keyID, fixture.keyring.current.id)
+        XCTAssertEqual(
+            stored.expiresAt!.timeIntervalSince1970, tokens.expiresAt!.timeIntervalSince1970, accuracy: 0.000_001)
+        await fixture.tearDown()
+    }
+
+    func testUpsertUpdatesEveryFieldIncludingMetadataAndVersion() async throws {
+        let fixture = try await VaultFixture.make()
+        try await fixture.vault.store(sampleTokens(), client: "acme", provider: "zoho_crm")
+        let before = try await fixture.sql("SELECT id, created_at, updated_at FROM oauth_tokens")
+        var second = sampleTokens(expiresIn: 60)
+        second.metadata = ["api_domain": .string("https://www.zohoapis.com.au")]
+        second.scopes = "ZohoCalendar.event.ALL"
+        let version = try await fixture.vault.store(second, client: "acme", provider: "zoho_crm")
+        XCTAssertEqual(version, 2)
+        let stored = try await fixture.vault.fetch(client: "acme", provider: "zoho_crm")
+        XCTAssertEqual(stored.accessToken, second.accessToken)
+        XCTAssertEqual(stored.refreshToken, second.refreshToken)
+        XCTAssertEqual(stored.metadata, ["api_domain": .string("https://www.zohoapis.com.au")])
+        XCTAssertEqual(stored.scopes, "ZohoCalendar.event.ALL")
+        let after = try await fixture.sql("SELECT id, created_at, updated_at, count(*) OVER () FROM oauth_tokens")
+        XCTAssertEqual(after.count, 1)
+        XCTAssertEqual(after[0][0], before[0][0], "the row keeps its id")
+        XCTAssertEqual(after[0][1], before[0][1], "created_at is kept")
+        XCTAssertNotEqual(after[0][2], before[0][2], "updated_at moves")
+        await fixture.tearDown()
+    }
+
+    func testRefreshTokenOnlyRowHasNoAccessToken() async throws {
+        let fixture = try await VaultFixture.make()
+        try await fixture.vault.store(
+            TokenSet(accessToken: nil, refreshToken: Secret("1000.refresh-only")), client: "c", provider: "p")
+        let stored = try await fixture.vault.fetch(client: "c", provider: "p")
+        XCTAssertNil(stored.accessToken)
+        XCTAssertEqual(stored.refreshToken.reveal(), "1000.refresh-only")
+        await assertVaultError(.tokenExpired) { try await fixture.vault.storedAccessToken(client: "c", provider: "p") }
+        await fixture.tearDown()
+    }
+
+    func testOneHundredConcurrentUpsertsLeaveOneRowThatOpensToASubmittedValue() async throws {
+        let fixture = try await VaultFixture.make(maximumConnections: 8)
+        let submitted = (0..<100).map { index in
+            sampleTokens(access: "access-\(index)-\(UUID())", refresh: "refresh-\(index)-\(UUID())")
+        }
+        try await withThrowingTaskGroup(of: Int64.self) { group in
+            for tokens in submitted {
+                group.addTask { try await fixture.vault.store(tokens, client: "race", provider: "zoho_crm") }
+            }
+            var versions: [Int64] = []
+            for try await version in group { versions.append(version) }
+            XCTAssertEqual(Set(versions), Set(1...100), "every write incremented the version exactly once")
+        }
+        let count = try await fixture.sql("SELECT count(*) FROM oauth_tokens")
+        XCTAssertEqual(count[0][0], "1")
+        let stored = try await fixture.vault.fetch(client: "race", provider: "zoho_crm")
+        let winner = try XCTUnwrap(submitted.first { $0.accessToken == stored.accessToken })
+        XCTAssertEqual(winner.refreshToken, stored.refreshToken, "access and refresh come from the same write")
+        await fixture.tearDown()
+    }
+
+    func testDataSurvivesANewConnectionPool() async throws {
+        let fixture = try await VaultFixture.make()
+        let tokens = sampleTokens()
+        try await fixture.vault.store(tokens, client: "acme", provider: "zoho_calendar")
+        await fixture.vault.shutdown()
+        let reopened = fixture.reopen()
+        let stored = try await reopened.fetch(client: "acme", provider: "zoho_calendar")
+        XCTAssertEqual(stored.refreshToken, tokens.refreshToken)
+        await reopened.shutdown()
+        await fixture.database.drop()
+    }
+
+    func testMissingRowIsNotFoundWithAHint() async throws {
+        let fixture = try await VaultFixture.make()
+        let error = await assertVaultError(.notFound) {
+            try await fixture.vault.fetch(client: "ghost", provider: "zoho_crm")
+        }
+        XCTAssertTrue(error?.message.contains("token-vault put") ?? false)
+        let deleted = try await fixture.vault.delete(client: "ghost", provider: "zoho_crm")
+        XCTAssertFalse(deleted)
+        await fixture.tearDown()
+    }
+
+    func testDeleteAndList() async throws {
+        let fixture = try await VaultFixture.make()
+        try await fixture.vault.store(sampleTokens(), client: "b", provider: "zoho_crm")
+        try await fixture.vault.store(sampleTokens(), client: "a", provider: "zoho_crm")
+        try await fixture.vault.store(sampleTokens(), client: "a", provider: "zoho_calendar")
+        let listed = try await fixture.vault.list()
+        XCTAssertEqual(listed.map { "\($0.clientID)/\($0.provider)" }, ["a/zoho_calendar", "a/zoho_crm", "b/zoho_crm"])
+        let deleted = try await fixture.vault.delete(client: "a", provider: "zoho_crm")
+        XCTAssertTrue(deleted)
+        let after = try await fixture.vault.list()
+        XCTAssertEqual(after.count, 2)
+        await fixture.tearDown()
+    }
+
+    func testNoPlaintextTokenInTheDatabase() async throws {
+        let fixture = try await VaultFixture.make()
+        let tokens = sampleTokens(access: "PLAINTEXT-ACCESS-MARKER-123", refresh: "PLAINTEXT-REFRESH-MARKER-456")
+        try await fixture.vault.store(tokens, client: "acme", provider: "zoho_crm")
+        let dump = try await fixture.sql("SELECT row_to_json(t)::text FROM oauth_tokens t")
+        let text = dump.map { $0.compactMap { $0 }.joined() }.joined()
+        XCTAssertFalse(text.contains("PLAINTEXT"))
+        // bytea shows as hex in row_to_json; look for the hex of the marker too.
+        let hexMarker = Array("PLAINTEXT-".utf8).map { String(format: "%02x", $0) }.joined()
+        XCTAssertFalse(text.lowercased().contains(hexMarker))
+        await fixture.tearDown()
+    }
+
+    func testInvalidClientOrProviderIsRefused() async throws {
+        let fixture = try await VaultFixture.make()
+        await assertVaultError(.invalidInput) {
+            try await fixture.vault.store(sampleTokens(), client: "", provider: "p")
+        }
+        await assertVaultError(.invalidInput) {
+            try await fixture.vault.fetch(client: String(repeating: "x", count: 300), provider: "p")
+        }
+        await fixture.tearDown()
+    }
+}

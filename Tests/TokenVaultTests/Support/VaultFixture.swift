@@ -1,0 +1,64 @@
+import Foundation
+import TokenVault
+import TokenVaultTesting
+import XCTest
+
+/// A fresh database, a keyring and a migrated vault for one test.
+struct VaultFixture {
+    let database: TestDatabase
+    let keyring: Keyring
+    let vault: Vault
+
+    static func make(
+        keyring: Keyring? = nil, maximumConnections: Int = 4, refreshMargin: TimeInterval = 300
+    ) async throws -> VaultFixture {
+        let database = try await TestDatabase.create()
+        let keyring = try keyring ?? Keyring(current: VaultKey.generate())
+        let vault = Vault(
+            configuration: VaultConfiguration(
+                databaseURL: database.url, keyring: keyring, maximumConnections: maximumConnections,
+                refreshMargin: refreshMargin))
+        try await vault.migrate()
+        return VaultFixture(database: database, keyring: keyring, vault: vault)
+    }
+
+    /// Another vault on the same database (a new connection pool, possibly other keys).
+    func reopen(keyring: Keyring? = nil) -> Vault {
+        Vault(configuration: VaultConfiguration(databaseURL: database.url, keyring: keyring ?? self.keyring))
+    }
+
+    func tearDown() async {
+        await vault.shutdown()
+        await database.drop()
+    }
+
+    func sql(_ query: String) async throws -> [[String?]] {
+        try await AdminSQL.query(query, url: database.url)
+    }
+}
+
+func sampleTokens(
+    access: String = "1000.\(UUID().uuidString).access", refresh: String = "1000.\(UUID().uuidString).refresh",
+    expiresIn: TimeInterval = 3600
+) -> TokenSet {
+    TokenSet(
+        accessToken: Secret(access), refreshToken: Secret(refresh), expiresAt: Date().addingTimeInterval(expiresIn),
+        scopes: "ZohoCRM.modules.ALL", metadata: ["api_domain": .string("https://www.zohoapis.eu")])
+}
+
+/// Asserts that `body` throws a `VaultError` with `code`, and returns it for further checks.
+@discardableResult
+func assertVaultError<T>(
+    _ code: VaultError.Code, file: StaticString = #filePath, line: UInt = #line, _ body: () async throws -> T
+) async -> VaultError? {
+    do {
+        _ = try await body()
+        XCTFail("expected a \(code) error, got success", file: file, line: line)
+    } catch let error as VaultError {
+        XCTAssertEqual(error.code, code, "\(error)", file: file, line: line)
+        return error
+    } catch {
+        XCTFail("expected a VaultError \(code), got \(error)", file: file, line: line)
+    }
+    return nil
+}
