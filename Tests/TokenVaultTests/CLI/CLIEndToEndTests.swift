@@ -1,0 +1,160 @@
+import Foundation
+import TokenVault
+import TokenVaultTesting
+import XCTest
+
+/// The CLI through the built binary against a real database.
+final class CLIEndToEndTests: XCTestCase {
+    var database: TestDatabase!
+    var cli: CLIRunner!
+
+    override func setUp() async throws {
+        database = try await TestDatabase.create()
+        let key = try XCTUnwrap(
+            try CLIRunner(databaseURL: "", key: nil).run(["keygen"]).stdout.split(separator: "\n").first)
+        cli = CLIRunner(databaseURL: database.url, key: String(key))
+    }
+
+    override func tearDown() async throws {
+        await database.drop()
+    }
+
+    let response = """
+        {"access_token":"1000.ACCESS-e2e","refresh_token":"1000.REFRESH-e2e","expires_in":3600,
+         "api_domain":"https://www.zohoapis.eu","token_type":"Bearer","scope":"ZohoCRM.modules.ALL",
+         "id_token":"eyJ-should-not-be-kept"}
+        """
+
+    func testKeygenPrintsA32ByteKeyEachTimeDifferent() throws {
+        let first = try cli.run(["keygen"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let second = try cli.run(["keygen"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertEqual(Data(base64Encoded: first)?.count, 32)
+        XCTAssertNotEqual(first, second)
+    }
+
+    func testFullWalkthrough() throws {
+        XCTAssertEqual(try cli.run(["migrate"]).stdout, "applied migrations 1\n")
+        XCTAssertEqual(try cli.run(["migrate"]).stdout, "schema is up to date\n")
+
+        let put = try cli.run(["put", "--client", "acme", "--provider", "zoho_crm"], stdin: response)
+        XCTAssertEqual(put.status, 0, put.stderr)
+        XCTAssertFalse(put.stdout.contains("1000."), "put must not echo tokens")
+
+        let token = try cli.run(["token", "--client", "acme", "--provider", "zoho_crm"])
+        XCTAssertEqual(token.status, 0, token.stderr)
+        XCTAssertEqual(token.stdout, "1000.ACCESS-e2e\n")
+
+        let json = try cli.run(["token", "--client", "acme", "--provider", "zoho_crm", "--json"])
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(object["access_token"] as? String, "1000.ACCESS-e2e")
+        XCTAssertEqual((object["metadata"] as? [String: Any])?["api_domain"] as? String, "https://www.zohoapis.eu")
+        XCTAssertNil((object["metadata"] as? [String: Any])?["id_token"], "credential-looking keys are dropped")
+        XCTAssertNotNil(object["expires_at"])
+
+        let list = try cli.run(["list"])
+        XCTAssertTrue(list.stdout.contains("acme"))
+        XCTAssertFalse(list.stdout.contains("1000."), "list shows no secrets")
+        let listJSON = try cli.run(["list", "--json"])
+        let rows = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(listJSON.stdout.utf8)) as? [[String: Any]])
+        XCTAssertEqual(rows.first?["client_id"] as? String, "acme")
+        XCTAssertEqual((rows.first?["key_id"] as? String)?.count, 32)
+
+        let verify = try cli.run(["verify"])
+        XCTAssertEqual(verify.status, 0, verify.stdout + verify.stderr)
+        XCTAssertTrue(verify.stdout.contains("1 row checked, 0 failing fields"), verify.stdout)
+
+        let delete = try cli.run(["delete", "--client", "acme", "--provider", "zoho_crm"])
+        XCTAssertEqual(delete.status, 0)
+        let gone = try cli.run(["token", "--client", "acme", "--provider", "zoho_crm"])
+        XCTAssertEqual(gone.status, 66)
+        XCTAssertTrue(gone.stderr.hasPrefix("token-vault: error: no tokens are stored"), gone.stderr)
+    }
+
+    func testVerifyNamesFailingRowsAndExitsNonZero() async throws {
+        _ = try cli.run(["migrate"])
+        _ = try cli.run(["put", "--client", "acme", "--provider", "zoho_crm"], stdin: response)
+        _ = try cli.run(["put", "--client", "beta", "--provider", "zoho_crm"], stdin: response)
+        try await AdminSQL.execute(
+            "UPDATE oauth_tokens SET access_token_ciphertext = set_byte(access_token_ciphertext, 5, 0) WHERE client_id = 'beta'",
+            url: database.url)
+        let verify = try cli.run(["verify"])
+        XCTAssertEqual(verify.status, 1)
+        XCTAssertTrue(
+            verify.stdout.contains("FAIL client 'beta', provider 'zoho_crm', access_token: failed authentication"),
+            verify.stdout)
+        let json = try cli.run(["verify", "--json"])
+        XCTAssertEqual(json.status, 1)
+        let report = try JSONDecoder().decode(VerificationReport.self, from: Data(json.stdout.utf8))
+        XCTAssertEqual(report.rows, 2)
+        XCTAssertEqual(report.failures.count, 1)
+
+        let otherKey = try cli.run(["verify"], extraEnvironment: ["TOKEN_VAULT_KEY": try cli.run(["keygen"]).stdout])
+        XCTAssertEqual(otherKey.status, 1)
+        XCTAssertTrue(otherKey.stdout.contains("unknown key id"), otherKey.stdout)
+    }
+
+    func testErrorsAreOneLineWithDocumentedExitCodes() throws {
+        _ = try cli.run(["migrate"])
+        let badJSON = try cli.run(["put", "--client", "a", "--provider", "p"], stdin: "not json")
+        XCTAssertEqual(badJSON.status, 65)
+        XCTAssertEqual(badJSON.stderr.split(separator: "\n").count, 1, badJSON.stderr)
+
+        let noRefresh = try cli.run(["put", "--client", "a", "--provider", "p"], stdin: #"{"access_token":"x"}"#)
+        XCTAssertEqual(noRefresh.status, 65)
+        XCTAssertTrue(noRefresh.stderr.contains("no refresh_token"), noRefresh.stderr)
+
+        let missingOption = try cli.run(["token", "--client", "a"])
+        XCTAssertEqual(missingOption.status, 64)
+
+        let badKey = try cli.run(["list"], extraEnvironment: ["TOKEN_VAULT_KEY": "c2hvcnQ="])
+        XCTAssertEqual(badKey.status, 78)
+        XCTAssertTrue(badKey.stderr.contains("decodes to 5 bytes, not 32"), badKey.stderr)
+        XCTAssertFalse(badKey.stderr.contains("c2hvcnQ="))
+        XCTAssertTrue(badKey.stderr.contains("token-vault keygen"))
+
+        let noKey = try CLIRunner(databaseURL: database.url, key: nil).run(["list"])
+        XCTAssertEqual(noKey.status, 78)
+        XCTAssertTrue(noKey.stderr.contains("TOKEN_VAULT_KEY_FILE"), noKey.stderr)
+
+        var unreachable = cli!
+        unreachable.environment["DATABASE_URL"] = "postgresql://u:pw-secret@/x?host=/nonexistent&connect_timeout=2"
+        let down = try unreachable.run(["list"])
+        XCTAssertEqual(down.status, 69)
+        XCTAssertFalse(down.stderr.contains("pw-secret"), down.stderr)
+
+        let expired = try cli.run(
+            ["put", "--client", "old", "--provider", "p"],
+            stdin: #"{"access_token":"x","refresh_token":"y","expires_in":60}"#)
+        XCTAssertEqual(expired.status, 0)
+        let tooLate = try cli.run(["token", "--client", "old", "--provider", "p"])
+        XCTAssertEqual(tooLate.status, 75)
+        XCTAssertFalse(tooLate.stdout.contains("x"))
+    }
+
+    func testKeyFileIsAccepted() throws {
+        _ = try cli.run(["migrate"])
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("tv-test-\(UUID()).key-fixture").path
+        let key = try XCTUnwrap(cli.environment["TOKEN_VAULT_KEY"])
+        FileManager.default.createFile(
+            atPath: path, contents: Data((key + "\n").utf8), attributes: [.posixPermissions: 0o400])
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        var fileCLI = cli!
+        fileCLI.environment["TOKEN_VAULT_KEY"] = nil
+        fileCLI.environment["TOKEN_VAULT_KEY_FILE"] = path
+        _ = try cli.run(["put", "--client", "a", "--provider", "p"], stdin: response)
+        let token = try fileCLI.run(["token", "--client", "a", "--provider", "p"])
+        XCTAssertEqual(token.stdout, "1000.ACCESS-e2e\n", token.stderr)
+        let both = try fileCLI.run(["list"], extraEnvironment: ["TOKEN_VAULT_KEY": key])
+        XCTAssertEqual(both.status, 78)
+        XCTAssertTrue(both.stderr.contains("set exactly one"), both.stderr)
+    }
+
+    func testHelpShowsExamples() throws {
+        let help = try cli.run(["--help"])
+        XCTAssertTrue(help.stdout.contains("Quick start"), help.stdout)
+        for command in ["put", "token", "verify", "keygen"] {
+            let sub = try cli.run([command, "--help"])
+            XCTAssertTrue(sub.stdout.contains("Example"), "\(command): \(sub.stdout)")
+        }
+    }
+}

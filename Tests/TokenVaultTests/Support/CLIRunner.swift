@@ -1,0 +1,69 @@
+import Foundation
+import XCTest
+
+/// Runs the built `token-vault` binary, as an operator would.
+struct CLIRunner {
+    struct Output {
+        let status: Int32
+        let stdout: String
+        let stderr: String
+    }
+
+    var environment: [String: String]
+
+    /// The binary next to the test bundle (`swift build` puts both in the same folder).
+    static var binary: URL {
+        let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        let sibling = bundle.appendingPathComponent("token-vault")
+        if FileManager.default.isExecutableFile(atPath: sibling.path) { return sibling }
+        // swift test passes the .xctest bundle path; the products sit beside it.
+        return Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("token-vault")
+    }
+
+    init(databaseURL: String, key: String?) {
+        var environment = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"]
+        environment["DATABASE_URL"] = databaseURL
+        if let key { environment["TOKEN_VAULT_KEY"] = key }
+        self.environment = environment
+    }
+
+    func run(_ arguments: [String], stdin: String = "", extraEnvironment: [String: String] = [:]) throws -> Output {
+        let binary = Self.binary
+        guard FileManager.default.isExecutableFile(atPath: binary.path) else {
+            XCTFail("token-vault is not built at \(binary.path); run `swift build` before `swift test`.")
+            throw CocoaError(.fileNoSuchFile)
+        }
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments
+        process.environment = environment.merging(extraEnvironment) { $1 }
+        let input = Pipe()
+        let output = Pipe()
+        let errors = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        input.fileHandleForWriting.write(Data(stdin.utf8))
+        try input.fileHandleForWriting.close()
+        // Read both pipes concurrently so that neither fills up and blocks the child.
+        let collected = LockedData()
+        let group = DispatchGroup()
+        DispatchQueue.global().async(group: group) {
+            collected.set(errors: errors.fileHandleForReading.readDataToEndOfFile())
+        }
+        let stdout = output.fileHandleForReading.readDataToEndOfFile()
+        group.wait()
+        process.waitUntilExit()
+        return Output(
+            status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+            stderr: String(decoding: collected.errors, as: UTF8.self))
+    }
+}
+
+final class LockedData: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored = Data()
+    func set(errors: Data) { lock.withLock { stored = errors } }
+    var errors: Data { lock.withLock { stored } }
+}
