@@ -90,8 +90,8 @@ public struct Sealer: Sendable {
             throw VaultError(
                 .authenticationFailed,
                 "\(location) failed authentication under key \(key.id): the value was altered, copied from another "
-                    + "row or field, or written with a different key that has the same id. Restore the row from a "
-                    + "backup or store new tokens for it.")
+                    + "row or field, or its key_id column names a different key than the one that sealed it. "
+                    + "Restore the row from a backup or store new tokens for it.")
         }
         return Secret(storage: opened)
     }

@@ -20,16 +20,24 @@ extension VaultKey {
         defer { close(descriptor) }
         let limit = 4096
         var length = 0
+        var readError: Int32 = 0
         let contents = SecureBuffer(
             count: limit,
             filling: { buffer in
                 while length < limit {
                     let got = read(descriptor, buffer.baseAddress! + length, limit - length)
                     if got < 0 && errno == EINTR { continue }
+                    if got < 0 { readError = errno }
                     if got <= 0 { break }
                     length += got
                 }
             })
+        guard readError == 0 else {
+            throw VaultError(
+                .keyConfiguration,
+                "cannot read the key file named by \(variable) (\(path)): \(String(cString: strerror(readError))). "
+                    + "It must be a regular file holding the base64 key.")
+        }
         guard length < limit else {
             throw VaultError(
                 .keyConfiguration,

@@ -117,11 +117,12 @@ func hexString(_ bytes: some Sequence<UInt8>) -> String {
 }
 
 extension StringProtocol {
+    /// Trims spaces, tabs, CR and LF. Works on Unicode scalars: "\r\n" is one Character and would not match.
     func trimmingASCIIWhitespace() -> Substring {
-        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\n" || $0 == "\r" || $0 == "\t" }
-        let string = Substring(self)
-        guard let first = string.firstIndex(where: { !isSpace($0) }) else { return "" }
-        let last = string.lastIndex(where: { !isSpace($0) })!
-        return string[first...last]
+        let isSpace: (Unicode.Scalar) -> Bool = { $0 == " " || $0 == "\n" || $0 == "\r" || $0 == "\t" }
+        let scalars = Substring(self).unicodeScalars
+        guard let first = scalars.firstIndex(where: { !isSpace($0) }) else { return "" }
+        let last = scalars.lastIndex(where: { !isSpace($0) })!
+        return Substring(scalars[first...last])
     }
 }
