@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "TokenVaultTesting", targets: ["TokenVaultTesting"]),
         .executable(name: "token-vault", targets: ["TokenVaultCLI"]),
         .executable(name: "token-vault-test-postgres", targets: ["TokenVaultTestPostgres"]),
+        .executable(name: "token-vault-test-stampede", targets: ["TokenVaultTestStampede"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -52,6 +53,10 @@ let package = Package(
             name: "TokenVaultTestPostgres",
             dependencies: ["TokenVaultTesting"]
         ),
+        .executableTarget(
+            name: "TokenVaultTestStampede",
+            dependencies: ["TokenVault"]
+        ),
         .testTarget(
             name: "TokenVaultTests",
             dependencies: [
@@ -59,6 +64,7 @@ let package = Package(
                 "TokenVaultTesting",
                 "TokenVaultCLI",
                 "TokenVaultTestPostgres",
+                "TokenVaultTestStampede",
             ]
         ),
     ],

@@ -62,7 +62,7 @@ enum Runner {
         case .connectionFailed, .providerError: return 69
         case .tokenExpired, .rateLimited, .timedOut, .conflict: return 75
         case .needsReauthorization: return 77
-        case .keyConfiguration, .unknownKey, .schemaOutdated, .unknownProvider: return 78
+        case .keyConfiguration, .unknownKey, .schemaOutdated, .unknownProvider, .providerConfiguration: return 78
         default: return 70
         }
     }

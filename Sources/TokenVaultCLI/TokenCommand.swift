@@ -5,9 +5,12 @@ import TokenVault
 struct TokenCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "token",
-        abstract: "Print the stored access token on stdout while it is valid.",
+        abstract: "Print a valid access token on stdout, refreshing it at the provider when needed.",
         discussion: """
-            An access token that expires within the safety margin (5 minutes) is an error (exit 75).
+            The stored token is printed while it is valid for more than the safety margin (5 minutes,
+            TOKEN_VAULT_REFRESH_MARGIN). Otherwise it is refreshed once, however many processes ask at the same
+            moment, with the app credentials from ZOHO_CLIENT_ID and ZOHO_CLIENT_SECRET (zoho_crm, zoho_calendar;
+            data centre from ZOHO_DATA_CENTER, or ZOHO_ACCOUNTS_URL).
 
             Examples:
               curl -H "Authorization: Zoho-oauthtoken $(token-vault token --client acme --provider zoho_crm)" …
@@ -41,13 +44,13 @@ struct TokenCommand: AsyncParsableCommand {
 
     func run() async throws {
         let tokens = try await Runner.withVault { vault in
-            try await vault.storedAccessToken(client: row.client, provider: row.provider)
+            try await vault.accessToken(client: row.client, provider: row.provider)
         }
-        guard let access = tokens.accessToken else { throw Runner.fail(VaultError(.tokenExpired, "no access token")) }
+        let access = tokens.value
         if json {
             try Runner.printJSON(
                 Output(
-                    clientId: tokens.clientID, provider: tokens.provider, accessToken: access.reveal(),
+                    clientId: row.client, provider: row.provider, accessToken: access.reveal(),
                     expiresAt: tokens.expiresAt, expiresIn: tokens.expiresAt.map { Int($0.timeIntervalSinceNow) },
                     scopes: tokens.scopes, metadata: tokens.metadata))
         } else {

@@ -12,6 +12,11 @@ struct TokenVaultCommand: AsyncParsableCommand {
               TOKEN_VAULT_KEY or TOKEN_VAULT_KEY_FILE   the current key (base64 of 32 bytes)
               TOKEN_VAULT_PREVIOUS_KEYS                 older keys, comma-separated, used only to open
               DATABASE_URL                              postgresql:// URL or libpq conninfo (or PG* variables)
+              TOKEN_VAULT_REFRESH_MARGIN                seconds before expiry that count as expired (300)
+              ZOHO_CLIENT_ID, ZOHO_CLIENT_SECRET        the Zoho app's credentials (zoho_crm, zoho_calendar)
+              ZOHO_DATA_CENTER                          us (default), eu, in, au, jp, ca, sa, cn
+              ZOHO_ACCOUNTS_URL                         overrides the accounts server (token endpoint host)
+              ZOHO_REFRESH_TOKEN                        used once when no row exists; the result is stored
               TOKEN_VAULT_LOG_LEVEL                     trace, debug, info, notice, warning (default), error
 
             Exit codes: 0 ok; 1 verify found rows that do not open; 64 bad arguments; 65 bad input data or a
@@ -28,7 +33,8 @@ struct TokenVaultCommand: AsyncParsableCommand {
               token-vault token --client acme --provider zoho_crm
             """,
         subcommands: [
-            Keygen.self, Migrate.self, Put.self, TokenCommand.self, List.self, Delete.self, Verify.self,
+            Keygen.self, Migrate.self, Put.self, Exchange.self, TokenCommand.self, Status.self, List.self, Delete.self,
+            Verify.self,
         ]
     )
 }

@@ -17,6 +17,8 @@ public final class Vault: Sendable {
     let pool: ConnectionPool
     let repository: TokenRepository
     let logger: Logger
+    let flights = RefreshFlights()
+    let endpoint: TokenEndpointClient
 
     /// - Parameter logger: receives client, provider and key ids, never a token or key. Default: no logging.
     public init(
@@ -29,6 +31,8 @@ public final class Vault: Sendable {
             conninfo: configuration.databaseURL, maximumConnections: configuration.maximumConnections, logger: logger)
         self.repository = TokenRepository(pool: pool)
         self.logger = logger
+        self.endpoint = TokenEndpointClient(
+            transport: configuration.transport, policy: configuration.refreshPolicy, logger: logger)
     }
 
     /// Closes the database connections. The vault cannot be used afterwards.

@@ -6,6 +6,7 @@ public struct VaultConfiguration: Sendable, CustomStringConvertible {
     public enum Variable {
         public static let databaseURL = "DATABASE_URL"
         public static let poolSize = "TOKEN_VAULT_POOL_SIZE"
+        public static let refreshMargin = "TOKEN_VAULT_REFRESH_MARGIN"
     }
 
     /// A `postgresql://` URL or libpq `key=value` conninfo. Empty: libpq's `PG*` variables and defaults.
@@ -16,16 +17,34 @@ public struct VaultConfiguration: Sendable, CustomStringConvertible {
     public var maximumConnections: Int
     /// An access token with less than this many seconds left counts as expired (default 5 minutes).
     public var refreshMargin: TimeInterval
+    /// Token endpoints by provider name (`zoho_crm`, …), for refreshing and exchanging codes.
+    public var providers: [String: OAuthProvider]
+    public var refreshPolicy: RefreshPolicy
+    /// How token endpoints are called. Default: Foundation's URLSession.
+    public var transport: any HTTPTransport
 
-    public init(databaseURL: String, keyring: Keyring, maximumConnections: Int = 4, refreshMargin: TimeInterval = 300) {
+    public init(
+        databaseURL: String, keyring: Keyring, maximumConnections: Int = 4, refreshMargin: TimeInterval = 300,
+        providers: [OAuthProvider] = [], refreshPolicy: RefreshPolicy = RefreshPolicy(),
+        transport: any HTTPTransport = URLSessionTransport()
+    ) {
         self.databaseURL = databaseURL
         self.keyring = keyring
         self.maximumConnections = maximumConnections
         self.refreshMargin = refreshMargin
+        self.providers = Dictionary(providers.map { ($0.name, $0) }, uniquingKeysWith: { $1 })
+        self.refreshPolicy = refreshPolicy
+        self.transport = transport
+    }
+
+    /// Adds or replaces a provider (any RFC 6749 token endpoint).
+    public mutating func register(_ provider: OAuthProvider) {
+        providers[provider.name] = provider
     }
 
     /// Reads `DATABASE_URL` (optional: libpq's `PG*` variables apply without it), `TOKEN_VAULT_POOL_SIZE`
-    /// (optional, default 4) and the keyring variables (see `Keyring.fromEnvironment`).
+    /// (optional, default 4), `TOKEN_VAULT_REFRESH_MARGIN` (seconds, default 300), the keyring variables (see
+    /// `Keyring.fromEnvironment`) and the Zoho variables (see `OAuthProvider.zohoFromEnvironment`).
     public static func fromEnvironment(
         _ environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws(VaultError) -> VaultConfiguration {
@@ -38,12 +57,23 @@ public struct VaultConfiguration: Sendable, CustomStringConvertible {
             }
             size = value
         }
+        var margin: TimeInterval = 300
+        if let text = environment[Variable.refreshMargin], !text.isEmpty {
+            guard let value = TimeInterval(text), value >= 0, value < 86_400 else {
+                throw VaultError(
+                    .invalidInput,
+                    "\(Variable.refreshMargin) must be a number of seconds from 0 to 86399, not '\(text)'.")
+            }
+            margin = value
+        }
         return VaultConfiguration(
-            databaseURL: environment[Variable.databaseURL] ?? "", keyring: keyring, maximumConnections: size)
+            databaseURL: environment[Variable.databaseURL] ?? "", keyring: keyring, maximumConnections: size,
+            refreshMargin: margin, providers: try OAuthProvider.zohoFromEnvironment(environment))
     }
 
     public var description: String {
         "VaultConfiguration(databaseURL: <redacted>, keys: \(keyring.keyIDs), "
-            + "maximumConnections: \(maximumConnections), refreshMargin: \(refreshMargin))"
+            + "maximumConnections: \(maximumConnections), refreshMargin: \(refreshMargin), "
+            + "providers: \(providers.keys.sorted()))"
     }
 }

@@ -37,6 +37,8 @@ public struct VaultError: Error, Sendable, Equatable, CustomStringConvertible {
         public static let providerError = Code("providerError")
         /// Refreshing now would exceed the provider's rate limit.
         public static let rateLimited = Code("rateLimited")
+        /// Provider settings (client id, secret, data centre, accounts URL) are missing or malformed.
+        public static let providerConfiguration = Code("providerConfiguration")
         /// A provider name is not configured.
         public static let unknownProvider = Code("unknownProvider")
         /// Waiting for another process's refresh took too long.

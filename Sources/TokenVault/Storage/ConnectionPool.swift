@@ -52,6 +52,32 @@ actor ConnectionPool {
         }
     }
 
+    /// Lends one connection for a multi-step operation (a transaction that spans awaits, such as a refresh).
+    /// When `body` throws, any open transaction is rolled back before the connection is returned.
+    nonisolated func withLease<T: Sendable>(
+        _ body: (PooledConnection) async throws(VaultError) -> T
+    ) async throws(VaultError) -> T {
+        let connection = try await acquire()
+        do {
+            let value = try await body(connection)
+            await release(connection)
+            return value
+        } catch {
+            var broken = connection.isBroken
+            if !broken {
+                do {
+                    try await connection.runTyped { (connection) throws(VaultError) in
+                        try connection.execute(script: "ROLLBACK")
+                    }
+                } catch {
+                    broken = true
+                }
+            }
+            await release(connection, broken: broken)
+            throw error
+        }
+    }
+
     private func acquire() async throws(VaultError) -> PooledConnection {
         while true {
             if closed { throw VaultError(.connectionFailed, "the vault was shut down; create a new Vault.") }

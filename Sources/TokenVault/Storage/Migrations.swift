@@ -38,7 +38,18 @@ enum Migrations {
                 CREATE INDEX oauth_tokens_key_id_idx ON oauth_tokens (key_id);
                 COMMENT ON TABLE oauth_tokens IS
                     'token-vault: access and refresh tokens sealed with crypto_secretbox; see docs/ciphertext-format.md';
-                """)
+                """),
+        Migration(
+            version: 2, name: "refresh bookkeeping",
+            sql: """
+                ALTER TABLE oauth_tokens
+                    ADD COLUMN needs_reauthorization boolean NOT NULL DEFAULT false,
+                    ADD COLUMN last_refresh_error text,
+                    ADD COLUMN last_refreshed_at timestamptz,
+                    ADD COLUMN refresh_history timestamptz[] NOT NULL DEFAULT '{}';
+                COMMENT ON COLUMN oauth_tokens.refresh_history IS
+                    'token-vault: when the provider was asked for a refresh (last hour), for its rate limit';
+                """),
     ]
 
     static var latestVersion: Int { all.map(\.version).max() ?? 0 }

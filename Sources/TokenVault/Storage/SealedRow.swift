@@ -13,11 +13,24 @@ struct SealedRow: Sendable {
     var createdAt: Double
     var updatedAt: Double
     var version: Int64
+    /// The provider refused the refresh token; nothing is refreshed until new tokens are stored.
+    var needsReauthorization = false
+    var lastRefreshError: String?
+    var lastRefreshedAt: Double?
+    /// When the provider was asked for a refresh, seconds since 1970 (only read by `selectForRefresh`).
+    var refreshHistory: [Double] = []
 
     /// The column list that `init(result:row:)` decodes, in order.
     static let columns = """
         id::text, client_id, provider, access_token_ciphertext, access_token_nonce, refresh_token_ciphertext, \
-        refresh_token_nonce, key_id, token_expiry, scopes, metadata::text, created_at, updated_at, version
+        refresh_token_nonce, key_id, token_expiry, scopes, metadata::text, created_at, updated_at, version, \
+        needs_reauthorization, last_refresh_error, last_refreshed_at
+        """
+
+    /// `columns` and the refresh history, as comma-separated microseconds since 1970.
+    static let refreshColumns = """
+        \(columns), array_to_string(ARRAY(SELECT (extract(epoch FROM t) * 1000000)::bigint \
+        FROM unnest(refresh_history) t), ',')
         """
 
     init(result: PGResult, row: Int) {
@@ -35,6 +48,12 @@ struct SealedRow: Sendable {
         createdAt = result.timestamp(row, 11) ?? 0
         updatedAt = result.timestamp(row, 12) ?? 0
         version = result.integer(row, 13) ?? 0
+        needsReauthorization = result.bool(row, 14) ?? false
+        lastRefreshError = result.string(row, 15)
+        lastRefreshedAt = result.timestamp(row, 16)
+        if result.columnCount > 17, let history = result.string(row, 17) {
+            refreshHistory = history.split(separator: ",").compactMap { Double($0).map { $0 / 1_000_000 } }
+        }
     }
 
     init(

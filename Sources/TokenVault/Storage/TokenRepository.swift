@@ -18,6 +18,8 @@ struct TokenRepository: Sendable {
                 scopes = EXCLUDED.scopes,
                 metadata = EXCLUDED.metadata,
                 updated_at = now(),
+                needs_reauthorization = false,
+                last_refresh_error = NULL,
                 version = oauth_tokens.version + 1
             RETURNING version
             """)

@@ -33,7 +33,7 @@ final class CLIEndToEndTests: XCTestCase {
     }
 
     func testFullWalkthrough() throws {
-        XCTAssertEqual(try cli.run(["migrate"]).stdout, "applied migrations 1\n")
+        XCTAssertEqual(try cli.run(["migrate"]).stdout, "applied migrations 1, 2\n")
         XCTAssertEqual(try cli.run(["migrate"]).stdout, "schema is up to date\n")
 
         let put = try cli.run(["put", "--client", "acme", "--provider", "zoho_crm"], stdin: response)
@@ -126,8 +126,10 @@ final class CLIEndToEndTests: XCTestCase {
             ["put", "--client", "old", "--provider", "p"],
             stdin: #"{"access_token":"x","refresh_token":"y","expires_in":60}"#)
         XCTAssertEqual(expired.status, 0)
+        // Expired, and no token endpoint configured for "p": a configuration error that says what to set.
         let tooLate = try cli.run(["token", "--client", "old", "--provider", "p"])
-        XCTAssertEqual(tooLate.status, 75)
+        XCTAssertEqual(tooLate.status, 78)
+        XCTAssertTrue(tooLate.stderr.contains("no token endpoint is configured for provider 'p'"), tooLate.stderr)
         XCTAssertFalse(tooLate.stdout.contains("x"))
     }
 

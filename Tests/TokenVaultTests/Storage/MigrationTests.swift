@@ -8,7 +8,7 @@ final class MigrationTests: XCTestCase {
         let again = try await fixture.vault.migrate()
         XCTAssertEqual(again, [])
         let versions = try await fixture.sql("SELECT version FROM token_vault_migrations ORDER BY version")
-        XCTAssertEqual(versions.map { $0[0] }, ["1"])
+        XCTAssertEqual(versions.map { $0[0] }, ["1", "2"])
         await fixture.tearDown()
     }
 
@@ -22,7 +22,7 @@ final class MigrationTests: XCTestCase {
             for vault in vaults { group.addTask { try await vault.migrate() } }
             return try await group.reduce(into: [[Int]]()) { $0.append($1) }
         }
-        XCTAssertEqual(applied.filter { !$0.isEmpty }, [[1]])
+        XCTAssertEqual(applied.filter { !$0.isEmpty }, [[1, 2]])
         for vault in vaults { await vault.shutdown() }
         await database.drop()
     }
@@ -38,6 +38,8 @@ final class MigrationTests: XCTestCase {
                 "id", "client_id", "provider", "access_token_ciphertext", "access_token_nonce",
                 "refresh_token_ciphertext", "refresh_token_nonce", "key_id", "token_expiry", "scopes", "metadata",
                 "created_at", "updated_at", "version",
+                // Migration 2: refresh bookkeeping.
+                "needs_reauthorization", "last_refresh_error", "last_refreshed_at", "refresh_history",
             ])
         let unique = try await fixture.sql(
             "SELECT indexdef FROM pg_indexes WHERE tablename = 'oauth_tokens' AND indexdef LIKE '%UNIQUE%(client_id, provider)%'"

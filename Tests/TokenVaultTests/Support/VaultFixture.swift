@@ -10,21 +10,24 @@ struct VaultFixture {
     let vault: Vault
 
     static func make(
-        keyring: Keyring? = nil, maximumConnections: Int = 4, refreshMargin: TimeInterval = 300
+        keyring: Keyring? = nil, maximumConnections: Int = 4, refreshMargin: TimeInterval = 300,
+        providers: [OAuthProvider] = [], refreshPolicy: RefreshPolicy = .fastForTests
     ) async throws -> VaultFixture {
         let database = try await TestDatabase.create()
         let keyring = try keyring ?? Keyring(current: VaultKey.generate())
         let vault = Vault(
             configuration: VaultConfiguration(
                 databaseURL: database.url, keyring: keyring, maximumConnections: maximumConnections,
-                refreshMargin: refreshMargin))
+                refreshMargin: refreshMargin, providers: providers, refreshPolicy: refreshPolicy))
         try await vault.migrate()
         return VaultFixture(database: database, keyring: keyring, vault: vault)
     }
 
     /// Another vault on the same database (a new connection pool, possibly other keys).
     func reopen(keyring: Keyring? = nil) -> Vault {
-        Vault(configuration: VaultConfiguration(databaseURL: database.url, keyring: keyring ?? self.keyring))
+        var configuration = vault.configuration
+        configuration.keyring = keyring ?? self.keyring
+        return Vault(configuration: configuration)
     }
 
     func tearDown() async {
@@ -61,4 +64,26 @@ func assertVaultError<T>(
         XCTFail("expected a VaultError \(code), got \(error)", file: file, line: line)
     }
     return nil
+}
+
+extension RefreshPolicy {
+    /// Short timeouts and backoffs, so that retry tests take milliseconds.
+    static let fastForTests = RefreshPolicy(
+        requestTimeout: 2, attempts: 3, initialBackoff: 0.01, maximumBackoff: 0.05, lockTimeout: 20)
+}
+
+extension FakeTokenEndpoint {
+    /// A Zoho-style provider pointing at this endpoint.
+    func zoho(_ name: String = "zoho_crm", fallback: String? = nil) -> OAuthProvider {
+        .zoho(
+            name, clientID: clientID, clientSecret: Secret(clientSecret), accountsURL: baseURL,
+            fallbackRefreshToken: fallback.map(Secret.init))
+    }
+}
+
+/// Tokens whose access token has expired, with `refresh` as the refresh token.
+func expiredTokens(refresh: String, access: String = "1000.expired-access") -> TokenSet {
+    TokenSet(
+        accessToken: Secret(access), refreshToken: Secret(refresh), expiresAt: Date().addingTimeInterval(-60),
+        metadata: ["api_domain": .string("https://www.zohoapis.com")])
 }

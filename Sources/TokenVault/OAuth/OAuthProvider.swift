@@ -1,0 +1,161 @@
+import Foundation
+
+/// An OAuth 2.0 (RFC 6749) token endpoint and the app's credentials for it.
+public struct OAuthProvider: Sendable, CustomStringConvertible {
+    /// How the app authenticates to the token endpoint (RFC 6749 section 2.3.1).
+    public enum ClientAuthentication: Sendable {
+        /// `client_id` and `client_secret` in the form body (what Zoho expects).
+        case requestBody
+        /// HTTP Basic with the URL-encoded id and secret.
+        case httpBasic
+    }
+
+    /// At most `count` refreshes per refresh token within `window` seconds (Zoho: 10 per 600).
+    public struct RateLimit: Sendable, Equatable {
+        public var count: Int
+        public var window: TimeInterval
+        public init(count: Int, window: TimeInterval) {
+            self.count = count
+            self.window = window
+        }
+    }
+
+    /// The name rows are stored under, e.g. `zoho_crm`.
+    public var name: String
+    public var tokenURL: URL
+    public var clientID: String
+    public var clientSecret: Secret
+    public var clientAuthentication: ClientAuthentication
+    /// Refreshes beyond this limit fail with `.rateLimited` instead of calling the provider. nil: no limit.
+    public var refreshRateLimit: RateLimit?
+    /// Used once when no row exists (Zoho: `ZOHO_REFRESH_TOKEN`); the result is stored.
+    public var fallbackRefreshToken: Secret?
+    /// Sent with `authorization_code` exchanges when set.
+    public var redirectURI: String?
+
+    public init(
+        name: String, tokenURL: URL, clientID: String, clientSecret: Secret,
+        clientAuthentication: ClientAuthentication = .requestBody, refreshRateLimit: RateLimit? = nil,
+        fallbackRefreshToken: Secret? = nil, redirectURI: String? = nil
+    ) {
+        self.name = name
+        self.tokenURL = tokenURL
+        self.clientID = clientID
+        self.clientSecret = clientSecret
+        self.clientAuthentication = clientAuthentication
+        self.refreshRateLimit = refreshRateLimit
+        self.fallbackRefreshToken = fallbackRefreshToken
+        self.redirectURI = redirectURI
+    }
+
+    public var description: String {
+        "OAuthProvider(name: \(name), tokenURL: \(tokenURL), clientID: \(clientID), clientSecret: <redacted>)"
+    }
+}
+
+/// Zoho's data centres: each has its own accounts server (token endpoint) and API domain.
+public enum ZohoDataCenter: String, Sendable, CaseIterable {
+    case us, eu, india = "in", australia = "au", japan = "jp", canada = "ca", saudiArabia = "sa", china = "cn"
+
+    /// The accounts host; the token endpoint is `https://<host>/oauth/v2/token`.
+    public var accountsHost: String {
+        switch self {
+        case .us: return "accounts.zoho.com"
+        case .eu: return "accounts.zoho.eu"
+        case .india: return "accounts.zoho.in"
+        case .australia: return "accounts.zoho.com.au"
+        case .japan: return "accounts.zoho.jp"
+        case .canada: return "accounts.zohocloud.ca"
+        case .saudiArabia: return "accounts.zoho.sa"
+        case .china: return "accounts.zoho.com.cn"
+        }
+    }
+
+    /// Where the APIs live (Zoho also returns it as `api_domain` with every token).
+    public var apiDomain: String {
+        switch self {
+        case .us: return "https://www.zohoapis.com"
+        case .eu: return "https://www.zohoapis.eu"
+        case .india: return "https://www.zohoapis.in"
+        case .australia: return "https://www.zohoapis.com.au"
+        case .japan: return "https://www.zohoapis.jp"
+        case .canada: return "https://www.zohoapis.ca"
+        case .saudiArabia: return "https://www.zohoapis.sa"
+        case .china: return "https://www.zohoapis.com.cn"
+        }
+    }
+}
+
+extension OAuthProvider {
+    /// The Zoho products with presets.
+    public static let zohoProducts = ["zoho_crm", "zoho_calendar"]
+
+    /// A Zoho provider: token endpoint of the data centre (or `accountsURL`), credentials in the body,
+    /// Zoho's limit of 10 refreshes per refresh token per 10 minutes.
+    public static func zoho(
+        _ name: String, dataCenter: ZohoDataCenter = .us, clientID: String, clientSecret: Secret,
+        accountsURL: URL? = nil, fallbackRefreshToken: Secret? = nil
+    ) -> OAuthProvider {
+        let base = accountsURL ?? URL(string: "https://\(dataCenter.accountsHost)")!
+        return OAuthProvider(
+            name: name, tokenURL: base.appendingPathComponent("oauth/v2/token"), clientID: clientID,
+            clientSecret: clientSecret, clientAuthentication: .requestBody,
+            refreshRateLimit: RateLimit(count: 10, window: 600), fallbackRefreshToken: fallbackRefreshToken)
+    }
+
+    /// Environment variables read by `zohoFromEnvironment`.
+    public enum ZohoVariable {
+        public static let clientID = "ZOHO_CLIENT_ID"
+        public static let clientSecret = "ZOHO_CLIENT_SECRET"
+        public static let dataCenter = "ZOHO_DATA_CENTER"
+        public static let accountsURL = "ZOHO_ACCOUNTS_URL"
+        public static let refreshToken = "ZOHO_REFRESH_TOKEN"
+    }
+
+    /// `zoho_crm` and `zoho_calendar` from `ZOHO_CLIENT_ID`, `ZOHO_CLIENT_SECRET`, `ZOHO_DATA_CENTER`
+    /// (us, eu, in, au, jp, ca, sa, cn; default us), `ZOHO_ACCOUNTS_URL` (overrides the accounts server) and
+    /// `ZOHO_REFRESH_TOKEN` (fallback when no row exists). None when `ZOHO_CLIENT_ID` is unset.
+    public static func zohoFromEnvironment(_ environment: [String: String]) throws(VaultError) -> [OAuthProvider] {
+        let value = { (name: String) in environment[name].flatMap { $0.isEmpty ? nil : $0 } }
+        guard let clientID = value(ZohoVariable.clientID) else {
+            if value(ZohoVariable.clientSecret) != nil {
+                throw VaultError(
+                    .providerConfiguration,
+                    "\(ZohoVariable.clientSecret) is set but \(ZohoVariable.clientID) is not; set both.")
+            }
+            return []
+        }
+        guard let secret = value(ZohoVariable.clientSecret) else {
+            throw VaultError(
+                .providerConfiguration,
+                "\(ZohoVariable.clientID) is set but \(ZohoVariable.clientSecret) is not; set both (Zoho API console, "
+                    + "Client Secret).")
+        }
+        var dataCenter = ZohoDataCenter.us
+        if let name = value(ZohoVariable.dataCenter) {
+            guard let parsed = ZohoDataCenter(rawValue: name.lowercased()) else {
+                let names = ZohoDataCenter.allCases.map(\.rawValue).joined(separator: ", ")
+                throw VaultError(
+                    .providerConfiguration, "\(ZohoVariable.dataCenter) must be one of \(names), not '\(name)'.")
+            }
+            dataCenter = parsed
+        }
+        var accountsURL: URL?
+        if let text = value(ZohoVariable.accountsURL) {
+            guard let url = URL(string: text), let scheme = url.scheme, ["http", "https"].contains(scheme),
+                url.host != nil
+            else {
+                throw VaultError(
+                    .providerConfiguration,
+                    "\(ZohoVariable.accountsURL) must be an http(s) URL such as https://accounts.zoho.eu.")
+            }
+            accountsURL = url
+        }
+        let fallback = value(ZohoVariable.refreshToken).map(Secret.init)
+        return zohoProducts.map {
+            zoho(
+                $0, dataCenter: dataCenter, clientID: clientID, clientSecret: Secret(secret), accountsURL: accountsURL,
+                fallbackRefreshToken: fallback)
+        }
+    }
+}

@@ -1,0 +1,216 @@
+import Foundation
+import Logging
+
+/// Calls a provider's token endpoint (RFC 6749 sections 4.1.3 and 6) and classifies the answer.
+struct TokenEndpointClient: Sendable {
+    let transport: any HTTPTransport
+    let policy: RefreshPolicy
+    let logger: Logger
+
+    enum Outcome: Sendable {
+        case success(TokenSet)
+        /// The grant (refresh token or code) was refused: the user must authorize again.
+        case refused(String)
+        case failed(VaultError)
+    }
+
+    struct Result: Sendable {
+        let outcome: Outcome
+        /// Requests that reached (or may have reached) the endpoint, for the rate limit.
+        let attempts: Int
+    }
+
+    func refresh(provider: OAuthProvider, refreshToken: Secret, maximumAttempts: Int) async -> Result {
+        var form = FormBody()
+        form.append("grant_type", "refresh_token")
+        form.append("refresh_token", secret: refreshToken)
+        return await grant(
+            provider: provider, form: form, kind: "refresh", fallbackRefreshToken: refreshToken,
+            maximumAttempts: maximumAttempts)
+    }
+
+    func exchange(provider: OAuthProvider, code: Secret) async -> Result {
+        var form = FormBody()
+        form.append("grant_type", "authorization_code")
+        form.append("code", secret: code)
+        if let redirect = provider.redirectURI { form.append("redirect_uri", redirect) }
+        // A code is single-use: a retry after a lost answer would be refused anyway, so try once.
+        return await grant(
+            provider: provider, form: form, kind: "code exchange", fallbackRefreshToken: nil,
+            maximumAttempts: 1)
+    }
+
+    private func grant(
+        provider: OAuthProvider, form: FormBody, kind: String, fallbackRefreshToken: Secret?, maximumAttempts: Int
+    ) async -> Result {
+        var form = form
+        var headers = [("Content-Type", "application/x-www-form-urlencoded"), ("Accept", "application/json")]
+        switch provider.clientAuthentication {
+        case .requestBody:
+            form.append("client_id", provider.clientID)
+            form.append("client_secret", secret: provider.clientSecret)
+        case .httpBasic:
+            var credentials = FormBody.encode(provider.clientID) + ":"
+            credentials += provider.clientSecret.withUnsafeBytes { FormBody.encode(bytes: $0) }
+            headers.append(("Authorization", "Basic \(Data(credentials.utf8).base64EncodedString())"))
+        }
+        let request = HTTPRequest(
+            url: provider.tokenURL, headers: headers, body: form.bytes, timeout: policy.requestTimeout)
+        let limit = max(1, min(policy.attempts, maximumAttempts))
+        var lastError = VaultError(.providerError, "no attempt was made")
+        var attempt = 0
+        while attempt < limit {
+            attempt += 1
+            if attempt > 1 {
+                try? await Task.sleep(nanoseconds: UInt64(policy.backoff(beforeAttempt: attempt) * 1_000_000_000))
+            }
+            let classified = await send(request, provider: provider, kind: kind, fallback: fallbackRefreshToken)
+            switch classified {
+            case .final(let outcome):
+                return Result(outcome: outcome, attempts: attempt)
+            case .transient(let error):
+                lastError = error
+                logger.warning(
+                    "token endpoint failed; \(attempt < limit ? "retrying" : "giving up")",
+                    metadata: [
+                        "token_vault.provider": "\(provider.name)", "token_vault.attempt": "\(attempt)",
+                        "token_vault.reason": "\(error.message)",
+                    ])
+            }
+        }
+        let more = limit < policy.attempts ? " (fewer attempts than usual: the rate limit allowed only \(limit))" : ""
+        return Result(
+            outcome: .failed(
+                VaultError(
+                    lastError.code,
+                    "\(lastError.message) Tried \(attempt) time\(attempt == 1 ? "" : "s")\(more); try again later.")),
+            attempts: attempt)
+    }
+
+    private enum Classified {
+        case final(Outcome)
+        case transient(VaultError)
+    }
+
+    private func send(
+        _ request: HTTPRequest, provider: OAuthProvider, kind: String, fallback: Secret?
+    ) async
+        -> Classified
+    {
+        let name = provider.name
+        let response: HTTPResponse
+        do {
+            let transport = self.transport
+            response = try await withDeadline(seconds: policy.requestTimeout) { try await transport.send(request) }
+        } catch {
+            let timedOut = error is DeadlineExceeded || (error as? URLError)?.code == .timedOut
+            return .transient(
+                VaultError(
+                    timedOut ? .timedOut : .providerError,
+                    timedOut
+                        ? "the \(name) token endpoint did not answer within \(Int(policy.requestTimeout)) s."
+                        : "could not reach the \(name) token endpoint (\(provider.tokenURL.host ?? "?")): "
+                            + "\(Self.describe(error))."))
+        }
+        let object = try? JSONDecoder().decode([String: JSONValue].self, from: Data(response.body))
+        if let object, object["access_token"]?.stringValue != nil {
+            do {
+                return .final(
+                    .success(
+                        try TokenResponse.parse(response.body, fallbackRefreshToken: fallback, requireAccessToken: true)
+                    ))
+            } catch {
+                return .final(
+                    .failed(
+                        VaultError(
+                            .providerError,
+                            "the \(name) token endpoint sent an unusable \(kind) answer: \(error.message)")))
+            }
+        }
+        let errorCode = object?["error"]?.stringValue.map(Self.sanitize)
+        let accessDenied =
+            String(decoding: response.body.prefix(4096), as: UTF8.self)
+            .range(of: "access denied", options: .caseInsensitive) != nil
+        if let errorCode, ["invalid_grant", "invalid_code"].contains(errorCode) {
+            return .final(.refused(errorCode))
+        }
+        if accessDenied || response.status == 429 || response.status >= 500 {
+            let what =
+                accessDenied ? "\"Access Denied\" (Zoho's answer when a limit is exceeded)" : "HTTP \(response.status)"
+            return .transient(
+                VaultError(
+                    response.status == 429 || accessDenied ? .rateLimited : .providerError,
+                    "the \(name) token endpoint answered \(what) to a \(kind)."))
+        }
+        if errorCode == "invalid_client" {
+            return .final(
+                .failed(
+                    VaultError(
+                        .providerConfiguration,
+                        "the \(name) token endpoint refused the app's credentials (invalid_client): check the client "
+                            + "id and secret (ZOHO_CLIENT_ID, ZOHO_CLIENT_SECRET) and the data centre.")))
+        }
+        let detail = errorCode.map { "error \"\($0)\"" } ?? "no access_token"
+        return .final(
+            .failed(
+                VaultError(
+                    .providerError,
+                    "the \(name) token endpoint answered HTTP \(response.status) with \(detail) to a \(kind).")))
+    }
+
+    /// Error codes are echoed in messages: keep them short and plain, in case a provider puts data there.
+    static func sanitize(_ code: String) -> String {
+        String(code.prefix(64).filter { $0.isLetter || $0.isNumber || $0 == "_" || $0 == " " || $0 == "-" })
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? URLError { return "network error \(error.code.rawValue)" }
+        return String(describing: type(of: error))
+    }
+}
+
+/// An `application/x-www-form-urlencoded` body built straight from bytes, so secrets skip extra copies.
+struct FormBody {
+    private(set) var bytes: [UInt8] = []
+
+    mutating func append(_ name: String, _ value: String) {
+        separator()
+        bytes += Array(Self.encode(name).utf8) + [UInt8(ascii: "=")] + Array(Self.encode(value).utf8)
+    }
+
+    mutating func append(_ name: String, secret: Secret) {
+        separator()
+        bytes += Array(Self.encode(name).utf8) + [UInt8(ascii: "=")]
+        secret.withUnsafeBytes { Self.encode(bytes: $0, into: &bytes) }
+    }
+
+    private mutating func separator() {
+        if !bytes.isEmpty { bytes.append(UInt8(ascii: "&")) }
+    }
+
+    static func encode(_ text: String) -> String {
+        var out: [UInt8] = []
+        Array(text.utf8).withUnsafeBytes { encode(bytes: $0, into: &out) }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    static func encode(bytes: UnsafeRawBufferPointer) -> String {
+        var out: [UInt8] = []
+        encode(bytes: bytes, into: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    static func encode(bytes: UnsafeRawBufferPointer, into out: inout [UInt8]) {
+        let hex = Array("0123456789ABCDEF".utf8)
+        for byte in bytes {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
+                UInt8(ascii: "~"):
+                out.append(byte)
+            default:
+                out += [UInt8(ascii: "%"), hex[Int(byte >> 4)], hex[Int(byte & 0x0f)]]
+            }
+        }
+    }
+}

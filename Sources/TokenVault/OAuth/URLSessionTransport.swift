@@ -1,0 +1,35 @@
+import Foundation
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// The default transport: the toolchain's Foundation `URLSession` (libcurl on Linux).
+///
+/// Chosen over AsyncHTTPClient because the vault makes a handful of token requests an hour: Foundation is
+/// already in every Swift toolchain, adds no dependency to build or audit, and does TLS with the system's trust
+/// store. No cookies, no cache, no credential storage; a request timeout on every call.
+public struct URLSessionTransport: HTTPTransport {
+    private let session: URLSession
+
+    public init() {
+        let configuration = URLSessionConfiguration.ephemeral
+        configuration.httpCookieStorage = nil
+        configuration.urlCache = nil
+        configuration.urlCredentialStorage = nil
+        configuration.requestCachePolicy = .reloadIgnoringLocalCacheData
+        session = URLSession(configuration: configuration)
+    }
+
+    public func send(_ request: HTTPRequest) async throws -> HTTPResponse {
+        var urlRequest = URLRequest(url: request.url, timeoutInterval: request.timeout)
+        urlRequest.httpMethod = request.method
+        for header in request.headers {
+            urlRequest.setValue(header.value, forHTTPHeaderField: header.name)
+        }
+        urlRequest.httpBody = Data(request.body)
+        let (data, response) = try await session.data(for: urlRequest)
+        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+        return HTTPResponse(status: status, body: Array(data))
+    }
+}

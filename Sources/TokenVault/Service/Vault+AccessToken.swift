@@ -1,0 +1,97 @@
+import Foundation
+
+extension Vault {
+    /// A valid access token for (client, provider), refreshed at the provider when needed.
+    ///
+    /// Returns the stored token while it is valid for longer than the refresh margin. Otherwise refreshes it
+    /// exactly once across every task of this process and every process on the database: callers for the same
+    /// row wait for one refresh (an advisory lock in PostgreSQL), re-read the row, and get its result. A rotated
+    /// refresh token is stored before the new access token is returned.
+    ///
+    /// - Throws: `.needsReauthorization` when the provider refused the refresh token (later calls fail fast
+    ///   until new tokens are stored); `.rateLimited` rather than exceed the provider's refresh limit;
+    ///   `.providerError`/`.timedOut` after bounded retries; `.notFound` when there is neither a row nor a
+    ///   fallback refresh token; `.unknownProvider` when no token endpoint is configured for `provider`.
+    public func accessToken(client: String, provider: String) async throws(VaultError) -> AccessToken {
+        try Self.validate(client: client, provider: provider)
+        if let row = try await repository.find(client: client, provider: provider) {
+            let tokens = try open(row)
+            if let token = validAccessToken(tokens) { return token }
+        } else if configuration.providers[provider]?.fallbackRefreshToken == nil {
+            throw Self.noTokens(client: client, provider: provider)
+        }
+        return try await flights.run(client: client, provider: provider) { () throws(VaultError) in
+            try await self.refreshUnderLock(client: client, provider: provider)
+        }
+    }
+
+    /// Whether tokens are stored for (client, provider), or a fallback refresh token is configured for it.
+    public func hasToken(client: String, provider: String) async throws(VaultError) -> Bool {
+        try Self.validate(client: client, provider: provider)
+        if configuration.providers[provider]?.fallbackRefreshToken != nil { return true }
+        return try await repository.find(client: client, provider: provider) != nil
+    }
+
+    /// Exchanges an authorization code (Zoho: a self-client "grant token") at the provider's token endpoint and
+    /// stores the tokens. The usual way to onboard an account.
+    @discardableResult
+    public func exchange(code: Secret, client: String, provider: String) async throws(VaultError) -> AccessToken {
+        try Self.validate(client: client, provider: provider)
+        let endpointProvider = try providerConfiguration(provider)
+        let result = await endpoint.exchange(provider: endpointProvider, code: code)
+        switch result.outcome {
+        case .success(let tokens):
+            try await store(tokens, client: client, provider: provider)
+            logger.notice("exchanged an authorization code", metadata: Self.metadata(client, provider, nil))
+            return AccessToken(
+                value: tokens.accessToken!, expiresAt: tokens.expiresAt, scopes: tokens.scopes,
+                metadata: tokens.metadata, refreshed: true)
+        case .refused(let code):
+            throw VaultError(
+                .needsReauthorization,
+                "the \(provider) token endpoint refused the authorization code (\(code)): codes are single-use and "
+                    + "expire within minutes. Generate a new one (Zoho API console, Self Client) and exchange it at once."
+            )
+        case .failed(let error):
+            throw error
+        }
+    }
+
+    /// The refresh state of (client, provider), without secrets.
+    public func status(client: String, provider: String) async throws(VaultError) -> TokenStatus {
+        try Self.validate(client: client, provider: provider)
+        guard let row = try await repository.find(client: client, provider: provider) else {
+            throw Self.notFound(client: client, provider: provider)
+        }
+        let valid =
+            row.accessToken != nil
+            && (row.expiresAt.map { $0 - Date().timeIntervalSince1970 > configuration.refreshMargin } ?? true)
+        return TokenStatus(
+            clientID: row.clientID, provider: row.provider, keyID: row.keyID,
+            expiresAt: row.expiresAt.map { Date(timeIntervalSince1970: $0) }, accessTokenValid: valid,
+            needsReauthorization: row.needsReauthorization, lastRefreshError: row.lastRefreshError,
+            lastRefreshedAt: row.lastRefreshedAt.map { Date(timeIntervalSince1970: $0) },
+            updatedAt: Date(timeIntervalSince1970: row.updatedAt), version: row.version)
+    }
+
+    func validAccessToken(_ tokens: StoredTokens) -> AccessToken? {
+        guard let value = tokens.accessToken, tokens.isAccessTokenValid(margin: configuration.refreshMargin) else {
+            return nil
+        }
+        return AccessToken(
+            value: value, expiresAt: tokens.expiresAt, scopes: tokens.scopes, metadata: tokens.metadata,
+            refreshed: false)
+    }
+
+    func providerConfiguration(_ provider: String) throws(VaultError) -> OAuthProvider {
+        guard let configured = configuration.providers[provider] else {
+            let zohoHint =
+                OAuthProvider.zohoProducts.contains(provider)
+                ? "set ZOHO_CLIENT_ID and ZOHO_CLIENT_SECRET (and ZOHO_DATA_CENTER)"
+                : "register an OAuthProvider named '\(provider)' in the VaultConfiguration"
+            throw VaultError(
+                .unknownProvider, "no token endpoint is configured for provider '\(provider)': \(zohoHint).")
+        }
+        return configured
+    }
+}

@@ -1,0 +1,31 @@
+import ArgumentParser
+import TokenVault
+
+struct Exchange: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Exchange an authorization code (read from stdin) for tokens and store them.",
+        discussion: """
+            The usual way to onboard a Zoho account: in the Zoho API console, Self Client, generate a grant
+            token with the scopes you need (it expires within minutes), then pipe it in. The app credentials come
+            from ZOHO_CLIENT_ID and ZOHO_CLIENT_SECRET, the data centre from ZOHO_DATA_CENTER.
+
+            Example:
+              token-vault exchange --client acme --provider zoho_crm < grant-token.txt
+            """)
+
+    @OptionGroup var row: RowOptions
+
+    func run() async throws {
+        let input = Runner.readStandardInput()
+        let code = String(decoding: input, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !code.isEmpty else {
+            throw Runner.fail(
+                VaultError(.invalidInput, "no authorization code on stdin; pipe the grant token in."))
+        }
+        let token = try await Runner.withVault { vault in
+            try await vault.exchange(code: Secret(code), client: row.client, provider: row.provider)
+        }
+        let domain = token.apiDomain.map { ", api_domain \($0)" } ?? ""
+        print("stored tokens for client '\(row.client)', provider '\(row.provider)'\(domain)")
+    }
+}

@@ -1,0 +1,362 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A real HTTP token endpoint on 127.0.0.1 for tests: OAuth 2.0 refresh and authorization-code grants with
+/// Zoho's quirks, refresh-token rotation with reuse detection, and scripted failures.
+///
+/// ```swift
+/// let endpoint = try FakeTokenEndpoint.start(rotation: .rotating)
+/// endpoint.addRefreshToken("rt-1")
+/// endpoint.enqueue(.status(503))        // the next request fails
+/// // ZOHO_ACCOUNTS_URL = endpoint.baseURL; the token URL is baseURL + /oauth/v2/token
+/// ```
+public final class FakeTokenEndpoint: @unchecked Sendable {
+    // @unchecked: all mutable state is behind `lock`.
+
+    public enum Rotation: Sendable {
+        /// Zoho: a refresh returns no new refresh token; the old one keeps working.
+        case none
+        /// Every refresh returns a new refresh token and retires the old one. Presenting a retired one revokes
+        /// the whole family (RFC 9700 section 4.14.2).
+        case rotating
+    }
+
+    /// A scripted answer for the next request, instead of the normal one.
+    public enum Behavior: Sendable {
+        /// HTTP 200 with `{"error": code}`, as Zoho answers a revoked refresh token (`invalid_code`).
+        case errorWith200(String)
+        /// This status with `{"error": "server_error"}` (or an empty body for 5xx).
+        case status(Int)
+        /// Zoho's rate-limit answer: HTTP 200 (or `status`) with an "Access Denied" text body.
+        case accessDenied
+        /// Answer normally after sleeping this many seconds.
+        case delay(TimeInterval)
+    }
+
+    public let clientID: String
+    public let clientSecret: String
+    public let port: Int
+    /// `http://127.0.0.1:<port>`: what `ZOHO_ACCOUNTS_URL` should be.
+    public var baseURL: URL { URL(string: "http://127.0.0.1:\(port)")! }
+    /// The token endpoint, `baseURL/oauth/v2/token`.
+    public var tokenURL: URL { baseURL.appendingPathComponent("oauth/v2/token") }
+
+    private let listener: Int32
+    private let lock = NSLock()
+    private var rotation: Rotation
+    private var lifetime: Int
+    private var script: [Behavior] = []
+    private var refreshFamilies: [String: Int] = [:]  // live refresh token -> family
+    private var retired: [String: Int] = [:]  // rotated-out refresh token -> family
+    private var revokedFamilies: Set<Int> = []
+    private var codes: Set<String> = []
+    private var counter = 0
+    private var requests = 0
+    private var started = 0
+    private var reuse = 0
+    private var stopped = false
+    private var expiresInSecondsKey = false
+
+    private init(listener: Int32, port: Int, rotation: Rotation, lifetime: Int, clientID: String, clientSecret: String)
+    {
+        self.listener = listener
+        self.port = port
+        self.rotation = rotation
+        self.lifetime = lifetime
+        self.clientID = clientID
+        self.clientSecret = clientSecret
+    }
+
+    /// Listens on 127.0.0.1 on a free port. `lifetime` is the `expires_in` of issued access tokens.
+    public static func start(
+        rotation: Rotation = .none, lifetime: Int = 3600, clientID: String = "1000.TESTCLIENT",
+        clientSecret: String = "test-client-secret"
+    ) throws -> FakeTokenEndpoint {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }
+        var yes: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard bound == 0, listen(fd, 512) == 0 else {
+            close(fd)
+            throw POSIXError(.init(rawValue: errno) ?? .EIO)
+        }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        let port = Int(UInt16(bigEndian: address.sin_port))
+        let server = FakeTokenEndpoint(
+            listener: fd, port: port, rotation: rotation, lifetime: lifetime, clientID: clientID,
+            clientSecret: clientSecret)
+        let thread = Thread { server.acceptLoop() }
+        thread.start()
+        return server
+    }
+
+    deinit { stop() }
+
+    /// Stops listening. Requests in progress finish.
+    public func stop() {
+        let wasStopped = lock.withLock {
+            defer { stopped = true }
+            return stopped
+        }
+        if !wasStopped {
+            shutdown(listener, Int32(SHUT_RDWR))
+            close(listener)
+        }
+    }
+
+    // MARK: Set-up and inspection
+
+    /// Makes `token` a valid refresh token (a new family).
+    public func addRefreshToken(_ token: String) {
+        lock.withLock {
+            counter += 1
+            refreshFamilies[token] = counter
+        }
+    }
+
+    /// Makes `code` a valid single-use authorization code.
+    public func addAuthorizationCode(_ code: String) {
+        lock.withLock { _ = codes.insert(code) }
+    }
+
+    /// Scripts the next answers, in order; each is used once.
+    public func enqueue(_ behaviors: Behavior...) {
+        lock.withLock { script.append(contentsOf: behaviors) }
+    }
+
+    /// Changes the lifetime of access tokens issued from now on.
+    public func setLifetime(_ seconds: Int) {
+        lock.withLock { lifetime = seconds }
+    }
+
+    /// Also send `expires_in_sec` (seconds) with `expires_in` in milliseconds, as some Zoho products do.
+    public func setZohoMillisecondsExpiry(_ on: Bool) {
+        lock.withLock { expiresInSecondsKey = on }
+    }
+
+    /// Token requests answered so far (any outcome).
+    public var requestCount: Int { lock.withLock { requests } }
+    /// Token requests received so far, including those still being answered.
+    public var startedCount: Int { lock.withLock { started } }
+    /// Times a retired (rotated-out) refresh token was presented.
+    public var reuseCount: Int { lock.withLock { reuse } }
+    /// Whether `token` is currently a valid refresh token.
+    public func isValidRefreshToken(_ token: String) -> Bool {
+        lock.withLock { refreshFamilies[token].map { !revokedFamilies.contains($0) } ?? false }
+    }
+
+    // MARK: Serving
+
+    private func acceptLoop() {
+        while true {
+            let client = accept(listener, nil, nil)
+            if client < 0 {
+                if errno == EINTR { continue }
+                return
+            }
+            let thread = Thread { self.serve(client) }
+            thread.start()
+        }
+    }
+
+    private func serve(_ fd: Int32) {
+        defer { close(fd) }
+        guard let request = readRequest(fd) else { return }
+        lock.withLock { started += 1 }
+        var (status, body) = answer(request)
+        if case .delayed(let seconds, let inner) = status {
+            Thread.sleep(forTimeInterval: seconds)
+            status = inner
+        }
+        lock.withLock { requests += 1 }
+        guard case .plain(let code) = status else { return }
+        let reason =
+            [200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 429: "Too Many Requests"][
+                code] ?? "Error"
+        let head =
+            "HTTP/1.1 \(code) \(reason)\r\nContent-Type: application/json\r\nContent-Length: \(body.count)\r\n"
+            + "Connection: close\r\n\r\n"
+        let bytes = Array(head.utf8) + body
+        var offset = 0
+        while offset < bytes.count {
+            let sent = bytes[offset...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if sent <= 0 { return }
+            offset += sent
+        }
+    }
+
+    private indirect enum Status {
+        case plain(Int)
+        case delayed(TimeInterval, Status)
+    }
+
+    private struct Request {
+        var method: String
+        var path: String
+        var headers: [String: String]
+        var body: [UInt8]
+    }
+
+    private func readRequest(_ fd: Int32) -> Request? {
+        var data: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 8192)
+        var headerEnd: Int?
+        var contentLength = 0
+        while true {
+            let got = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if got <= 0 { return nil }
+            data += buffer[0..<got]
+            if headerEnd == nil, let range = data.firstRange(of: Array("\r\n\r\n".utf8)) {
+                headerEnd = range.upperBound
+                let head = String(decoding: data[0..<range.lowerBound], as: UTF8.self)
+                for line in head.split(separator: "\r\n").dropFirst() {
+                    let parts = line.split(separator: ":", maxSplits: 1)
+                    if parts.count == 2, parts[0].lowercased() == "content-length" {
+                        contentLength = Int(parts[1].trimmingCharacters(in: .whitespaces)) ?? 0
+                    }
+                }
+            }
+            if let headerEnd, data.count >= headerEnd + contentLength { break }
+            if data.count > 1_000_000 { return nil }
+        }
+        let end = headerEnd!
+        let head = String(decoding: data[0..<(end - 4)], as: UTF8.self)
+        let lines = head.split(separator: "\r\n")
+        let requestLine = lines.first?.split(separator: " ") ?? []
+        var headers: [String: String] = [:]
+        for line in lines.dropFirst() {
+            let parts = line.split(separator: ":", maxSplits: 1)
+            if parts.count == 2 {
+                headers[parts[0].lowercased()] = parts[1].trimmingCharacters(in: .whitespaces)
+            }
+        }
+        return Request(
+            method: requestLine.first.map(String.init) ?? "",
+            path: requestLine.dropFirst().first.map(String.init) ?? "",
+            headers: headers, body: Array(data[end..<(end + contentLength)]))
+    }
+
+    private func json(_ object: [String: Any]) -> [UInt8] {
+        Array((try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data())
+    }
+
+    private func answer(_ request: Request) -> (Status, [UInt8]) {
+        guard request.method == "POST", request.path == "/oauth/v2/token" else {
+            return (.plain(404), json(["error": "not_found"]))
+        }
+        let form = Self.parseForm(request.body)
+        var id = form["client_id"]
+        var secret = form["client_secret"]
+        if let authorization = request.headers["authorization"], authorization.hasPrefix("Basic "),
+            let decoded = Data(base64Encoded: String(authorization.dropFirst(6))).map({
+                String(decoding: $0, as: UTF8.self)
+            })
+        {
+            let parts = decoded.split(separator: ":", maxSplits: 1).map { String($0).removingPercentEncoding ?? "" }
+            if parts.count == 2 { (id, secret) = (parts[0], parts[1]) }
+        }
+        return lock.withLock { () -> (Status, [UInt8]) in
+            var delay: TimeInterval = 0
+            while !script.isEmpty {
+                let behavior = script.removeFirst()
+                switch behavior {
+                case .delay(let seconds):
+                    delay += seconds
+                    continue
+                case .errorWith200(let code):
+                    return (wrap(.plain(200), delay), json(["error": code]))
+                case .status(let code):
+                    return (wrap(.plain(code), delay), code >= 500 ? [] : json(["error": "server_error"]))
+                case .accessDenied:
+                    return (wrap(.plain(200), delay), Array("{\"error\":\"Access Denied\"}".utf8))
+                }
+            }
+            guard id == clientID, secret == clientSecret else {
+                return (wrap(.plain(200), delay), json(["error": "invalid_client"]))
+            }
+            switch form["grant_type"] {
+            case "refresh_token":
+                guard let token = form["refresh_token"] else {
+                    return (wrap(.plain(400), delay), json(["error": "invalid_request"]))
+                }
+                if let family = retired[token] {
+                    reuse += 1
+                    revokedFamilies.insert(family)
+                    return (wrap(.plain(400), delay), json(["error": "invalid_grant"]))
+                }
+                guard let family = refreshFamilies[token], !revokedFamilies.contains(family) else {
+                    // Zoho answers a revoked or unknown refresh token with HTTP 200.
+                    return (wrap(.plain(200), delay), json(["error": "invalid_code"]))
+                }
+                var response = issueAccessToken()
+                if rotation == .rotating {
+                    counter += 1
+                    let next = "rt-\(family)-\(counter)"
+                    refreshFamilies[token] = nil
+                    retired[token] = family
+                    refreshFamilies[next] = family
+                    response["refresh_token"] = next
+                }
+                return (wrap(.plain(200), delay), json(response))
+            case "authorization_code":
+                guard let code = form["code"], codes.remove(code) != nil else {
+                    return (wrap(.plain(200), delay), json(["error": "invalid_code"]))
+                }
+                counter += 1
+                let refresh = "rt-code-\(counter)"
+                refreshFamilies[refresh] = counter
+                var response = issueAccessToken()
+                response["refresh_token"] = refresh
+                return (wrap(.plain(200), delay), json(response))
+            default:
+                return (wrap(.plain(400), delay), json(["error": "unsupported_grant_type"]))
+            }
+        }
+    }
+
+    private func wrap(_ status: Status, _ delay: TimeInterval) -> Status {
+        delay > 0 ? .delayed(delay, status) : status
+    }
+
+    /// Must be called with the lock held.
+    private func issueAccessToken() -> [String: Any] {
+        counter += 1
+        var response: [String: Any] = [
+            "access_token": "1000.at-\(counter)-\(UUID().uuidString.prefix(8))",
+            "api_domain": "https://www.zohoapis.eu", "token_type": "Bearer",
+        ]
+        if expiresInSecondsKey {
+            response["expires_in"] = lifetime * 1000
+            response["expires_in_sec"] = lifetime
+        } else {
+            response["expires_in"] = lifetime
+        }
+        return response
+    }
+
+    static func parseForm(_ body: [UInt8]) -> [String: String] {
+        var form: [String: String] = [:]
+        for pair in String(decoding: body, as: UTF8.self).split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1).map {
+                String($0).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? ""
+            }
+            form[parts[0]] = parts.count > 1 ? parts[1] : ""
+        }
+        return form
+    }
+}
