@@ -1,0 +1,78 @@
+import Foundation
+import TokenVault
+import XCTest
+
+final class ProviderConfigurationTests: XCTestCase {
+    func testAllEightZohoDataCentres() throws {
+        let expected = [
+            "us": "https://accounts.zoho.com/oauth/v2/token", "eu": "https://accounts.zoho.eu/oauth/v2/token",
+            "in": "https://accounts.zoho.in/oauth/v2/token", "au": "https://accounts.zoho.com.au/oauth/v2/token",
+            "jp": "https://accounts.zoho.jp/oauth/v2/token", "ca": "https://accounts.zohocloud.ca/oauth/v2/token",
+            "sa": "https://accounts.zoho.sa/oauth/v2/token", "cn": "https://accounts.zoho.com.cn/oauth/v2/token",
+        ]
+        XCTAssertEqual(ZohoDataCenter.allCases.count, 8)
+        for (code, url) in expected {
+            let providers = try OAuthProvider.zohoFromEnvironment([
+                "ZOHO_CLIENT_ID": "1000.X", "ZOHO_CLIENT_SECRET": "s", "ZOHO_DATA_CENTER": code.uppercased(),
+            ])
+            XCTAssertEqual(providers.map(\.name), ["zoho_crm", "zoho_calendar"])
+            XCTAssertEqual(providers.map(\.tokenURL.absoluteString), [url, url], code)
+            XCTAssertEqual(providers.first?.refreshRateLimit, .init(count: 10, window: 600))
+        }
+        XCTAssertEqual(ZohoDataCenter.canada.apiDomain, "https://www.zohoapis.ca")
+    }
+
+    func testDefaultsToUSAndAccountsURLOverrides() throws {
+        let us = try OAuthProvider.zohoFromEnvironment(["ZOHO_CLIENT_ID": "1000.X", "ZOHO_CLIENT_SECRET": "s"])
+        XCTAssertEqual(us.first?.tokenURL.absoluteString, "https://accounts.zoho.com/oauth/v2/token")
+        let local = try OAuthProvider.zohoFromEnvironment([
+            "ZOHO_CLIENT_ID": "1000.X", "ZOHO_CLIENT_SECRET": "s", "ZOHO_ACCOUNTS_URL": "http://127.0.0.1:8080",
+            "ZOHO_REFRESH_TOKEN": "1000.rt",
+        ])
+        XCTAssertEqual(local.first?.tokenURL.absoluteString, "http://127.0.0.1:8080/oauth/v2/token")
+        XCTAssertEqual(local.first?.fallbackRefreshToken?.reveal(), "1000.rt")
+    }
+
+    func testNoZohoVariablesMeansNoZohoProviders() throws {
+        XCTAssertTrue(try OAuthProvider.zohoFromEnvironment([:]).isEmpty)
+    }
+
+    func testBadZohoSettingsAreRefusedWithoutEchoingTheSecret() {
+        let cases: [([String: String], String)] = [
+            (["ZOHO_CLIENT_ID": "1000.X"], "ZOHO_CLIENT_SECRET is not"),
+            (["ZOHO_CLIENT_SECRET": "topsecret"], "ZOHO_CLIENT_ID is not"),
+            (
+                ["ZOHO_CLIENT_ID": "1000.X", "ZOHO_CLIENT_SECRET": "topsecret", "ZOHO_DATA_CENTER": "mars"],
+                "us, eu, in"
+            ),
+            (
+                ["ZOHO_CLIENT_ID": "1000.X", "ZOHO_CLIENT_SECRET": "topsecret", "ZOHO_ACCOUNTS_URL": "ftp://x"],
+                "http(s) URL"
+            ),
+        ]
+        for (environment, expected) in cases {
+            XCTAssertThrowsError(try OAuthProvider.zohoFromEnvironment(environment)) { error in
+                let error = error as? VaultError
+                XCTAssertEqual(error?.code, .providerConfiguration)
+                XCTAssertTrue(error?.message.contains(expected) ?? false, "\(String(describing: error))")
+                XCTAssertFalse(error?.message.contains("topsecret") ?? true)
+            }
+        }
+    }
+
+    func testProviderDescriptionRedactsTheSecret() {
+        let provider = OAuthProvider.zoho("zoho_crm", clientID: "1000.X", clientSecret: Secret("topsecret"))
+        XCTAssertFalse("\(provider)".contains("topsecret"))
+        XCTAssertFalse(String(reflecting: provider).contains("topsecret"))
+    }
+
+    func testRefreshMarginFromTheEnvironment() throws {
+        let key = VaultKey.generate().exportBase64()
+        let configuration = try VaultConfiguration.fromEnvironment([
+            "TOKEN_VAULT_KEY": key, "TOKEN_VAULT_REFRESH_MARGIN": "120",
+        ])
+        XCTAssertEqual(configuration.refreshMargin, 120)
+        XCTAssertThrowsError(
+            try VaultConfiguration.fromEnvironment(["TOKEN_VAULT_KEY": key, "TOKEN_VAULT_REFRESH_MARGIN": "soon"]))
+    }
+}
