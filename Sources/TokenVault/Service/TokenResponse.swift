@@ -32,6 +32,16 @@ public enum TokenResponse {
                 "the token response is not a JSON object; expected {\"access_token\": …, \"refresh_token\": …, "
                     + "\"expires_in\": …}.")
         }
+        return try parse(
+            object: object, receivedAt: now, fallbackRefreshToken: fallbackRefreshToken,
+            requireAccessToken: requireAccessToken)
+    }
+
+    /// Parses an already decoded token response object.
+    static func parse(
+        object: [String: JSONValue], receivedAt now: Date, fallbackRefreshToken: Secret? = nil,
+        requireAccessToken: Bool = false
+    ) throws(VaultError) -> TokenSet {
         if let error = object["error"]?.stringValue {
             throw VaultError(.invalidInput, "the token response is an error: \(error).")
         }

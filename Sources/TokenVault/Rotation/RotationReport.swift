@@ -1,0 +1,73 @@
+import Foundation
+
+/// Where a rotation stands, passed to the progress callback after every batch.
+public struct RotationProgress: Sendable {
+    /// Rows handled so far (re-sealed, or found already re-sealed by someone else).
+    public let done: Int
+    /// Rows that were not under the current key when the run started.
+    public let total: Int
+    public let elapsed: TimeInterval
+}
+
+/// What `Vault.rotateKeys` did.
+public struct RotationReport: Sendable, Codable {
+    public var currentKeyID: KeyID
+    /// Rows per key id before the run.
+    public var rowsByKeyIDBefore: [String: Int] = [:]
+    /// Rows not under the current key when the run started.
+    public var toReseal = 0
+    /// Rows this run re-sealed under the current key.
+    public var resealed = 0
+    /// Rows that changed while the run worked on them and were already under the current key when re-read
+    /// (a service stored or refreshed them).
+    public var changedMeanwhile = 0
+    /// Rows that cannot be opened with the keyring (tampered or corrupted); left as they are.
+    public var failures: [VerificationReport.Failure] = []
+    /// Rows still not under the current key after the run (0 when it finished).
+    public var remaining = 0
+    public var dryRun = false
+    /// Stopped early (Ctrl-C) after a batch; run again to finish.
+    public var interrupted = false
+    public var seconds: Double = 0
+
+    public var rowsPerSecond: Double { seconds > 0 ? Double(resealed) / seconds : 0 }
+
+    enum CodingKeys: String, CodingKey {
+        case currentKeyID = "current_key_id", rowsByKeyIDBefore = "rows_by_key_id_before", toReseal = "to_reseal"
+        case resealed, changedMeanwhile = "changed_meanwhile", failures, remaining, dryRun = "dry_run"
+        case interrupted, seconds, rowsPerSecond = "rows_per_second"
+    }
+
+    public init(currentKeyID: KeyID) {
+        self.currentKeyID = currentKeyID
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        currentKeyID = try container.decode(KeyID.self, forKey: .currentKeyID)
+        rowsByKeyIDBefore = try container.decode([String: Int].self, forKey: .rowsByKeyIDBefore)
+        toReseal = try container.decode(Int.self, forKey: .toReseal)
+        resealed = try container.decode(Int.self, forKey: .resealed)
+        changedMeanwhile = try container.decode(Int.self, forKey: .changedMeanwhile)
+        failures = try container.decode([VerificationReport.Failure].self, forKey: .failures)
+        remaining = try container.decode(Int.self, forKey: .remaining)
+        dryRun = try container.decode(Bool.self, forKey: .dryRun)
+        interrupted = try container.decode(Bool.self, forKey: .interrupted)
+        seconds = try container.decode(Double.self, forKey: .seconds)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(currentKeyID, forKey: .currentKeyID)
+        try container.encode(rowsByKeyIDBefore, forKey: .rowsByKeyIDBefore)
+        try container.encode(toReseal, forKey: .toReseal)
+        try container.encode(resealed, forKey: .resealed)
+        try container.encode(changedMeanwhile, forKey: .changedMeanwhile)
+        try container.encode(failures, forKey: .failures)
+        try container.encode(remaining, forKey: .remaining)
+        try container.encode(dryRun, forKey: .dryRun)
+        try container.encode(interrupted, forKey: .interrupted)
+        try container.encode(seconds, forKey: .seconds)
+        try container.encode(rowsPerSecond, forKey: .rowsPerSecond)
+    }
+}

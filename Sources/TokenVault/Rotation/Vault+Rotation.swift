@@ -1,0 +1,139 @@
+import Foundation
+
+extension Vault {
+    /// Re-seals every row that is not under the current key, online and resumably.
+    ///
+    /// Walks the table in (client_id, provider) order in batches of `batchSize`, holding one batch in memory.
+    /// Each batch is one statement that writes a row only if its version is unchanged, so a row that a service
+    /// refreshed or replaced meanwhile is re-read, never overwritten. Each row flips from old key to new key
+    /// atomically (ciphertexts, nonces and key id in one update), so the run can be killed at any moment and
+    /// simply run again; rows already under the current key are not touched.
+    ///
+    /// - Throws: `.unknownKey`, before changing anything, when rows are sealed under a key that is in neither
+    ///   the current nor the previous keys.
+    public func rotateKeys(
+        batchSize: Int = 1000, dryRun: Bool = false,
+        progress: @Sendable (RotationProgress) -> Void = { _ in },
+        shouldStop: @Sendable () -> Bool = { false }
+    ) async throws(VaultError) -> RotationReport {
+        let started = Date()
+        let current = sealer.keyring.current.id
+        var report = RotationReport(currentKeyID: current)
+        report.dryRun = dryRun
+        let counts = try await repository.countByKeyID()
+        report.rowsByKeyIDBefore = Dictionary(uniqueKeysWithValues: counts.map { ($0.key.rawValue, $0.value) })
+        let unknown = counts.filter { sealer.keyring.key(for: $0.key) == nil }.sorted { $0.key < $1.key }
+        guard unknown.isEmpty else {
+            let list = unknown.map { "\($0.value) row\($0.value == 1 ? "" : "s") under key \($0.key)" }
+                .joined(separator: ", ")
+            throw VaultError(
+                .unknownKey,
+                "\(list): that key is in neither TOKEN_VAULT_KEY nor TOKEN_VAULT_PREVIOUS_KEYS, so those rows "
+                    + "cannot be re-sealed. Nothing was changed. Add the key to TOKEN_VAULT_PREVIOUS_KEYS (or delete "
+                    + "those rows) and run again.")
+        }
+        report.toReseal = counts.filter { $0.key != current }.reduce(0) { $0 + $1.value }
+        logger.notice(
+            "key rotation starting",
+            metadata: [
+                "token_vault.key_id": "\(current)", "token_vault.rows": "\(report.toReseal)",
+                "token_vault.dry_run": "\(dryRun)",
+            ])
+        if dryRun {
+            report.remaining = report.toReseal
+            report.seconds = Date().timeIntervalSince(started)
+            return report
+        }
+        var cursor: (client: String, provider: String)? = nil
+        while true {
+            let page = try await repository.page(notUnder: current, after: cursor, limit: batchSize)
+            guard let last = page.last else { break }
+            cursor = (last.clientID, last.provider)
+            try await resealBatch(page, report: &report)
+            progress(
+                RotationProgress(
+                    done: report.resealed + report.changedMeanwhile + report.failures.count, total: report.toReseal,
+                    elapsed: Date().timeIntervalSince(started)))
+            if page.count < batchSize { break }
+            if shouldStop() {
+                report.interrupted = true
+                break
+            }
+        }
+        let after = try await repository.countByKeyID()
+        report.remaining = after.filter { $0.key != current }.reduce(0) { $0 + $1.value }
+        report.seconds = Date().timeIntervalSince(started)
+        logger.notice(
+            "key rotation \(report.interrupted ? "interrupted" : "finished")",
+            metadata: [
+                "token_vault.key_id": "\(current)", "token_vault.resealed": "\(report.resealed)",
+                "token_vault.remaining": "\(report.remaining)", "token_vault.failures": "\(report.failures.count)",
+            ])
+        return report
+    }
+
+    /// Re-seals one batch; rows whose compare-and-set is lost are re-read and tried again (a few rounds).
+    func resealBatch(_ rows: [SealedRow], report: inout RotationReport) async throws(VaultError) {
+        let current = sealer.keyring.current
+        var pending = rows
+        for _ in 0..<5 where !pending.isEmpty {
+            var resealed: [SealedRow] = []
+            for row in pending {
+                if row.keyID == current.id {
+                    report.changedMeanwhile += 1
+                    continue
+                }
+                do throws(FieldFailure) {
+                    resealed.append(try reseal(row, under: current))
+                } catch {
+                    report.failures.append(
+                        .init(
+                            clientID: row.clientID, provider: row.provider, field: error.field.rawValue,
+                            keyID: row.keyID, reason: Self.reason(error.error.code), message: error.error.message))
+                }
+            }
+            guard !resealed.isEmpty else { return }
+            let written = try await repository.reseal(resealed, keyID: current.id)
+            report.resealed += written.count
+            let lost = resealed.filter { !written.contains(TokenRepository.rowKey($0.clientID, $0.provider)) }
+            guard !lost.isEmpty else { return }
+            // Changed since we read them (a refresh, a put, a delete): read them again.
+            pending = try await repository.rows(lost.map { ($0.clientID, $0.provider) })
+        }
+        if !pending.isEmpty {
+            throw VaultError(
+                .conflict,
+                "\(pending.count) rows kept changing while being re-sealed; run rotate-key again to finish them.")
+        }
+    }
+
+    /// Opens both secrets of `row` with its key and seals them again under `key`, keeping the row's version.
+    func reseal(_ row: SealedRow, under key: VaultKey) throws(FieldFailure) -> SealedRow {
+        var out = row
+        if let access = row.accessToken {
+            out.accessToken = try reseal(access, field: .accessToken, of: row, under: key)
+        }
+        out.refreshToken = try reseal(row.refreshToken, field: .refreshToken, of: row, under: key)
+        out.keyID = key.id
+        return out
+    }
+
+    private func reseal(
+        _ sealed: SealedValue, field: TokenField, of row: SealedRow, under key: VaultKey
+    )
+        throws(FieldFailure) -> SealedValue
+    {
+        let context = SealContext(field: field, provider: row.provider, clientID: row.clientID)
+        do throws(VaultError) {
+            return sealer.seal(try sealer.open(sealed, keyID: row.keyID, context: context), context: context, key: key)
+        } catch {
+            throw FieldFailure(field: field, error: error)
+        }
+    }
+}
+
+/// A secret of a row that could not be opened, and which one.
+struct FieldFailure: Error {
+    let field: TokenField
+    let error: VaultError
+}

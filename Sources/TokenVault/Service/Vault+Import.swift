@@ -1,0 +1,82 @@
+import Foundation
+
+/// One line of `token-vault import`: a token response plus the row it belongs to.
+public struct ImportRecord: Sendable {
+    public var client: String
+    public var provider: String
+    public var tokens: TokenSet
+
+    public init(client: String, provider: String, tokens: TokenSet) {
+        self.client = client
+        self.provider = provider
+        self.tokens = tokens
+    }
+
+    /// Parses one JSON object: `client_id`, `provider`, the token-response fields of `put` (`access_token`,
+    /// `refresh_token`, `expires_in`, `scope`, `api_domain`, …) and optionally `expires_at` (ISO 8601 or
+    /// seconds since 1970), which wins over `expires_in` (for exports of stored tokens).
+    public static func parse(line: [UInt8], receivedAt now: Date = Date()) throws(VaultError) -> ImportRecord {
+        var object: [String: JSONValue]
+        do {
+            object = try JSONDecoder().decode([String: JSONValue].self, from: Data(line))
+        } catch {
+            throw VaultError(.invalidInput, "not a JSON object.")
+        }
+        guard let client = object.removeValue(forKey: "client_id")?.stringValue,
+            let provider = object.removeValue(forKey: "provider")?.stringValue
+        else {
+            throw VaultError(.invalidInput, "client_id and provider must be strings.")
+        }
+        try Vault.validate(client: client, provider: provider)
+        var expiresAt: Date?
+        if let value = object.removeValue(forKey: "expires_at"), value != .null {
+            if let seconds = value.numberValue, value.stringValue == nil {
+                expiresAt = Date(timeIntervalSince1970: seconds)
+            } else if let text = value.stringValue, let date = Self.parseDate(text) {
+                expiresAt = date
+            } else {
+                throw VaultError(.invalidInput, "expires_at must be ISO 8601 (2026-01-31T12:00:00Z) or epoch seconds.")
+            }
+        }
+        var tokens = try TokenResponse.parse(object: object, receivedAt: now)
+        if let expiresAt { tokens.expiresAt = expiresAt }
+        return ImportRecord(client: client, provider: provider, tokens: tokens)
+    }
+
+    static func parseDate(_ text: String) -> Date? {
+        let formatter = ISO8601DateFormatter()
+        if let date = formatter.date(from: text) { return date }
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        if let date = formatter.date(from: text) { return date }
+        // psql's timestamptz output: 2026-01-31 12:00:00.123456+00
+        let normalized = text.replacingOccurrences(of: " ", with: "T")
+        let withZone = normalized.hasSuffix("+00") ? normalized + ":00" : normalized
+        return formatter.date(from: withZone)
+            ?? {
+                formatter.formatOptions = [.withInternetDateTime]
+                return formatter.date(from: withZone)
+            }()
+    }
+}
+
+extension Vault {
+    /// Seals and upserts many rows in one statement (bulk onboarding, migration from a plaintext table).
+    /// Later records for the same (client, provider) win. Returns the number of rows written.
+    @discardableResult
+    public func importTokens(_ records: [ImportRecord]) async throws(VaultError) -> Int {
+        var latest: [String: Int] = [:]
+        for (index, record) in records.enumerated() {
+            latest[TokenRepository.rowKey(record.client, record.provider)] = index
+        }
+        var rows: [SealedRow] = []
+        rows.reserveCapacity(latest.count)
+        for (index, record) in records.enumerated()
+        where latest[TokenRepository.rowKey(record.client, record.provider)] == index {
+            rows.append(try seal(record.tokens, client: record.client, provider: record.provider))
+        }
+        guard !rows.isEmpty else { return 0 }
+        let written = try await repository.upsertBatch(rows, keyID: sealer.keyring.current.id)
+        logger.info("imported tokens", metadata: ["token_vault.rows": "\(written)"])
+        return written
+    }
+}

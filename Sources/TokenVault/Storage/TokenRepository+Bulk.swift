@@ -1,0 +1,120 @@
+/// Batched SQL for key rotation and import: one statement per batch, never the whole table in memory.
+extension TokenRepository {
+    /// Rows per key id.
+    func countByKeyID() async throws(VaultError) -> [KeyID: Int] {
+        try await pool.withConnection(idempotent: true) { connection in
+            let result = try connection.query("SELECT key_id, count(*) FROM oauth_tokens GROUP BY key_id")
+            var counts: [KeyID: Int] = [:]
+            for row in 0..<result.rowCount {
+                counts[KeyID(rawValue: result.string(row, 0) ?? "")] = Int(result.integer(row, 1) ?? 0)
+            }
+            return counts
+        }
+    }
+
+    static let pageNotUnderKey = PreparedStatement(
+        name: "token_vault_page_not_under_key",
+        sql: """
+            SELECT \(SealedRow.columns) FROM oauth_tokens
+            WHERE key_id <> $3 AND (client_id, provider) > ($1, $2)
+            ORDER BY client_id, provider
+            LIMIT $4::integer
+            """)
+
+    /// The next rows, in key order after `cursor`, that are not sealed under `keyID`.
+    func page(
+        notUnder keyID: KeyID, after cursor: (client: String, provider: String)?, limit: Int
+    )
+        async throws(VaultError) -> [SealedRow]
+    {
+        let parameters: [SQLValue] = [
+            .text(cursor?.client ?? ""), .text(cursor?.provider ?? ""), .text(keyID.rawValue), .text(String(limit)),
+        ]
+        return try await pool.withConnection(idempotent: true) { connection in
+            let result = try connection.query(prepared: Self.pageNotUnderKey, parameters)
+            return (0..<result.rowCount).map { SealedRow(result: result, row: $0) }
+        }
+    }
+
+    /// Rows by (client, provider), for re-reading the rows whose compare-and-set was lost.
+    func rows(_ keys: [(client: String, provider: String)]) async throws(VaultError) -> [SealedRow] {
+        let parameters = [BinaryArray.text(keys.map(\.client)), BinaryArray.text(keys.map(\.provider))]
+        return try await pool.withConnection(idempotent: true) { connection in
+            let result = try connection.query(
+                """
+                SELECT \(SealedRow.columns) FROM oauth_tokens
+                WHERE (client_id, provider) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+                """, parameters)
+            return (0..<result.rowCount).map { SealedRow(result: result, row: $0) }
+        }
+    }
+
+    static let resealBatch = PreparedStatement(
+        name: "token_vault_reseal_batch",
+        sql: """
+            UPDATE oauth_tokens AS t SET
+                access_token_ciphertext = v.access_ciphertext, access_token_nonce = v.access_nonce,
+                refresh_token_ciphertext = v.refresh_ciphertext, refresh_token_nonce = v.refresh_nonce,
+                key_id = $7, version = t.version + 1
+            FROM unnest($1::text[], $2::text[], $3::bytea[], $4::bytea[], $5::bytea[], $6::bytea[], $8::int8[])
+                AS v(client_id, provider, access_ciphertext, access_nonce, refresh_ciphertext, refresh_nonce, version)
+            WHERE t.client_id = v.client_id AND t.provider = v.provider AND t.version = v.version
+            RETURNING t.client_id, t.provider
+            """)
+
+    /// Writes re-sealed rows, each only if its version is unchanged. Returns the (client, provider) written.
+    /// `updated_at` is left alone: the tokens did not change, only their sealing.
+    func reseal(_ rows: [SealedRow], keyID: KeyID) async throws(VaultError) -> Set<String> {
+        let parameters: [SQLValue] = [
+            BinaryArray.text(rows.map(\.clientID)), BinaryArray.text(rows.map(\.provider)),
+            BinaryArray.bytea(rows.map { $0.accessToken?.ciphertext }),
+            BinaryArray.bytea(rows.map { $0.accessToken?.nonce }),
+            BinaryArray.bytea(rows.map(\.refreshToken.ciphertext)), BinaryArray.bytea(rows.map(\.refreshToken.nonce)),
+            .text(keyID.rawValue), BinaryArray.int8(rows.map(\.version)),
+        ]
+        return try await pool.withConnection(idempotent: true) { connection in
+            let result = try connection.query(prepared: Self.resealBatch, parameters)
+            return Set(
+                (0..<result.rowCount).map { Self.rowKey(result.string($0, 0) ?? "", result.string($0, 1) ?? "") })
+        }
+    }
+
+    static let upsertBatch = PreparedStatement(
+        name: "token_vault_upsert_batch",
+        sql: """
+            INSERT INTO oauth_tokens (client_id, provider, access_token_ciphertext, access_token_nonce,
+                refresh_token_ciphertext, refresh_token_nonce, key_id, token_expiry, scopes, metadata)
+            SELECT v.client_id, v.provider, v.access_ciphertext, v.access_nonce, v.refresh_ciphertext, v.refresh_nonce,
+                $7, 'epoch'::timestamptz + v.expiry * interval '1 microsecond', v.scopes, v.metadata::jsonb
+            FROM unnest($1::text[], $2::text[], $3::bytea[], $4::bytea[], $5::bytea[], $6::bytea[], $8::int8[],
+                $9::text[], $10::text[])
+                AS v(client_id, provider, access_ciphertext, access_nonce, refresh_ciphertext, refresh_nonce, expiry,
+                    scopes, metadata)
+            ON CONFLICT (client_id, provider) DO UPDATE SET
+                access_token_ciphertext = EXCLUDED.access_token_ciphertext,
+                access_token_nonce = EXCLUDED.access_token_nonce,
+                refresh_token_ciphertext = EXCLUDED.refresh_token_ciphertext,
+                refresh_token_nonce = EXCLUDED.refresh_token_nonce,
+                key_id = EXCLUDED.key_id, token_expiry = EXCLUDED.token_expiry, scopes = EXCLUDED.scopes,
+                metadata = EXCLUDED.metadata, needs_reauthorization = false, last_refresh_error = NULL,
+                updated_at = now(), version = oauth_tokens.version + 1
+            """)
+
+    /// Upserts many sealed rows in one statement. A (client, provider) may appear only once per batch.
+    func upsertBatch(_ rows: [SealedRow], keyID: KeyID) async throws(VaultError) -> Int {
+        let parameters: [SQLValue] = [
+            BinaryArray.text(rows.map(\.clientID)), BinaryArray.text(rows.map(\.provider)),
+            BinaryArray.bytea(rows.map { $0.accessToken?.ciphertext }),
+            BinaryArray.bytea(rows.map { $0.accessToken?.nonce }),
+            BinaryArray.bytea(rows.map(\.refreshToken.ciphertext)), BinaryArray.bytea(rows.map(\.refreshToken.nonce)),
+            .text(keyID.rawValue),
+            BinaryArray.int8(rows.map { $0.expiresAt.map { Int64(($0 * 1_000_000).rounded()) } }),
+            BinaryArray.text(rows.map(\.scopes)), BinaryArray.text(rows.map(\.metadataJSON)),
+        ]
+        return try await pool.withConnection(idempotent: true) { connection in
+            try connection.query(prepared: Self.upsertBatch, parameters).affectedRows
+        }
+    }
+
+    static func rowKey(_ client: String, _ provider: String) -> String { "\(client.utf8.count):\(client)/\(provider)" }
+}

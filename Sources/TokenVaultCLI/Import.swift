@@ -1,0 +1,75 @@
+import ArgumentParser
+import Foundation
+import TokenVault
+
+struct Import: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Store many tokens from newline-delimited JSON on stdin, sealed, in batches.",
+        discussion: """
+            One JSON object per line: client_id, provider, and the token-response fields of `put`
+            (access_token, refresh_token, expires_in, scope, api_domain, …). expires_at (ISO 8601 or epoch
+            seconds) may replace expires_in, for exports of stored tokens. Existing rows are replaced (upsert), so
+            a partial import can simply be run again. To migrate from a plaintext table, see docs/key-rotation.md.
+
+            Examples:
+              token-vault import < tokens.ndjson
+              psql "$OLD_DB" -At -c "SELECT json_build_object(…) FROM oauth_tokens_plaintext" | token-vault import
+            """)
+
+    @Option(help: "Rows per statement.")
+    var batchSize = 1000
+
+    @Flag(help: "Report invalid lines and go on, instead of stopping at the first one.")
+    var skipInvalid = false
+
+    func validate() throws {
+        guard (1...50_000).contains(batchSize) else { throw ValidationError("--batch-size must be 1 to 50000.") }
+    }
+
+    func run() async throws {
+        let bar = ProgressBar(label: "import")
+        let started = Date()
+        let skipInvalid = self.skipInvalid
+        let batchSize = self.batchSize
+        let outcome: (imported: Int, skipped: Int, stoppedAt: (Int, String)?) = try await Runner.withVault { vault in
+            var batch: [ImportRecord] = []
+            var imported = 0
+            var skipped = 0
+            var lineNumber = 0
+            while let line = readLine(strippingNewline: true) {
+                lineNumber += 1
+                if line.allSatisfy({ $0.isWhitespace }) { continue }
+                do throws(VaultError) {
+                    batch.append(try ImportRecord.parse(line: Array(line.utf8)))
+                } catch {
+                    guard skipInvalid else {
+                        imported += try await vault.importTokens(batch)
+                        return (imported, skipped, (lineNumber, error.message))
+                    }
+                    skipped += 1
+                    FileHandle.standardError.write(
+                        Data("token-vault: line \(lineNumber) skipped: \(error.message)\n".utf8))
+                }
+                if batch.count >= batchSize {
+                    imported += try await vault.importTokens(batch)
+                    batch.removeAll(keepingCapacity: true)
+                    bar.update(done: imported, total: imported, elapsed: Date().timeIntervalSince(started))
+                }
+            }
+            imported += try await vault.importTokens(batch)
+            return (imported, skipped, nil)
+        }
+        bar.finish()
+        let seconds = Date().timeIntervalSince(started)
+        print(
+            "imported \(outcome.imported) rows in \(String(format: "%.1f", seconds)) s"
+                + (outcome.skipped > 0 ? "; skipped \(outcome.skipped) invalid lines" : ""))
+        if let (line, message) = outcome.stoppedAt {
+            throw Runner.fail(
+                VaultError(
+                    .invalidInput,
+                    "line \(line): \(message) Stopped there; the lines before it are stored. Fix the line and run "
+                        + "again (importing is an upsert), or use --skip-invalid."))
+        }
+    }
+}

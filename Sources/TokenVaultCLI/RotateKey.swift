@@ -1,0 +1,86 @@
+import ArgumentParser
+import Foundation
+import TokenVault
+
+struct RotateKey: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rotate-key",
+        abstract: "Re-seal every row that is not under the current key (online, resumable).",
+        discussion: """
+            Set the new key as TOKEN_VAULT_KEY (or TOKEN_VAULT_KEY_FILE) and the old one in
+            TOKEN_VAULT_PREVIOUS_KEYS, everywhere, first: services keep working during the run. Then run this,
+            then `token-vault verify` with only the new key. See docs/key-rotation.md.
+
+            Safe to kill at any moment and run again: each row switches keys in one atomic update, and a row
+            that a service changed meanwhile is re-read, never overwritten. Ctrl-C stops after the current batch.
+
+            Examples:
+              token-vault rotate-key --dry-run
+              token-vault rotate-key
+              token-vault rotate-key --batch-size 5000 --json
+            """)
+
+    @Option(help: "Rows re-sealed per statement.")
+    var batchSize = 1000
+
+    @Flag(help: "Only count the rows that would be re-sealed.")
+    var dryRun = false
+
+    @Flag(help: "Print the report as JSON on stdout.")
+    var json = false
+
+    func validate() throws {
+        guard (1...50_000).contains(batchSize) else { throw ValidationError("--batch-size must be 1 to 50000.") }
+    }
+
+    func run() async throws {
+        let stop = StopRequest(message: "stopping after the current batch (Ctrl-C again to stop at once)…")
+        let bar = ProgressBar(label: "rotate-key")
+        let report = try await Runner.withVault { vault in
+            try await vault.rotateKeys(
+                batchSize: batchSize, dryRun: dryRun,
+                progress: { bar.update(done: $0.done, total: $0.total, elapsed: $0.elapsed) },
+                shouldStop: { stop.isRequested })
+        }
+        bar.finish()
+        if json {
+            try Runner.printJSON(report)
+        } else {
+            print(Self.summary(report))
+        }
+        if !report.failures.isEmpty { throw ExitCode(1) }
+        if report.interrupted { throw ExitCode(130) }
+    }
+
+    static func summary(_ report: RotationReport) -> String {
+        var lines: [String] = []
+        let keys = report.rowsByKeyIDBefore.sorted { $0.key < $1.key }
+            .map { "\($0.key)\($0.key == report.currentKeyID.rawValue ? " (current)" : ""): \($0.value)" }
+        lines.append("rows by key before: \(keys.isEmpty ? "none" : keys.joined(separator: ", "))")
+        if report.dryRun {
+            lines.append("dry run: \(report.toReseal) rows would be re-sealed under key \(report.currentKeyID)")
+            return lines.joined(separator: "\n")
+        }
+        for failure in report.failures {
+            lines.append(
+                "FAIL client '\(failure.clientID)', provider '\(failure.provider)', \(failure.field): \(failure.reason)"
+                    + " (key \(failure.keyID)); left as it is")
+        }
+        let rate =
+            report.seconds > 0 ? String(format: " in %.1f s (%.0f rows/s)", report.seconds, report.rowsPerSecond) : ""
+        lines.append("re-sealed \(report.resealed) rows under key \(report.currentKeyID)\(rate)")
+        if report.changedMeanwhile > 0 {
+            lines.append("\(report.changedMeanwhile) rows were re-sealed by services meanwhile")
+        }
+        if report.interrupted {
+            lines.append("interrupted: \(report.remaining) rows remain; run `token-vault rotate-key` again to finish")
+        } else if report.remaining == 0 {
+            lines.append(
+                "every row is under the current key; check with `token-vault verify` using only the new key, then "
+                    + "retire the old key")
+        } else {
+            lines.append("\(report.remaining) rows are still under other keys; run rotate-key again")
+        }
+        return lines.joined(separator: "\n")
+    }
+}
