@@ -45,6 +45,7 @@ let package = Package(
             name: "TokenVaultCLI",
             dependencies: [
                 "TokenVault",
+                "TokenVaultTesting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -28,7 +28,8 @@ public final class Vault: Sendable {
         self.configuration = configuration
         self.sealer = Sealer(keyring: configuration.keyring)
         self.pool = ConnectionPool(
-            conninfo: configuration.databaseURL, maximumConnections: configuration.maximumConnections, logger: logger)
+            conninfo: configuration.databaseURL, maximumConnections: configuration.maximumConnections,
+            schema: configuration.schema, logger: logger)
         self.repository = TokenRepository(pool: pool)
         self.logger = logger
         self.endpoint = TokenEndpointClient(

@@ -15,6 +15,9 @@ public struct VaultConfiguration: Sendable, CustomStringConvertible {
     public var keyring: Keyring
     /// The most connections the vault opens at once.
     public var maximumConnections: Int
+    /// The PostgreSQL schema that holds the vault's tables; nil: the connection's `search_path` (usually
+    /// `public`). Lower-case letters, digits and underscores.
+    public var schema: String?
     /// An access token with less than this many seconds left counts as expired (default 5 minutes).
     public var refreshMargin: TimeInterval
     /// Token endpoints by provider name (`zoho_crm`, …), for refreshing and exchanging codes.

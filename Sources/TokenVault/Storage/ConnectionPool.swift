@@ -8,6 +8,7 @@ import Logging
 actor ConnectionPool {
     let conninfo: String
     let maximumConnections: Int
+    let schema: String?
     private let logger: Logger
     private var idle: [PooledConnection] = []
     private var open = 0
@@ -15,9 +16,10 @@ actor ConnectionPool {
     private var closed = false
     private var serial = 0
 
-    init(conninfo: String, maximumConnections: Int, logger: Logger) {
+    init(conninfo: String, maximumConnections: Int, schema: String? = nil, logger: Logger) {
         precondition(maximumConnections > 0, "a pool needs at least one connection")
         self.conninfo = conninfo
+        self.schema = schema
         self.maximumConnections = maximumConnections
         self.logger = logger
     }
@@ -78,7 +80,20 @@ actor ConnectionPool {
         }
     }
 
+    /// A schema name that can go into `search_path` unquoted.
+    static func isValidSchema(_ name: String) -> Bool {
+        let scalars = name.unicodeScalars
+        guard let first = scalars.first, !("0"..."9").contains(first), scalars.count <= 63 else { return false }
+        return scalars.allSatisfy { ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "_" }
+    }
+
     private func acquire() async throws(VaultError) -> PooledConnection {
+        if let schema, !Self.isValidSchema(schema) {
+            throw VaultError(
+                .invalidInput,
+                "the schema name '\(schema)' is not allowed: use 1 to 63 lower-case letters, digits and underscores, "
+                    + "not starting with a digit.")
+        }
         while true {
             if closed { throw VaultError(.connectionFailed, "the vault was shut down; create a new Vault.") }
             if let connection = idle.popLast() { return connection }
@@ -87,7 +102,8 @@ actor ConnectionPool {
                 serial += 1
                 do {
                     return try await PooledConnection.connect(
-                        conninfo: conninfo, applicationName: "token-vault", label: "token-vault.pg.\(serial)")
+                        conninfo: conninfo, applicationName: "token-vault", label: "token-vault.pg.\(serial)",
+                        schema: schema)
                 } catch {
                     open -= 1
                     wakeOne()

@@ -21,9 +21,14 @@ final class PGConnection {
 
     /// Connects with `conninfo` (a `postgresql://` URL or `key=value` pairs; empty means libpq's `PG*` variables
     /// and defaults). The conninfo never appears in an error: it may hold a password.
-    init(conninfo: String, applicationName: String) throws(VaultError) {
-        let keywords = ["fallback_application_name", "dbname"]
-        let values = [applicationName, conninfo]
+    init(conninfo: String, applicationName: String, schema: String? = nil) throws(VaultError) {
+        var keywords = ["fallback_application_name", "dbname"]
+        var values = [applicationName, conninfo]
+        if let schema {
+            // After dbname, so that it wins over any options in the URL; the name is validated by the caller.
+            keywords.append("options")
+            values.append("-c search_path=\(schema)")
+        }
         let connection: OpaquePointer? = withCStringArray(keywords) { keys in
             withCStringArray(values) { vals in PQconnectdbParams(keys, vals, 1) }
         }

@@ -13,10 +13,11 @@ final class PooledConnection: @unchecked Sendable {
     }
 
     static func connect(
-        conninfo: String, applicationName: String, label: String
+        conninfo: String, applicationName: String, label: String, schema: String? = nil
     ) async throws(VaultError) -> PooledConnection {
         do {
-            return try await connectUntyped(conninfo: conninfo, applicationName: applicationName, label: label)
+            return try await connectUntyped(
+                conninfo: conninfo, applicationName: applicationName, label: label, schema: schema)
         } catch let error as VaultError {
             throw error
         } catch {
@@ -25,7 +26,7 @@ final class PooledConnection: @unchecked Sendable {
     }
 
     private static func connectUntyped(
-        conninfo: String, applicationName: String, label: String
+        conninfo: String, applicationName: String, label: String, schema: String?
     ) async throws -> PooledConnection {
         let queue = DispatchQueue(label: label)
         return try await withCheckedThrowingContinuation { continuation in
@@ -33,7 +34,8 @@ final class PooledConnection: @unchecked Sendable {
                 continuation.resume(
                     with: Result {
                         PooledConnection(
-                            connection: try PGConnection(conninfo: conninfo, applicationName: applicationName),
+                            connection: try PGConnection(
+                                conninfo: conninfo, applicationName: applicationName, schema: schema),
                             queue: queue)
                     })
             }

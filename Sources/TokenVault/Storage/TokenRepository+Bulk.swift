@@ -102,7 +102,14 @@ extension TokenRepository {
 
     /// Upserts many sealed rows in one statement. A (client, provider) may appear only once per batch.
     func upsertBatch(_ rows: [SealedRow], keyID: KeyID) async throws(VaultError) -> Int {
-        let parameters: [SQLValue] = [
+        let parameters = Self.upsertBatchParameters(rows, keyID: keyID)
+        return try await pool.withConnection(idempotent: true) { connection in
+            try connection.query(prepared: Self.upsertBatch, parameters).affectedRows
+        }
+    }
+
+    static func upsertBatchParameters(_ rows: [SealedRow], keyID: KeyID) -> [SQLValue] {
+        [
             BinaryArray.text(rows.map(\.clientID)), BinaryArray.text(rows.map(\.provider)),
             BinaryArray.bytea(rows.map { $0.accessToken?.ciphertext }),
             BinaryArray.bytea(rows.map { $0.accessToken?.nonce }),
@@ -111,9 +118,6 @@ extension TokenRepository {
             BinaryArray.int8(rows.map { $0.expiresAt.map { Int64(($0 * 1_000_000).rounded()) } }),
             BinaryArray.text(rows.map(\.scopes)), BinaryArray.text(rows.map(\.metadataJSON)),
         ]
-        return try await pool.withConnection(idempotent: true) { connection in
-            try connection.query(prepared: Self.upsertBatch, parameters).affectedRows
-        }
     }
 
     static func rowKey(_ client: String, _ provider: String) -> String { "\(client.utf8.count):\(client)/\(provider)" }

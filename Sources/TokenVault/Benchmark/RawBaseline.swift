@@ -1,0 +1,144 @@
+import Foundation
+
+/// Raw libsodium and libpq loops that `token-vault bench` measures the vault against: the same work without
+/// the vault (no key derivation, no sealing, no pool). Not a stable API.
+@_spi(Benchmarking) public enum RawCrypto {
+    /// `crypto_secretbox_easy` + `crypto_secretbox_open_easy` with a fresh random nonce, `iterations` times,
+    /// on preallocated buffers, under one fixed key. Returns false if an open failed.
+    public static func sealOpenLoop(iterations: Int, messageSize: Int) -> Bool {
+        var key = [UInt8](repeating: 0, count: Sodium.keyBytes)
+        var message = [UInt8](repeating: 0, count: messageSize)
+        var nonce = [UInt8](repeating: 0, count: Sodium.nonceBytes)
+        var box = [UInt8](repeating: 0, count: messageSize + Sodium.macBytes)
+        var opened = [UInt8](repeating: 0, count: messageSize)
+        key.withUnsafeMutableBytes { Sodium.randomBytes($0) }
+        message.withUnsafeMutableBytes { Sodium.randomBytes($0) }
+        var ok = true
+        key.withUnsafeBytes { keyBytes in
+            message.withUnsafeBytes { messageBytes in
+                nonce.withUnsafeMutableBytes { nonceBytes in
+                    box.withUnsafeMutableBytes { boxBytes in
+                        opened.withUnsafeMutableBytes { openedBytes in
+                            for _ in 0..<iterations {
+                                Sodium.randomBytes(nonceBytes)
+                                Sodium.secretboxSeal(
+                                    into: boxBytes, message: messageBytes, nonce: UnsafeRawBufferPointer(nonceBytes),
+                                    key: keyBytes)
+                                ok =
+                                    Sodium.secretboxOpen(
+                                        into: openedBytes, ciphertext: UnsafeRawBufferPointer(boxBytes),
+                                        nonce: UnsafeRawBufferPointer(nonceBytes), key: keyBytes) && ok
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return ok
+    }
+}
+
+/// One plain libpq connection running the vault's SQL with random bytes in place of sealed values.
+@_spi(Benchmarking) public final class RawConnection: Sendable {
+    private let connection: PooledConnection
+
+    private init(_ connection: PooledConnection) {
+        self.connection = connection
+    }
+
+    public static func connect(url: String, schema: String?) async throws(VaultError) -> RawConnection {
+        RawConnection(
+            try await PooledConnection.connect(
+                conninfo: url, applicationName: "token-vault-bench", label: "token-vault.bench", schema: schema))
+    }
+
+    public func execute(_ sql: String) async throws(VaultError) {
+        try await connection.runTyped { (connection) throws(VaultError) in try connection.execute(script: sql) }
+    }
+
+    /// The vault's upsert statement with random bytes of the given sizes, in a blocking loop on the
+    /// connection's thread, for `seconds`. Returns the number of statements.
+    public func upsertLoop(
+        clients: [String], provider: String, sizes: SealedSizes, seconds: Double
+    )
+        async throws(VaultError) -> Int
+    {
+        let statement = PreparedStatement(name: "raw_upsert", sql: TokenRepository.upsert.sql)
+        return try await loop(seconds: seconds) { (connection, index) throws(VaultError) in
+            let client = clients[index % clients.count]
+            let row = SealedRow(
+                clientID: client, provider: provider,
+                accessToken: SealedValue(ciphertext: Self.random(sizes.access), nonce: Self.random(24)),
+                refreshToken: SealedValue(ciphertext: Self.random(sizes.refresh), nonce: Self.random(24)),
+                keyID: KeyID(rawValue: "raw"), expiresAt: Date().timeIntervalSince1970 + 3600,
+                scopes: "ZohoCRM.modules.ALL", metadataJSON: #"{"api_domain":"https://www.zohoapis.eu"}"#)
+            _ = try connection.query(prepared: statement, TokenRepository.upsertParameters(row))
+        }
+    }
+
+    /// The vault's single-row SELECT, in a blocking loop, for `seconds`.
+    public func selectLoop(clients: [String], provider: String, seconds: Double) async throws(VaultError) -> Int {
+        let statement = PreparedStatement(name: "raw_select", sql: TokenRepository.select.sql)
+        return try await loop(seconds: seconds) { (connection, index) throws(VaultError) in
+            let result = try connection.query(
+                prepared: statement, [.text(clients[index % clients.count]), .text(provider)])
+            precondition(result.rowCount == 1, "bench row missing")
+        }
+    }
+
+    /// The vault's batched import statement with random bytes: `rows` rows in batches of `batchSize`.
+    public func importRows(
+        clientPrefix: String, provider: String, rows: Int, batchSize: Int, sizes: SealedSizes
+    )
+        async throws(VaultError)
+    {
+        var start = 0
+        while start < rows {
+            let batch = (start..<min(rows, start + batchSize)).map { index in
+                SealedRow(
+                    clientID: "\(clientPrefix)\(index)", provider: provider,
+                    accessToken: SealedValue(ciphertext: Self.random(sizes.access), nonce: Self.random(24)),
+                    refreshToken: SealedValue(ciphertext: Self.random(sizes.refresh), nonce: Self.random(24)),
+                    keyID: KeyID(rawValue: "raw"), expiresAt: Date().timeIntervalSince1970 + 3600,
+                    scopes: "ZohoCRM.modules.ALL", metadataJSON: #"{"api_domain":"https://www.zohoapis.eu"}"#)
+            }
+            let parameters = TokenRepository.upsertBatchParameters(batch, keyID: KeyID(rawValue: "raw"))
+            try await connection.runTyped { (connection) throws(VaultError) in
+                _ = try connection.query(prepared: TokenRepository.upsertBatch, parameters)
+            }
+            start += batchSize
+        }
+    }
+
+    private func loop(
+        seconds: Double, _ body: @escaping @Sendable (PGConnection, Int) throws(VaultError) -> Void
+    )
+        async throws(VaultError) -> Int
+    {
+        try await connection.runTyped { (connection) throws(VaultError) in
+            let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(seconds * 1_000_000_000)
+            var count = 0
+            while DispatchTime.now().uptimeNanoseconds < deadline {
+                try body(connection, count)
+                count += 1
+            }
+            return count
+        }
+    }
+
+    static func random(_ count: Int) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
+        bytes.withUnsafeMutableBytes { Sodium.randomBytes($0) }
+        return bytes
+    }
+}
+
+/// Stored sizes of the two ciphertext columns for given token lengths.
+@_spi(Benchmarking) public struct SealedSizes: Sendable {
+    public let access: Int
+    public let refresh: Int
+    public init(accessTokenLength: Int, refreshTokenLength: Int) {
+        access = Sealer.overhead + accessTokenLength
+        refresh = Sealer.overhead + refreshTokenLength
+    }
+}

@@ -1,0 +1,73 @@
+import ArgumentParser
+import Foundation
+@_spi(Benchmarking) import TokenVault
+
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure the vault against raw libsodium and libpq doing the same work, side by side.",
+        discussion: """
+            Points at DATABASE_URL (or the PG* variables). Creates its own scratch schema, token_vault_bench_*,
+            and drops it at the end; touches nothing else. Needs no key: it makes a throwaway one.
+            Each figure alternates vault and baseline runs so that machine noise hits both. See
+            docs/performance.md for what each line measures and what limits it.
+
+            Examples:
+              token-vault bench
+              token-vault bench --json --duration 5 --rows 100000
+              token-vault bench --only rotate --rows 1000000
+            """)
+
+    @Option(help: "Seconds per figure (split across the alternating rounds).")
+    var duration: Double = 2
+
+    @Option(help: "Vault/baseline alternations per figure.")
+    var rounds = 2
+
+    @Option(help: "Rows for the import and rotate figures.")
+    var rows = 20_000
+
+    @Option(help: "Distinct (client, provider) rows that put/get/access_token cycle through.")
+    var clients = 1000
+
+    @Option(help: "Concurrent callers in the stampede.")
+    var callers = 50
+
+    @Option(help: "Run only these figures (comma-separated: seal_open,put,get,access_token,import,rotate,stampede).")
+    var only: String?
+
+    @Flag(help: "Print one JSON object with a results array.")
+    var json = false
+
+    func validate() throws {
+        guard duration > 0, duration <= 3600 else { throw ValidationError("--duration must be 0 to 3600 seconds.") }
+        guard (1...100).contains(rounds) else { throw ValidationError("--rounds must be 1 to 100.") }
+        guard (1...100_000_000).contains(rows) else { throw ValidationError("--rows must be 1 to 100000000.") }
+        guard (1...1_000_000).contains(clients) else { throw ValidationError("--clients must be 1 to 1000000.") }
+        guard (1...10_000).contains(callers) else { throw ValidationError("--callers must be 1 to 10000.") }
+        if let only {
+            let unknown = Set(only.split(separator: ",").map(String.init)).subtracting(BenchRunner.names)
+            if !unknown.isEmpty {
+                throw ValidationError("--only: unknown figure \(unknown.sorted().joined(separator: ", ")).")
+            }
+        }
+    }
+
+    func run() async throws {
+        let settings = BenchRunner.Settings(
+            databaseURL: ProcessInfo.processInfo.environment["DATABASE_URL"] ?? "", duration: duration,
+            rounds: rounds, rows: rows, clients: clients, callers: callers,
+            only: only.map { Set($0.split(separator: ",").map(String.init)) } ?? Set(BenchRunner.names),
+            progress: json ? { _ in } : { FileHandle.standardError.write(Data("bench: \($0)\n".utf8)) })
+        let report: BenchReport
+        do {
+            report = try await BenchRunner(settings: settings).run()
+        } catch {
+            throw Runner.fail(error)
+        }
+        if json {
+            try Runner.printJSON(report)
+        } else {
+            print(report.table())
+        }
+    }
+}

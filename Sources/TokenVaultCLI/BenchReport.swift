@@ -1,0 +1,74 @@
+import Foundation
+
+/// One line of `token-vault bench`.
+struct BenchResult: Codable {
+    let name: String
+    let connections: Int
+    let vaultOpsPerS: Double
+    let baselineOpsPerS: Double
+    let ratio: Double
+    let target: Double
+
+    enum CodingKeys: String, CodingKey {
+        case name, connections, vaultOpsPerS = "vault_ops_per_s", baselineOpsPerS = "baseline_ops_per_s", ratio, target
+    }
+}
+
+struct StampedeResult: Codable {
+    let callers: Int
+    let endpointCalls: Int
+    let distinctTokens: Int
+    let seconds: Double
+
+    enum CodingKeys: String, CodingKey {
+        case callers, endpointCalls = "endpoint_calls", distinctTokens = "distinct_tokens", seconds
+    }
+}
+
+struct BenchReport: Codable {
+    var results: [BenchResult] = []
+    var stampede: StampedeResult?
+    var peakResidentBytes = 0
+    var rotateRows = 0
+    var rotateSeconds = 0.0
+
+    enum CodingKeys: String, CodingKey {
+        case results, stampede, peakResidentBytes = "peak_resident_bytes", rotateRows = "rotate_rows"
+        case rotateSeconds = "rotate_seconds"
+    }
+
+    func table() -> String {
+        var lines: [String] = []
+        let header = ["name", "conns", "vault ops/s", "baseline ops/s", "ratio", "target", ""]
+        var rows: [[String]] = results.map { result in
+            [
+                result.name, String(result.connections), String(format: "%.0f", result.vaultOpsPerS),
+                String(format: "%.0f", result.baselineOpsPerS), String(format: "%.2f", result.ratio),
+                String(format: "≥ %.2f", result.target), result.ratio >= result.target ? "ok" : "BELOW TARGET",
+            ]
+        }
+        rows.insert(header, at: 0)
+        var widths = header.map { _ in 0 }
+        for row in rows { for (index, cell) in row.enumerated() { widths[index] = max(widths[index], cell.count) } }
+        for row in rows {
+            lines.append(
+                row.enumerated().map { index, cell in
+                    index == 0
+                        ? cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+                        : String(repeating: " ", count: widths[index] - cell.count) + cell
+                }.joined(separator: "  "))
+        }
+        if let stampede {
+            lines.append(
+                "stampede: \(stampede.callers) concurrent callers on one expired token -> \(stampede.endpointCalls) "
+                    + "endpoint call\(stampede.endpointCalls == 1 ? "" : "s"), \(stampede.distinctTokens) distinct "
+                    + "token\(stampede.distinctTokens == 1 ? "" : "s"), \(String(format: "%.3f", stampede.seconds)) s")
+        }
+        if rotateRows > 0 {
+            lines.append(
+                "rotate: \(rotateRows) rows re-sealed in \(String(format: "%.2f", rotateSeconds)) s per run (vault)")
+        }
+        lines.append("peak resident memory: \(peakResidentBytes / 1_048_576) MiB")
+        return lines.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,400 @@
+import Foundation
+@_spi(Benchmarking) import TokenVault
+import TokenVaultTesting
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs each figure of `token-vault bench` in a scratch schema, vault and baseline alternating.
+struct BenchRunner {
+    static let names = ["seal_open", "put", "get", "access_token", "import", "rotate", "stampede"]
+
+    struct Settings {
+        var databaseURL: String
+        var duration: Double
+        var rounds: Int
+        var rows: Int
+        var clients: Int
+        var callers: Int
+        var only: Set<String>
+        var progress: (String) -> Void
+    }
+
+    let settings: Settings
+    let schema = "token_vault_bench_\(UInt32.random(in: 0...UInt32.max))"
+    let provider = "zoho_crm"
+    // Realistic Zoho token lengths: "1000." + 32 hex + "." + 32 hex.
+    let accessToken = "1000." + String(repeating: "a1b2c3d4", count: 8) + "." + String(repeating: "e5f6", count: 8)
+    let refreshToken = "1000." + String(repeating: "0f1e2d3c", count: 8) + "." + String(repeating: "4b5a", count: 8)
+    var sizes: SealedSizes {
+        SealedSizes(accessTokenLength: accessToken.utf8.count, refreshTokenLength: refreshToken.utf8.count)
+    }
+
+    func run() async throws -> BenchReport {
+        let url = settings.databaseURL
+        try await AdminSQL.execute("CREATE SCHEMA \(schema)", url: url)
+        do {
+            let report = try await measureAll()
+            try await AdminSQL.execute("DROP SCHEMA \(schema) CASCADE", url: url)
+            return report
+        } catch {
+            try? await AdminSQL.execute("DROP SCHEMA \(schema) CASCADE", url: url)
+            throw error
+        }
+    }
+
+    func vault(connections: Int, keyring: Keyring, providers: [OAuthProvider] = []) -> Vault {
+        var configuration = VaultConfiguration(
+            databaseURL: settings.databaseURL, keyring: keyring, maximumConnections: connections, providers: providers)
+        configuration.schema = schema
+        return Vault(configuration: configuration)
+    }
+
+    private func measureAll() async throws -> BenchReport {
+        var report = BenchReport()
+        let keyring = try Keyring(current: .generate())
+        let setup = vault(connections: 1, keyring: keyring)
+        try await setup.migrate()
+        await setup.shutdown()
+        let clientIDs = (0..<settings.clients).map { "bench-client-\($0)" }
+        let want = settings.only
+
+        if want.contains("seal_open") {
+            settings.progress("seal_open")
+            report.results.append(try await sealOpen(keyring: keyring))
+        }
+        if want.contains("put") {
+            for connections in [1, 4] {
+                settings.progress("put, \(connections) connection\(connections == 1 ? "" : "s")")
+                report.results.append(try await put(connections: connections, keyring: keyring, clients: clientIDs))
+            }
+        }
+        if want.contains("get") || want.contains("access_token") {
+            try await seedValid(keyring: keyring, clients: clientIDs)
+        }
+        if want.contains("get") {
+            for connections in [1, 4] {
+                settings.progress("get, \(connections) connection\(connections == 1 ? "" : "s")")
+                report.results.append(
+                    try await get(name: "get", connections: connections, keyring: keyring, clients: clientIDs))
+            }
+        }
+        if want.contains("access_token") {
+            settings.progress("access_token, 4 connections")
+            report.results.append(
+                try await get(name: "access_token", connections: 4, keyring: keyring, clients: clientIDs))
+        }
+        if want.contains("import") {
+            settings.progress("import, \(settings.rows) rows")
+            report.results.append(try await importRows(keyring: keyring))
+        }
+        if want.contains("rotate") {
+            settings.progress("rotate, \(settings.rows) rows")
+            let (result, seconds) = try await rotate()
+            report.results.append(result)
+            report.rotateRows = settings.rows
+            report.rotateSeconds = seconds
+        }
+        if want.contains("stampede") {
+            settings.progress("stampede, \(settings.callers) callers")
+            report.stampede = try await stampede(keyring: keyring)
+        }
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        report.peakResidentBytes = Int(usage.ru_maxrss) * 1024
+        return report
+    }
+
+    /// Alternates `vault` and `baseline`, each returning operations done in the seconds it is given.
+    private func alternate(
+        name: String, connections: Int, target: Double, vault: (Double) async throws -> Int,
+        baseline: (Double) async throws -> Int
+    ) async throws -> BenchResult {
+        let slice = settings.duration / Double(settings.rounds) / 2
+        var vaultOps = 0
+        var baselineOps = 0
+        var vaultTime = 0.0
+        var baselineTime = 0.0
+        for _ in 0..<settings.rounds {
+            var started = Date()
+            vaultOps += try await vault(slice)
+            vaultTime += Date().timeIntervalSince(started)
+            started = Date()
+            baselineOps += try await baseline(slice)
+            baselineTime += Date().timeIntervalSince(started)
+        }
+        let vaultRate = Double(vaultOps) / vaultTime
+        let baselineRate = Double(baselineOps) / baselineTime
+        return BenchResult(
+            name: name, connections: connections, vaultOpsPerS: vaultRate, baselineOpsPerS: baselineRate,
+            ratio: vaultRate / baselineRate, target: target)
+    }
+
+    private func sealOpen(keyring: Keyring) async throws -> BenchResult {
+        let sealer = Sealer(keyring: keyring)
+        let secret = Secret(accessToken)
+        let context = SealContext(field: .accessToken, provider: provider, clientID: "bench-client-0")
+        let keyID = keyring.current.id
+        let size = accessToken.utf8.count
+        return try await alternate(
+            name: "seal_open", connections: 0, target: 0.80,
+            vault: { seconds in
+                try Self.timed(seconds, batch: 1000) {
+                    for _ in 0..<1000 {
+                        let sealed = sealer.seal(secret, context: context)
+                        _ = try sealer.open(sealed, keyID: keyID, context: context)
+                    }
+                }
+            },
+            baseline: { seconds in
+                Self.timed(seconds, batch: 1000) { _ = RawCrypto.sealOpenLoop(iterations: 1000, messageSize: size) }
+            })
+    }
+
+    private func put(connections: Int, keyring: Keyring, clients: [String]) async throws -> BenchResult {
+        let vault = vault(connections: connections, keyring: keyring)
+        let raws = try await rawConnections(connections)
+        let tokens = TokenSet(
+            accessToken: Secret(accessToken), refreshToken: Secret(refreshToken),
+            expiresAt: Date().addingTimeInterval(3600), scopes: "ZohoCRM.modules.ALL",
+            metadata: ["api_domain": .string("https://www.zohoapis.eu")])
+        let provider = self.provider
+        let sizes = self.sizes
+        let result = try await alternate(
+            name: "put", connections: connections, target: 0.90,
+            vault: { seconds in
+                try await Self.concurrently(connections, seconds: seconds) { worker, index in
+                    let client = clients[(index * connections + worker) % clients.count]
+                    try await vault.store(tokens, client: client, provider: provider)
+                }
+            },
+            baseline: { seconds in
+                try await withThrowingTaskGroup(of: Int.self) { group in
+                    for (worker, raw) in raws.enumerated() {
+                        let mine = stride(from: worker, to: clients.count, by: connections).map { clients[$0] }
+                        group.addTask {
+                            try await raw.upsertLoop(clients: mine, provider: provider, sizes: sizes, seconds: seconds)
+                        }
+                    }
+                    return try await group.reduce(0, +)
+                }
+            })
+        await vault.shutdown()
+        return result
+    }
+
+    /// Valid tokens for every bench client, for get and access_token.
+    private func seedValid(keyring: Keyring, clients: [String]) async throws {
+        let vault = vault(connections: 1, keyring: keyring)
+        let records = clients.map { client in
+            ImportRecord(
+                client: client, provider: provider,
+                tokens: TokenSet(
+                    accessToken: Secret(accessToken), refreshToken: Secret(refreshToken),
+                    expiresAt: Date().addingTimeInterval(7200),
+                    metadata: ["api_domain": .string("https://www.zohoapis.eu")]))
+        }
+        try await vault.importTokens(records)
+        await vault.shutdown()
+    }
+
+    private func get(name: String, connections: Int, keyring: Keyring, clients: [String]) async throws -> BenchResult {
+        let vault = vault(
+            connections: connections, keyring: keyring,
+            providers: [.zoho(provider, clientID: "bench", clientSecret: Secret("bench"))])
+        let raws = try await rawConnections(connections)
+        let provider = self.provider
+        let accessPath = name == "access_token"
+        let result = try await alternate(
+            name: name, connections: connections, target: accessPath ? 0.85 : 0.90,
+            vault: { seconds in
+                try await Self.concurrently(connections, seconds: seconds) { worker, index in
+                    let client = clients[(index * connections + worker) % clients.count]
+                    if accessPath {
+                        _ = try await vault.accessToken(client: client, provider: provider)
+                    } else {
+                        _ = try await vault.fetch(client: client, provider: provider)
+                    }
+                }
+            },
+            baseline: { seconds in
+                try await withThrowingTaskGroup(of: Int.self) { group in
+                    for (worker, raw) in raws.enumerated() {
+                        let mine = stride(from: worker, to: clients.count, by: connections).map { clients[$0] }
+                        group.addTask { try await raw.selectLoop(clients: mine, provider: provider, seconds: seconds) }
+                    }
+                    return try await group.reduce(0, +)
+                }
+            })
+        await vault.shutdown()
+        return result
+    }
+
+    private func importRows(keyring: Keyring) async throws -> BenchResult {
+        let vault = vault(connections: 1, keyring: keyring)
+        let raw = try await rawConnections(1)[0]
+        let rows = settings.rows
+        let batchSize = 1000
+        let provider = self.provider
+        let (access, refresh, sizes) = (accessToken, refreshToken, self.sizes)
+        var round = 0
+        let result = try await alternate(
+            name: "import", connections: 1, target: 0.80,
+            vault: { _ in
+                round += 1
+                var start = 0
+                while start < rows {
+                    let records = (start..<min(rows, start + batchSize)).map { index in
+                        ImportRecord(
+                            client: "import-\(round)-\(index)", provider: provider,
+                            tokens: TokenSet(
+                                accessToken: Secret(access), refreshToken: Secret(refresh),
+                                expiresAt: Date().addingTimeInterval(3600), scopes: "ZohoCRM.modules.ALL",
+                                metadata: ["api_domain": .string("https://www.zohoapis.eu")]))
+                    }
+                    try await vault.importTokens(records)
+                    start += batchSize
+                }
+                return rows
+            },
+            baseline: { _ in
+                try await raw.importRows(
+                    clientPrefix: "raw-import-\(round)-", provider: provider, rows: rows, batchSize: batchSize,
+                    sizes: sizes)
+                return rows
+            })
+        try await raw.execute("TRUNCATE oauth_tokens")
+        await vault.shutdown()
+        return result
+    }
+
+    /// Re-sealing `rows` rows against one UPDATE rewriting the same columns with random bytes.
+    private func rotate() async throws -> (BenchResult, Double) {
+        let raw = try await rawConnections(1)[0]
+        let rows = settings.rows
+        var keys = [VaultKey.generate()]
+        var lastVaultSeconds = 0.0
+        try await raw.execute("TRUNCATE oauth_tokens")
+        let seeding = vault(connections: 1, keyring: try Keyring(current: keys[0]))
+        var start = 0
+        while start < rows {
+            let records = (start..<min(rows, start + 5000)).map { index in
+                ImportRecord(
+                    client: "rotate-\(index)", provider: provider,
+                    tokens: TokenSet(
+                        accessToken: Secret(accessToken), refreshToken: Secret(refreshToken),
+                        expiresAt: Date().addingTimeInterval(3600)))
+            }
+            try await seeding.importTokens(records)
+            start += 5000
+        }
+        await seeding.shutdown()
+        let random = { (column: String, bytes: Int) in
+            "\(column) = substring(decode(repeat(md5(random()::text), \((bytes + 15) / 16)), 'hex') from 1 for \(bytes))"
+        }
+        let update = """
+            UPDATE oauth_tokens SET \(random("access_token_ciphertext", sizes.access)), \(random("access_token_nonce", 24)),
+                \(random("refresh_token_ciphertext", sizes.refresh)), \(random("refresh_token_nonce", 24)),
+                version = version + 1
+            """
+        let result = try await alternate(
+            name: "rotate", connections: 1, target: 0.50,
+            vault: { _ in
+                let next = VaultKey.generate()
+                let rotating = vault(connections: 1, keyring: try Keyring(current: next, previous: [keys.last!]))
+                try await raw.execute("VACUUM oauth_tokens")
+                let started = Date()
+                let report = try await rotating.rotateKeys(batchSize: 1000)
+                lastVaultSeconds = Date().timeIntervalSince(started)
+                await rotating.shutdown()
+                guard report.resealed == rows, report.remaining == 0 else {
+                    throw VaultError(.database, "bench rotation re-sealed \(report.resealed) of \(rows) rows")
+                }
+                keys.append(next)
+                return rows
+            },
+            baseline: { _ in
+                // On a copy, so that the vault's rows stay openable for the next round.
+                try await raw.execute(
+                    "DROP TABLE IF EXISTS rotate_baseline; CREATE TABLE rotate_baseline (LIKE oauth_tokens INCLUDING ALL); "
+                        + "INSERT INTO rotate_baseline SELECT * FROM oauth_tokens")
+                try await raw.execute("VACUUM ANALYZE rotate_baseline")
+                try await raw.execute(
+                    update.replacingOccurrences(of: "UPDATE oauth_tokens", with: "UPDATE rotate_baseline"))
+                return rows
+            })
+        try await raw.execute("DROP TABLE IF EXISTS rotate_baseline; TRUNCATE oauth_tokens")
+        return (result, lastVaultSeconds)
+    }
+
+    private func stampede(keyring: Keyring) async throws -> StampedeResult {
+        let endpoint = try FakeTokenEndpoint.start(rotation: .rotating)
+        defer { endpoint.stop() }
+        endpoint.addRefreshToken("rt-bench-stampede")
+        let vault = vault(
+            connections: 4, keyring: keyring,
+            providers: [
+                .zoho(
+                    provider, clientID: endpoint.clientID, clientSecret: Secret(endpoint.clientSecret),
+                    accountsURL: endpoint.baseURL)
+            ])
+        try await vault.store(
+            TokenSet(
+                accessToken: Secret("expired"), refreshToken: Secret("rt-bench-stampede"),
+                expiresAt: Date(timeIntervalSinceNow: -60)),
+            client: "stampede", provider: provider)
+        let started = Date()
+        let provider = self.provider
+        let tokens = try await withThrowingTaskGroup(of: String.self) { group in
+            for _ in 0..<settings.callers {
+                group.addTask { try await vault.accessToken(client: "stampede", provider: provider).value.reveal() }
+            }
+            return try await group.reduce(into: Set<String>()) { $0.insert($1) }
+        }
+        let seconds = Date().timeIntervalSince(started)
+        await vault.shutdown()
+        return StampedeResult(
+            callers: settings.callers, endpointCalls: endpoint.requestCount, distinctTokens: tokens.count,
+            seconds: seconds)
+    }
+
+    private func rawConnections(_ count: Int) async throws -> [RawConnection] {
+        var connections: [RawConnection] = []
+        for _ in 0..<count {
+            connections.append(try await RawConnection.connect(url: settings.databaseURL, schema: schema))
+        }
+        return connections
+    }
+
+    /// Runs `body` in batches of `batch` operations until `seconds` have passed; returns the operations done.
+    static func timed(_ seconds: Double, batch: Int, _ body: () throws -> Void) rethrows -> Int {
+        let deadline = Date().addingTimeInterval(seconds)
+        var count = 0
+        repeat {
+            try body()
+            count += batch
+        } while Date() < deadline
+        return count
+    }
+
+    /// `workers` tasks calling `body(worker, index)` until `seconds` have passed; returns the calls made.
+    static func concurrently(
+        _ workers: Int, seconds: Double, _ body: @escaping @Sendable (Int, Int) async throws -> Void
+    ) async throws -> Int {
+        let deadline = Date().addingTimeInterval(seconds)
+        return try await withThrowingTaskGroup(of: Int.self) { group in
+            for worker in 0..<workers {
+                group.addTask {
+                    var index = 0
+                    while Date() < deadline {
+                        try await body(worker, index)
+                        index += 1
+                    }
+                    return index
+                }
+            }
+            return try await group.reduce(0, +)
+        }
+    }
+}
