@@ -109,14 +109,21 @@ struct BenchRunner {
     /// Alternates `vault` and `baseline`, each returning operations done in the seconds it is given.
     private func alternate(
         name: String, connections: Int, target: Double, vault: (Double) async throws -> Int,
-        baseline: (Double) async throws -> Int
+        baseline: (Double) async throws -> Int, blocking: ((Double) async throws -> Int)? = nil
     ) async throws -> BenchResult {
         let slice = settings.duration / Double(settings.rounds) / 2
         var vaultOps = 0
         var baselineOps = 0
         var vaultTime = 0.0
         var baselineTime = 0.0
+        var blockingOps = 0
+        var blockingTime = 0.0
         for _ in 0..<settings.rounds {
+            if let blocking {
+                let started = Date()
+                blockingOps += try await blocking(slice)
+                blockingTime += Date().timeIntervalSince(started)
+            }
             var started = Date()
             vaultOps += try await vault(slice)
             vaultTime += Date().timeIntervalSince(started)
@@ -128,7 +135,8 @@ struct BenchRunner {
         let baselineRate = Double(baselineOps) / baselineTime
         return BenchResult(
             name: name, connections: connections, vaultOpsPerS: vaultRate, baselineOpsPerS: baselineRate,
-            ratio: vaultRate / baselineRate, target: target)
+            ratio: vaultRate / baselineRate, target: target,
+            blockingOpsPerS: blocking == nil ? nil : Double(blockingOps) / blockingTime)
     }
 
     private func sealOpen(keyring: Keyring) async throws -> BenchResult {
@@ -170,6 +178,12 @@ struct BenchRunner {
                 }
             },
             baseline: { seconds in
+                try await Self.concurrently(connections, seconds: seconds) { worker, index in
+                    let client = clients[(index * connections + worker) % clients.count]
+                    try await raws[worker].upsert(client: client, provider: provider, sizes: sizes)
+                }
+            },
+            blocking: { seconds in
                 try await withThrowingTaskGroup(of: Int.self) { group in
                     for (worker, raw) in raws.enumerated() {
                         let mine = stride(from: worker, to: clients.count, by: connections).map { clients[$0] }
@@ -219,6 +233,12 @@ struct BenchRunner {
                 }
             },
             baseline: { seconds in
+                try await Self.concurrently(connections, seconds: seconds) { worker, index in
+                    let client = clients[(index * connections + worker) % clients.count]
+                    try await raws[worker].select(client: client, provider: provider)
+                }
+            },
+            blocking: { seconds in
                 try await withThrowingTaskGroup(of: Int.self) { group in
                     for (worker, raw) in raws.enumerated() {
                         let mine = stride(from: worker, to: clients.count, by: connections).map { clients[$0] }

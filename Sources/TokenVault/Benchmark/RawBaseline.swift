@@ -63,25 +63,45 @@ import Foundation
     )
         async throws(VaultError) -> Int
     {
-        let statement = PreparedStatement(name: "raw_upsert", sql: TokenRepository.upsert.sql)
         return try await loop(seconds: seconds) { (connection, index) throws(VaultError) in
-            let client = clients[index % clients.count]
-            let row = SealedRow(
-                clientID: client, provider: provider,
-                accessToken: SealedValue(ciphertext: Self.random(sizes.access), nonce: Self.random(24)),
-                refreshToken: SealedValue(ciphertext: Self.random(sizes.refresh), nonce: Self.random(24)),
-                keyID: KeyID(rawValue: "raw"), expiresAt: Date().timeIntervalSince1970 + 3600,
-                scopes: "ZohoCRM.modules.ALL", metadataJSON: #"{"api_domain":"https://www.zohoapis.eu"}"#)
-            _ = try connection.query(prepared: statement, TokenRepository.upsertParameters(row))
+            let row = Self.randomRow(client: clients[index % clients.count], provider: provider, sizes: sizes)
+            _ = try connection.query(prepared: Self.rawUpsert, TokenRepository.upsertParameters(row))
         }
+    }
+
+    /// One upsert with random bytes, handed to the connection's thread like any async libpq call must be.
+    public func upsert(client: String, provider: String, sizes: SealedSizes) async throws(VaultError) {
+        let row = Self.randomRow(client: client, provider: provider, sizes: sizes)
+        try await connection.runTyped { (connection) throws(VaultError) in
+            _ = try connection.query(prepared: Self.rawUpsert, TokenRepository.upsertParameters(row))
+        }
+    }
+
+    /// One single-row SELECT, handed to the connection's thread.
+    public func select(client: String, provider: String) async throws(VaultError) {
+        try await connection.runTyped { (connection) throws(VaultError) in
+            let result = try connection.query(prepared: Self.rawSelect, [.text(client), .text(provider)])
+            precondition(result.rowCount == 1, "bench row missing")
+        }
+    }
+
+    static let rawUpsert = PreparedStatement(name: "raw_upsert", sql: TokenRepository.upsert.sql)
+    static let rawSelect = PreparedStatement(name: "raw_select", sql: TokenRepository.select.sql)
+
+    static func randomRow(client: String, provider: String, sizes: SealedSizes) -> SealedRow {
+        SealedRow(
+            clientID: client, provider: provider,
+            accessToken: SealedValue(ciphertext: random(sizes.access), nonce: random(24)),
+            refreshToken: SealedValue(ciphertext: random(sizes.refresh), nonce: random(24)),
+            keyID: KeyID(rawValue: "raw"), expiresAt: Date().timeIntervalSince1970 + 3600,
+            scopes: "ZohoCRM.modules.ALL", metadataJSON: #"{"api_domain":"https://www.zohoapis.eu"}"#)
     }
 
     /// The vault's single-row SELECT, in a blocking loop, for `seconds`.
     public func selectLoop(clients: [String], provider: String, seconds: Double) async throws(VaultError) -> Int {
-        let statement = PreparedStatement(name: "raw_select", sql: TokenRepository.select.sql)
         return try await loop(seconds: seconds) { (connection, index) throws(VaultError) in
             let result = try connection.query(
-                prepared: statement, [.text(clients[index % clients.count]), .text(provider)])
+                prepared: Self.rawSelect, [.text(clients[index % clients.count]), .text(provider)])
             precondition(result.rowCount == 1, "bench row missing")
         }
     }
@@ -95,12 +115,7 @@ import Foundation
         var start = 0
         while start < rows {
             let batch = (start..<min(rows, start + batchSize)).map { index in
-                SealedRow(
-                    clientID: "\(clientPrefix)\(index)", provider: provider,
-                    accessToken: SealedValue(ciphertext: Self.random(sizes.access), nonce: Self.random(24)),
-                    refreshToken: SealedValue(ciphertext: Self.random(sizes.refresh), nonce: Self.random(24)),
-                    keyID: KeyID(rawValue: "raw"), expiresAt: Date().timeIntervalSince1970 + 3600,
-                    scopes: "ZohoCRM.modules.ALL", metadataJSON: #"{"api_domain":"https://www.zohoapis.eu"}"#)
+                Self.randomRow(client: "\(clientPrefix)\(index)", provider: provider, sizes: sizes)
             }
             let parameters = TokenRepository.upsertBatchParameters(batch, keyID: KeyID(rawValue: "raw"))
             try await connection.runTyped { (connection) throws(VaultError) in

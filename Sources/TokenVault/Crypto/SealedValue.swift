@@ -33,14 +33,19 @@ public struct SealContext: Sendable, Hashable {
     /// 4-byte big-endian length followed by its UTF-8 bytes. See docs/ciphertext-format.md.
     var encoded: [UInt8] {
         var out: [UInt8] = []
-        out.reserveCapacity(40 + provider.utf8.count + clientID.utf8.count)
-        for part in [Self.domain, Array(field.rawValue.utf8), Array(provider.utf8), Array(clientID.utf8)] {
+        out.reserveCapacity(16 + Self.domain.count + 13 + provider.utf8.count + clientID.utf8.count)
+        func append(_ part: some Collection<UInt8>) {
             let length = UInt32(part.count)
-            out.append(contentsOf: [
-                UInt8(length >> 24), UInt8((length >> 16) & 0xff), UInt8((length >> 8) & 0xff), UInt8(length & 0xff),
-            ])
+            out.append(UInt8(length >> 24))
+            out.append(UInt8((length >> 16) & 0xff))
+            out.append(UInt8((length >> 8) & 0xff))
+            out.append(UInt8(length & 0xff))
             out.append(contentsOf: part)
         }
+        append(Self.domain)
+        append(field.rawValue.utf8)
+        append(provider.utf8)
+        append(clientID.utf8)
         return out
     }
 }

@@ -8,6 +8,7 @@ public struct Sealer: Sendable {
     static let overhead = 1 + Sodium.macBytes
 
     public let keyring: Keyring
+    let cache = SubkeyCache()
 
     public init(keyring: Keyring) {
         self.keyring = keyring
@@ -23,20 +24,26 @@ public struct Sealer: Sendable {
     )
         -> SealedValue
     {
-        var nonce = fixedNonce ?? [UInt8](repeating: 0, count: Sodium.nonceBytes)
-        if fixedNonce == nil { nonce.withUnsafeMutableBytes { Sodium.randomBytes($0) } }
-        var ciphertext = [UInt8](repeating: 0, count: Self.overhead + secret.count)
-        ciphertext[0] = Self.formatVersion
-        Self.withSubkey(key: key, context: context) { subkey in
-            ciphertext.withUnsafeMutableBytes { out in
+        let nonce =
+            fixedNonce
+            ?? [UInt8](unsafeUninitializedCapacity: Sodium.nonceBytes) { buffer, count in
+                Sodium.randomBytes(UnsafeMutableRawBufferPointer(buffer))
+                count = Sodium.nonceBytes
+            }
+        let subkey = cache.subkey(key: key, context: context)
+        let length = Self.overhead + secret.count
+        let ciphertext = [UInt8](unsafeUninitializedCapacity: length) { buffer, count in
+            buffer[0] = Self.formatVersion
+            subkey.withUnsafeBytes { subkeyBytes in
                 secret.withUnsafeBytes { message in
                     nonce.withUnsafeBytes { nonceBytes in
                         Sodium.secretboxSeal(
-                            into: UnsafeMutableRawBufferPointer(rebasing: out[1...]), message: message,
-                            nonce: nonceBytes, key: subkey)
+                            into: UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(buffer)[1...]),
+                            message: message, nonce: nonceBytes, key: subkeyBytes)
                     }
                 }
             }
+            count = length
         }
         return SealedValue(ciphertext: ciphertext, nonce: nonce)
     }
@@ -54,7 +61,10 @@ public struct Sealer: Sendable {
     }
 
     func open(_ sealed: SealedValue, key: VaultKey, context: SealContext) throws(VaultError) -> Secret {
-        let location = "the \(context.field.rawValue) of client '\(context.clientID)', provider '\(context.provider)'"
+        // Built only when an error needs it: this is the hot path.
+        var location: String {
+            "the \(context.field.rawValue) of client '\(context.clientID)', provider '\(context.provider)'"
+        }
         guard sealed.nonce.count == Sodium.nonceBytes else {
             throw VaultError(
                 .malformedCiphertext,
@@ -73,7 +83,7 @@ public struct Sealer: Sendable {
                 "\(location) has format byte \(sealed.ciphertext[0]), but this version reads only format "
                     + "\(Self.formatVersion): the row is corrupted, or written by a newer token-vault.")
         }
-        let opened = Self.withSubkey(key: key, context: context) { subkey in
+        let opened = withSubkey(key: key, context: context) { subkey in
             SecureBuffer(
                 count: sealed.ciphertext.count - Self.overhead, guarded: false,
                 initializingWith: { out in
@@ -97,16 +107,21 @@ public struct Sealer: Sendable {
     }
 
     /// Derives the subkey for `context` into wiped stack memory and passes it to `body`.
-    static func withSubkey<R>(key: VaultKey, context: SealContext, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+    func withSubkey<R>(key: VaultKey, context: SealContext, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+        cache.subkey(key: key, context: context).withUnsafeBytes(body)
+    }
+
+    /// `BLAKE2b-256(key: K, message: context.encoded)`, in memory that is wiped when released.
+    static func deriveSubkey(key: VaultKey, context: SealContext) -> SecureBuffer {
         let message = context.encoded
-        return withUnsafeTemporaryAllocation(byteCount: Sodium.keyBytes, alignment: 16) { subkey in
-            defer { Sodium.zero(subkey) }
-            message.withUnsafeBytes { messageBytes in
-                key.material.withUnsafeBytes { master in
-                    Sodium.keyedHash(into: subkey, message: messageBytes, key: master)
+        return SecureBuffer(
+            count: Sodium.keyBytes,
+            filling: { subkey in
+                message.withUnsafeBytes { messageBytes in
+                    key.material.withUnsafeBytes { master in
+                        Sodium.keyedHash(into: subkey, message: messageBytes, key: master)
+                    }
                 }
-            }
-            return body(UnsafeRawBufferPointer(subkey))
-        }
+            })
     }
 }

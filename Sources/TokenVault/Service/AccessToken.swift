@@ -5,13 +5,28 @@ public struct AccessToken: Sendable, CustomStringConvertible {
     public let value: Secret
     public let expiresAt: Date?
     public let scopes: String?
-    /// Provider data, such as Zoho's `api_domain`.
-    public let metadata: [String: JSONValue]
+    let metadataJSON: String
+    /// Provider data, such as Zoho's `api_domain` (decoded on access).
+    public var metadata: [String: JSONValue] { JSONValue.parseObject(metadataJSON) }
     /// True when this call obtained it from the provider; false when it was stored and still valid.
     public let refreshed: Bool
 
     /// Zoho's API domain for this account (`https://www.zohoapis.eu`, …), when the provider sent one.
     public var apiDomain: String? { metadata["api_domain"]?.stringValue }
+
+    init(value: Secret, expiresAt: Date?, scopes: String?, metadataJSON: String, refreshed: Bool) {
+        self.value = value
+        self.expiresAt = expiresAt
+        self.scopes = scopes
+        self.metadataJSON = metadataJSON
+        self.refreshed = refreshed
+    }
+
+    init(value: Secret, expiresAt: Date?, scopes: String?, metadata: [String: JSONValue], refreshed: Bool) {
+        self.init(
+            value: value, expiresAt: expiresAt, scopes: scopes, metadataJSON: JSONValue.serialize(metadata),
+            refreshed: refreshed)
+    }
 
     public var description: String {
         "AccessToken(value: <redacted>, expiresAt: \(expiresAt.map { "\($0)" } ?? "nil"), refreshed: \(refreshed))"

@@ -37,7 +37,9 @@ public struct StoredTokens: Sendable, CustomStringConvertible {
     public let refreshToken: Secret
     public let expiresAt: Date?
     public let scopes: String?
-    public let metadata: [String: JSONValue]
+    let metadataJSON: String
+    /// Provider data such as Zoho's `api_domain` (decoded from the `metadata` column on access).
+    public var metadata: [String: JSONValue] { JSONValue.parseObject(metadataJSON) }
     public let keyID: KeyID
     public let createdAt: Date
     public let updatedAt: Date

@@ -15,8 +15,8 @@ extension Vault {
     public func accessToken(client: String, provider: String) async throws(VaultError) -> AccessToken {
         try Self.validate(client: client, provider: provider)
         if let row = try await repository.find(client: client, provider: provider) {
-            let tokens = try open(row)
-            if let token = validAccessToken(tokens) { return token }
+            // Fast path: only the access token is opened; the refresh token stays sealed unless it is needed.
+            if let token = try openValidAccessToken(row) { return token }
         } else if configuration.providers[provider]?.fallbackRefreshToken == nil {
             throw Self.noTokens(client: client, provider: provider)
         }
@@ -74,12 +74,33 @@ extension Vault {
             updatedAt: Date(timeIntervalSince1970: row.updatedAt), version: row.version)
     }
 
+    /// The row's access token, opened, if it is valid for longer than the margin; nil otherwise.
+    func openValidAccessToken(_ row: SealedRow) throws(VaultError) -> AccessToken? {
+        guard let sealed = row.accessToken,
+            row.expiresAt.map({ $0 - Date().timeIntervalSince1970 > configuration.refreshMargin }) ?? true
+        else { return nil }
+        let value: Secret
+        do {
+            value = try sealer.open(
+                sealed, keyID: row.keyID,
+                context: SealContext(field: .accessToken, provider: row.provider, clientID: row.clientID))
+        } catch {
+            var metadata = Self.metadata(row.clientID, row.provider, row.keyID)
+            metadata["token_vault.error"] = "\(error.code)"
+            logger.error("could not open a stored row", metadata: metadata)
+            throw error
+        }
+        return AccessToken(
+            value: value, expiresAt: row.expiresAt.map { Date(timeIntervalSince1970: $0) }, scopes: row.scopes,
+            metadataJSON: row.metadataJSON, refreshed: false)
+    }
+
     func validAccessToken(_ tokens: StoredTokens) -> AccessToken? {
         guard let value = tokens.accessToken, tokens.isAccessTokenValid(margin: configuration.refreshMargin) else {
             return nil
         }
         return AccessToken(
-            value: value, expiresAt: tokens.expiresAt, scopes: tokens.scopes, metadata: tokens.metadata,
+            value: value, expiresAt: tokens.expiresAt, scopes: tokens.scopes, metadataJSON: tokens.metadataJSON,
             refreshed: false)
     }
 

@@ -104,12 +104,9 @@ extension Vault {
             "refreshed access token",
             metadata: Self.metadata(client, provider, sealed.keyID).merging(
                 ["token_vault.version": "\(written.version)", "token_vault.attempts": "\(attempts)"]) { $1 })
-        let metadata =
-            (try? JSONDecoder().decode([String: JSONValue].self, from: Data(written.metadataJSON.utf8)))
-            ?? tokens.metadata
         return AccessToken(
             value: tokens.accessToken!, expiresAt: tokens.expiresAt, scopes: tokens.scopes ?? previous?.scopes,
-            metadata: metadata, refreshed: true)
+            metadataJSON: written.metadataJSON, refreshed: true)
     }
 
     private func recordFailure(

@@ -3,14 +3,7 @@ import Foundation
 extension Vault {
     /// Seals both tokens under the current key into a row ready to write.
     func seal(_ tokens: TokenSet, client: String, provider: String) throws(VaultError) -> SealedRow {
-        let metadataJSON: String
-        do {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            metadataJSON = String(decoding: try encoder.encode(tokens.metadata), as: UTF8.self)
-        } catch {
-            throw VaultError(.invalidInput, "the token metadata cannot be written as JSON: \(error).")
-        }
+        let metadataJSON = JSONValue.serialize(tokens.metadata)
         return SealedRow(
             clientID: client, provider: provider,
             accessToken: tokens.accessToken.map {
@@ -33,12 +26,10 @@ extension Vault {
             let refresh = try sealer.open(
                 row.refreshToken, keyID: row.keyID,
                 context: SealContext(field: .refreshToken, provider: row.provider, clientID: row.clientID))
-            let metadata =
-                (try? JSONDecoder().decode([String: JSONValue].self, from: Data(row.metadataJSON.utf8))) ?? [:]
             return StoredTokens(
                 clientID: row.clientID, provider: row.provider, accessToken: access, refreshToken: refresh,
                 expiresAt: row.expiresAt.map { Date(timeIntervalSince1970: $0) }, scopes: row.scopes,
-                metadata: metadata, keyID: row.keyID, createdAt: Date(timeIntervalSince1970: row.createdAt),
+                metadataJSON: row.metadataJSON, keyID: row.keyID, createdAt: Date(timeIntervalSince1970: row.createdAt),
                 updatedAt: Date(timeIntervalSince1970: row.updatedAt), version: row.version)
         } catch {
             var metadata = Self.metadata(row.clientID, row.provider, row.keyID)

@@ -67,7 +67,7 @@ final class CryptoRedactionTests: XCTestCase {
 
         let stored = StoredTokens(
             clientID: "acme-corp", provider: "zoho_crm", accessToken: Secret(token), refreshToken: Secret(refresh),
-            expiresAt: nil, scopes: nil, metadata: [:], keyID: KeyID(rawValue: "ea7aa2a68d2ab3c9c8e24a45f4828f35"),
+            expiresAt: nil, scopes: nil, metadataJSON: "{}", keyID: KeyID(rawValue: "ea7aa2a68d2ab3c9c8e24a45f4828f35"),
             createdAt: Date(), updatedAt: Date(), version: 1)
         XCTAssertTrue(stored.description.contains("acme-corp"))
         assertNothingLeaks(stored, secrets: [token, refresh])
