@@ -13,7 +13,8 @@ struct Import: AsyncParsableCommand {
 
             Examples:
               token-vault import < tokens.ndjson
-              psql "$OLD_DB" -At -c "SELECT json_build_object(…) FROM oauth_tokens_plaintext" | token-vault import
+              set -o pipefail   # so that a failed export is not an empty, successful import
+              psql "$OLD_DB" -X -At -v ON_ERROR_STOP=1 -c "SELECT json_build_object(…) …" | token-vault import
             """)
 
     @Option(help: "Rows per statement.")

@@ -7,9 +7,12 @@ struct RotateKey: AsyncParsableCommand {
         commandName: "rotate-key",
         abstract: "Re-seal every row that is not under the current key (online, resumable).",
         discussion: """
-            Set the new key as TOKEN_VAULT_KEY (or TOKEN_VAULT_KEY_FILE) and the old one in
-            TOKEN_VAULT_PREVIOUS_KEYS, everywhere, first: services keep working during the run. Then run this,
-            then `token-vault verify` with only the new key. See docs/key-rotation.md.
+            The order (docs/key-rotation.md has the full runbook):
+              A. add the new key to TOKEN_VAULT_PREVIOUS_KEYS everywhere, so every instance can open its rows;
+              B. make it TOKEN_VAULT_KEY (or TOKEN_VAULT_KEY_FILE) and move the old key to the previous keys,
+                 everywhere: services keep working and seal new writes with the new key;
+              C. run rotate-key;
+              D. run `token-vault verify` with only the new key; when it passes, retire the old key.
 
             Safe to kill at any moment and run again: each row switches keys in one atomic update, and a row
             that a service changed meanwhile is re-read, never overwritten. Ctrl-C stops after the current batch.
@@ -50,7 +53,10 @@ struct RotateKey: AsyncParsableCommand {
         }
         if !report.failures.isEmpty { throw ExitCode(1) }
         if report.interrupted { throw ExitCode(130) }
+        if report.remaining > 0 { throw ExitCode(75) }  // written under an old key meanwhile: run again
     }
+
+    static func rows(_ count: Int) -> String { "\(count) row\(count == 1 ? "" : "s")" }
 
     static func summary(_ report: RotationReport) -> String {
         var lines: [String] = []
@@ -68,18 +74,29 @@ struct RotateKey: AsyncParsableCommand {
         }
         let rate =
             report.seconds > 0 ? String(format: " in %.1f s (%.0f rows/s)", report.seconds, report.rowsPerSecond) : ""
-        lines.append("re-sealed \(report.resealed) rows under key \(report.currentKeyID)\(rate)")
+        lines.append("re-sealed \(rows(report.resealed)) under key \(report.currentKeyID)\(rate)")
         if report.changedMeanwhile > 0 {
-            lines.append("\(report.changedMeanwhile) rows were re-sealed by services meanwhile")
+            lines.append("\(rows(report.changedMeanwhile)) were re-sealed by services meanwhile")
         }
+        let unopenable = report.failures.count
+        let movable = report.remaining - unopenable
         if report.interrupted {
-            lines.append("interrupted: \(report.remaining) rows remain; run `token-vault rotate-key` again to finish")
+            lines.append("interrupted: \(rows(report.remaining)) remain; run `token-vault rotate-key` again to finish")
         } else if report.remaining == 0 {
             lines.append(
                 "every row is under the current key; check with `token-vault verify` using only the new key, then "
                     + "retire the old key")
         } else {
-            lines.append("\(report.remaining) rows are still under other keys; run rotate-key again")
+            if unopenable > 0 {
+                lines.append(
+                    "\(rows(unopenable)) cannot be opened (FAIL above) and stay under their old key: running again "
+                        + "will not help; restore them from a backup or store new tokens for them")
+            }
+            if movable > 0 {
+                lines.append(
+                    "\(rows(movable)) were written under an old key while this ran (an instance still sealing with "
+                        + "it?); run rotate-key again once every instance uses the new key")
+            }
         }
         return lines.joined(separator: "\n")
     }

@@ -42,10 +42,12 @@ extension Keyring {
         public static let key = "TOKEN_VAULT_KEY"
         public static let keyFile = "TOKEN_VAULT_KEY_FILE"
         public static let previousKeys = "TOKEN_VAULT_PREVIOUS_KEYS"
+        public static let previousKeysFile = "TOKEN_VAULT_PREVIOUS_KEYS_FILE"
     }
 
-    /// Loads the keyring from `TOKEN_VAULT_KEY` or `TOKEN_VAULT_KEY_FILE` (exactly one of them) and
-    /// `TOKEN_VAULT_PREVIOUS_KEYS` (comma-separated, optional). Error messages never echo a value.
+    /// Loads the keyring from `TOKEN_VAULT_KEY` or `TOKEN_VAULT_KEY_FILE` (exactly one of them) and the
+    /// optional previous keys: `TOKEN_VAULT_PREVIOUS_KEYS` (comma-separated) and/or `TOKEN_VAULT_PREVIOUS_KEYS_FILE`
+    /// (a file with one key per line). Error messages never echo a value.
     public static func fromEnvironment(_ environment: [String: String]) throws(VaultError) -> Keyring {
         let inline = environment[Variable.key].flatMap { $0.isEmpty ? nil : $0 }
         let file = environment[Variable.keyFile].flatMap { $0.isEmpty ? nil : $0 }
@@ -67,6 +69,9 @@ extension Keyring {
             current = try VaultKey(contentsOfFile: path)
         }
         var previous: [VaultKey] = []
+        if let path = environment[Variable.previousKeysFile], !path.isEmpty {
+            previous += try VaultKey.keys(fromFile: path, variable: Variable.previousKeysFile)
+        }
         if let list = environment[Variable.previousKeys] {
             for (index, item) in list.split(separator: ",", omittingEmptySubsequences: false).enumerated() {
                 let trimmed = item.trimmingASCIIWhitespace()

@@ -1,3 +1,5 @@
+import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -58,5 +60,27 @@ extension VaultKey {
             throw VaultError(
                 .keyConfiguration, "the key file named by \(variable) (\(path)) \(problem). \(Self.howToMakeAKey)")
         }
+    }
+}
+
+extension VaultKey {
+    /// Keys from a file holding one base64 key per line (blank lines and lines starting with # are ignored),
+    /// for `TOKEN_VAULT_PREVIOUS_KEYS_FILE`. Errors name the line, never its content.
+    static func keys(fromFile path: String, variable: String) throws(VaultError) -> [VaultKey] {
+        let contents: String
+        do {
+            contents = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw VaultError(
+                .keyConfiguration,
+                "cannot read the file named by \(variable) (\(path)); check the path and that this user may read it.")
+        }
+        var keys: [VaultKey] = []
+        for (index, line) in contents.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let trimmed = line.trimmingASCIIWhitespace()
+            if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
+            keys.append(try VaultKey(base64: String(trimmed), name: "line \(index + 1) of \(variable) (\(path))"))
+        }
+        return keys
     }
 }

@@ -71,7 +71,7 @@ public enum TokenResponse {
             throw VaultError(.invalidInput, "the token response has a negative or invalid expires_in.")
         }
         var scopes: String?
-        if let scope = object["scope"] {
+        if let scope = object["scope"], scope != .null {
             guard let value = scope.stringValue else {
                 throw VaultError(.invalidInput, "scope in the token response is not a string.")
             }

@@ -180,6 +180,12 @@ final class CLIRotationTests: XCTestCase {
         XCTAssertTrue(noRefresh.stderr.contains("line 1: the token response has no refresh_token"), noRefresh.stderr)
     }
 
+    func testImportAcceptsNullScopeAndNullAccessToken() throws {
+        let line = #"{"client_id":"n","provider":"zoho_crm","access_token":null,"refresh_token":"1000.r","scope":null}"#
+        let result = try oldCLI.run(["import"], stdin: line + "\n")
+        XCTAssertEqual(result.status, 0, result.stderr)
+    }
+
     func testImportAcceptsExpiresAtFromAPlaintextExport() async throws {
         let line =
             #"{"client_id":"legacy","provider":"zoho_crm","access_token":"1000.a","refresh_token":"1000.r","expires_at":"2030-01-02T03:04:05.123456+00:00","scope":"ZohoCRM.modules.ALL","api_domain":"https://www.zohoapis.com"}"#
