@@ -18,10 +18,10 @@ struct Bench: AsyncParsableCommand {
             """)
 
     @Option(help: "Seconds per figure (split across the alternating rounds).")
-    var duration: Double = 2
+    var duration: Double = 3
 
     @Option(help: "Vault/baseline alternations per figure.")
-    var rounds = 2
+    var rounds = 3
 
     @Option(help: "Rows for the import and rotate figures.")
     var rows = 20_000

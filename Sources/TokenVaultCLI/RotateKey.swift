@@ -23,8 +23,8 @@ struct RotateKey: AsyncParsableCommand {
               token-vault rotate-key --batch-size 5000 --json
             """)
 
-    @Option(help: "Rows re-sealed per statement.")
-    var batchSize = 1000
+    @Option(help: "Rows re-sealed per statement (2000 was fastest on a 2-core test machine).")
+    var batchSize = 2000
 
     @Flag(help: "Only count the rows that would be re-sealed.")
     var dryRun = false

@@ -19,8 +19,10 @@ public struct Sealer: Sendable {
         seal(secret, context: context, key: keyring.current)
     }
 
+    /// - Parameter cached: false for bulk work (import, rotation) that touches each row once: caching its
+    ///   subkeys would only evict the ones a service reads again.
     func seal(
-        _ secret: Secret, context: SealContext, key: VaultKey, nonce fixedNonce: [UInt8]? = nil
+        _ secret: Secret, context: SealContext, key: VaultKey, nonce fixedNonce: [UInt8]? = nil, cached: Bool = true
     )
         -> SealedValue
     {
@@ -30,7 +32,7 @@ public struct Sealer: Sendable {
                 Sodium.randomBytes(UnsafeMutableRawBufferPointer(buffer))
                 count = Sodium.nonceBytes
             }
-        let subkey = cache.subkey(key: key, context: context)
+        let subkey = subkey(key: key, context: context, cached: cached)
         let length = Self.overhead + secret.count
         let ciphertext = [UInt8](unsafeUninitializedCapacity: length) { buffer, count in
             buffer[0] = Self.formatVersion
@@ -50,6 +52,10 @@ public struct Sealer: Sendable {
 
     /// Opens a value sealed under `keyID` for `context`.
     public func open(_ sealed: SealedValue, keyID: KeyID, context: SealContext) throws(VaultError) -> Secret {
+        try open(sealed, keyID: keyID, context: context, cached: true)
+    }
+
+    func open(_ sealed: SealedValue, keyID: KeyID, context: SealContext, cached: Bool) throws(VaultError) -> Secret {
         guard let key = keyring.key(for: keyID) else {
             throw VaultError(
                 .unknownKey,
@@ -57,10 +63,14 @@ public struct Sealer: Sendable {
                     + "sealed under key \(keyID), which is not in the keyring; add that key to "
                     + "TOKEN_VAULT_PREVIOUS_KEYS (or restore it as TOKEN_VAULT_KEY).")
         }
-        return try open(sealed, key: key, context: context)
+        return try open(sealed, key: key, context: context, cached: cached)
     }
 
-    func open(_ sealed: SealedValue, key: VaultKey, context: SealContext) throws(VaultError) -> Secret {
+    func open(
+        _ sealed: SealedValue, key: VaultKey, context: SealContext, cached: Bool = true
+    ) throws(VaultError)
+        -> Secret
+    {
         // Built only when an error needs it: this is the hot path.
         var location: String {
             "the \(context.field.rawValue) of client '\(context.clientID)', provider '\(context.provider)'"
@@ -83,7 +93,7 @@ public struct Sealer: Sendable {
                 "\(location) has format byte \(sealed.ciphertext[0]), but this version reads only format "
                     + "\(Self.formatVersion): the row is corrupted, or written by a newer token-vault.")
         }
-        let opened = withSubkey(key: key, context: context) { subkey in
+        let opened = subkey(key: key, context: context, cached: cached).withUnsafeBytes { subkey in
             SecureBuffer(
                 count: sealed.ciphertext.count - Self.overhead, guarded: false,
                 initializingWith: { out in
@@ -106,9 +116,9 @@ public struct Sealer: Sendable {
         return Secret(storage: opened)
     }
 
-    /// Derives the subkey for `context` into wiped stack memory and passes it to `body`.
-    func withSubkey<R>(key: VaultKey, context: SealContext, _ body: (UnsafeRawBufferPointer) -> R) -> R {
-        cache.subkey(key: key, context: context).withUnsafeBytes(body)
+    /// The subkey for `context`, from the cache or freshly derived.
+    func subkey(key: VaultKey, context: SealContext, cached: Bool) -> SecureBuffer {
+        cached ? cache.subkey(key: key, context: context) : Self.deriveSubkey(key: key, context: context)
     }
 
     /// `BLAKE2b-256(key: K, message: context.encoded)`, in memory that is wiped when released.

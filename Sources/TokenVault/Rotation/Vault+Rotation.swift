@@ -12,7 +12,7 @@ extension Vault {
     /// - Throws: `.unknownKey`, before changing anything, when rows are sealed under a key that is in neither
     ///   the current nor the previous keys.
     public func rotateKeys(
-        batchSize: Int = 1000, dryRun: Bool = false,
+        batchSize: Int = 2000, dryRun: Bool = false,
         progress: @Sendable (RotationProgress) -> Void = { _ in },
         shouldStop: @Sendable () -> Bool = { false }
     ) async throws(VaultError) -> RotationReport {
@@ -44,18 +44,27 @@ extension Vault {
             report.seconds = Date().timeIntervalSince(started)
             return report
         }
-        var cursor: (client: String, provider: String)? = nil
-        while true {
-            let page = try await repository.page(notUnder: current, after: cursor, limit: batchSize)
-            guard let last = page.last else { break }
-            cursor = (last.clientID, last.provider)
+        // The next page is read on a second connection while the current one is re-sealed and written.
+        var page = try await repository.page(notUnder: current, after: nil, limit: batchSize)
+        while let last = page.last {
+            let more = page.count == batchSize
+            let cursor = (client: last.clientID, provider: last.provider)
+            let repository = self.repository
+            async let next: [SealedRow] =
+                more ? repository.page(notUnder: current, after: cursor, limit: batchSize) : []
             try await resealBatch(page, report: &report)
             progress(
                 RotationProgress(
                     done: report.resealed + report.changedMeanwhile + report.failures.count, total: report.toReseal,
                     elapsed: Date().timeIntervalSince(started)))
-            if page.count < batchSize { break }
-            if shouldStop() {
+            do {
+                page = try await next
+            } catch let error as VaultError {
+                throw error
+            } catch {
+                throw VaultError(.database, "reading the next batch failed: \(error)")
+            }
+            if !page.isEmpty && shouldStop() {
                 report.interrupted = true
                 break
             }
@@ -125,7 +134,8 @@ extension Vault {
     {
         let context = SealContext(field: field, provider: row.provider, clientID: row.clientID)
         do throws(VaultError) {
-            return sealer.seal(try sealer.open(sealed, keyID: row.keyID, context: context), context: context, key: key)
+            let opened = try sealer.open(sealed, keyID: row.keyID, context: context, cached: false)
+            return sealer.seal(opened, context: context, key: key, cached: false)
         } catch {
             throw FieldFailure(field: field, error: error)
         }

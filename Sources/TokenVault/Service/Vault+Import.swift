@@ -72,7 +72,7 @@ extension Vault {
         rows.reserveCapacity(latest.count)
         for (index, record) in records.enumerated()
         where latest[TokenRepository.rowKey(record.client, record.provider)] == index {
-            rows.append(try seal(record.tokens, client: record.client, provider: record.provider))
+            rows.append(try seal(record.tokens, client: record.client, provider: record.provider, cached: false))
         }
         guard !rows.isEmpty else { return 0 }
         let written = try await repository.upsertBatch(rows, keyID: sealer.keyring.current.id)

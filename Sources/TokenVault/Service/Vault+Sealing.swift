@@ -2,15 +2,22 @@ import Foundation
 
 extension Vault {
     /// Seals both tokens under the current key into a row ready to write.
-    func seal(_ tokens: TokenSet, client: String, provider: String) throws(VaultError) -> SealedRow {
+    func seal(
+        _ tokens: TokenSet, client: String, provider: String, cached: Bool = true
+    ) throws(VaultError)
+        -> SealedRow
+    {
         let metadataJSON = JSONValue.serialize(tokens.metadata)
         return SealedRow(
             clientID: client, provider: provider,
             accessToken: tokens.accessToken.map {
-                sealer.seal($0, context: SealContext(field: .accessToken, provider: provider, clientID: client))
+                sealer.seal(
+                    $0, context: SealContext(field: .accessToken, provider: provider, clientID: client),
+                    key: sealer.keyring.current, cached: cached)
             },
             refreshToken: sealer.seal(
-                tokens.refreshToken, context: SealContext(field: .refreshToken, provider: provider, clientID: client)),
+                tokens.refreshToken, context: SealContext(field: .refreshToken, provider: provider, clientID: client),
+                key: sealer.keyring.current, cached: cached),
             keyID: sealer.keyring.current.id, expiresAt: tokens.expiresAt?.timeIntervalSince1970,
             scopes: tokens.scopes, metadataJSON: metadataJSON)
     }

@@ -63,7 +63,8 @@ extension Vault {
                     do {
                         _ = try sealer.open(
                             sealed, keyID: row.keyID,
-                            context: SealContext(field: field, provider: row.provider, clientID: row.clientID))
+                            context: SealContext(field: field, provider: row.provider, clientID: row.clientID),
+                            cached: false)
                     } catch let error as VaultError {
                         report.failures.append(
                             .init(
