@@ -1,0 +1,45 @@
+import Foundation
+import TokenVault
+import TokenVaultTesting
+import XCTest
+
+/// `token-vault bench` with tiny sizes, so that it keeps working. No assertion on speed.
+final class CLIBenchTests: XCTestCase {
+    func testBenchRunsEveryFigureAndCleansUp() async throws {
+        let database = try await TestDatabase.create()
+        let cli = CLIRunner(databaseURL: database.url, key: nil)
+        let run = try cli.run([
+            "bench", "--json", "--duration", "0.2", "--rounds", "1", "--rows", "300", "--clients", "20",
+            "--callers", "8",
+        ])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
+        let results = try XCTUnwrap(object["results"] as? [[String: Any]])
+        XCTAssertEqual(
+            results.map { "\($0["name"]!)/\($0["connections"]!)" },
+            ["seal_open/0", "put/1", "put/4", "get/1", "get/4", "access_token/4", "import/1", "rotate/1"])
+        for result in results {
+            for key in ["vault_ops_per_s", "baseline_ops_per_s", "ratio", "target"] {
+                XCTAssertGreaterThan((result[key] as? Double) ?? 0, 0, "\(result["name"]!).\(key)")
+            }
+        }
+        let stampede = try XCTUnwrap(object["stampede"] as? [String: Any])
+        XCTAssertEqual(stampede["callers"] as? Int, 8)
+        XCTAssertEqual(stampede["endpoint_calls"] as? Int, 1, "one refresh for every caller")
+        XCTAssertEqual(stampede["distinct_tokens"] as? Int, 1)
+        XCTAssertGreaterThan(object["peak_resident_bytes"] as? Int ?? 0, 0)
+        let leftovers = try await AdminSQL.query(
+            "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'token_vault_bench_%'", url: database.url)
+        XCTAssertEqual(leftovers.count, 0, "the scratch schema is dropped")
+        let tables = try await AdminSQL.query(
+            "SELECT count(*) FROM pg_tables WHERE tablename = 'oauth_tokens'", url: database.url)
+        XCTAssertEqual(tables.first?[0], "0", "bench touched nothing outside its schema")
+
+        let table = try cli.run(["bench", "--only", "seal_open,stampede", "--duration", "0.1", "--rounds", "1"])
+        XCTAssertEqual(table.status, 0, table.stderr)
+        XCTAssertTrue(table.stdout.contains("seal_open"), table.stdout)
+        XCTAssertTrue(table.stdout.contains("-> 1 endpoint call"), table.stdout)
+        XCTAssertEqual(try cli.run(["bench", "--only", "nonsense"]).status, 64)
+        await database.drop()
+    }
+}
