@@ -118,18 +118,23 @@ struct BenchRunner {
         var baselineTime = 0.0
         var blockingOps = 0
         var blockingTime = 0.0
-        for _ in 0..<settings.rounds {
+        for round in 0..<settings.rounds {
             if let blocking {
                 let started = Date()
                 blockingOps += try await blocking(slice)
                 blockingTime += Date().timeIntervalSince(started)
             }
-            var started = Date()
-            vaultOps += try await vault(slice)
-            vaultTime += Date().timeIntervalSince(started)
-            started = Date()
-            baselineOps += try await baseline(slice)
-            baselineTime += Date().timeIntervalSince(started)
+            // ABBA order, so that neither side always runs first (warm caches, a just-woken backend).
+            for side in round % 2 == 0 ? [true, false] : [false, true] {
+                let started = Date()
+                if side {
+                    vaultOps += try await vault(slice)
+                    vaultTime += Date().timeIntervalSince(started)
+                } else {
+                    baselineOps += try await baseline(slice)
+                    baselineTime += Date().timeIntervalSince(started)
+                }
+            }
         }
         let vaultRate = Double(vaultOps) / vaultTime
         let baselineRate = Double(baselineOps) / baselineTime

@@ -107,6 +107,39 @@ final class CLIRotationTests: XCTestCase {
         try await assertAllRowsIntactUnderNewKeyOnly(count: count)
     }
 
+    func testCtrlCStopsAfterTheCurrentBatchAndARerunFinishes() async throws {
+        let count = 20_000
+        XCTAssertEqual(try oldCLI.run(["import", "--batch-size", "5000"], stdin: ndjson(count)).status, 0)
+        let process = Process()
+        process.executableURL = CLIRunner.binary
+        process.arguments = ["rotate-key", "--batch-size", "100"]
+        process.environment = rotatingCLI.environment
+        let output = Pipe()
+        let errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        // Wait until some rows are re-sealed, then press Ctrl-C once.
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline {
+            let moved = try await AdminSQL.query(
+                "SELECT count(*) FROM oauth_tokens WHERE version > 1", url: database.url)
+            if Int(moved.first?[0] ?? "0") ?? 0 > 0 { break }
+            try? await Task.sleep(nanoseconds: 10_000_000)
+        }
+        kill(process.processIdentifier, SIGINT)
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 130, text + stderr)
+        XCTAssertTrue(stderr.contains("stopping after the current batch"), stderr)
+        XCTAssertTrue(text.contains("interrupted:"), text)
+        XCTAssertTrue(text.contains("run `token-vault rotate-key` again"), text)
+        let rerun = try rotatingCLI.run(["rotate-key"])
+        XCTAssertEqual(rerun.status, 0, rerun.stdout + rerun.stderr)
+        try await assertAllRowsIntactUnderNewKeyOnly(count: count)
+    }
+
     func testAConcurrentPutDuringRotationSurvives() async throws {
         let count = 5000
         XCTAssertEqual(try oldCLI.run(["import"], stdin: ndjson(count)).status, 0)
