@@ -7,7 +7,23 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bold() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
-run() { printf '\033[2m$ %s\033[0m\n' "$*"; "$@"; }
+# Echo a command (with the connection string shown as $DATABASE_URL: it may hold a password), then run it.
+run() {
+    local shown="" arg
+    for arg in "$@"; do
+        if [ -n "${DATABASE_URL:-}" ] && [ "$arg" = "$DATABASE_URL" ]; then
+            shown+='"$DATABASE_URL" '
+        elif [[ "$arg" =~ ^[A-Za-z0-9_./=:,-]+$ ]]; then
+            shown+="$arg "
+        else
+            shown+="'${arg//\'/\'\\\'\'}' "
+        fi
+    done
+    printf '\033[2m$ %s\033[0m\n' "$shown"
+    "$@"
+}
+# The demo uses its own key; a key already in the environment must not get in the way.
+unset TOKEN_VAULT_KEY TOKEN_VAULT_KEY_FILE TOKEN_VAULT_PREVIOUS_KEYS TOKEN_VAULT_PREVIOUS_KEYS_FILE
 
 bold "Installing system packages: libsodium-dev libpq-dev postgresql"
 SUDO=""
@@ -22,13 +38,16 @@ export PATH="$BIN:$PATH"
 
 WORK="$(mktemp -d)"
 CLIENT="demo-client"
+STARTED_PGDIR=""   # only a cluster this script started is stopped
+SCRATCH_SCHEMA=""  # only a schema this script created is dropped
 cleanup() {
     status=$?
-    if [ -n "${TOKEN_VAULT_TEST_PGDIR:-}" ]; then
+    if [ -n "$STARTED_PGDIR" ]; then
         bold "Stopping the throwaway PostgreSQL"
-        token-vault-test-postgres stop "$TOKEN_VAULT_TEST_PGDIR" || true
-    elif [ -n "${DATABASE_URL:-}" ] && [ -f "$WORK/token-vault.key" ]; then
-        token-vault delete --client "$CLIENT" --provider zoho_crm >/dev/null 2>&1 || true
+        token-vault-test-postgres stop "$STARTED_PGDIR" || true
+    elif [ -n "$SCRATCH_SCHEMA" ]; then
+        bold "Dropping the scratch schema $SCRATCH_SCHEMA"
+        PGOPTIONS="" psql "$DATABASE_URL" -X -q -c "DROP SCHEMA IF EXISTS $SCRATCH_SCHEMA CASCADE" || true
     fi
     rm -rf "$WORK"
     exit $status
@@ -38,11 +57,16 @@ trap cleanup EXIT
 if [ -z "${DATABASE_URL:-}" ]; then
     bold "Starting a throwaway PostgreSQL (no DATABASE_URL set)"
     eval "$(token-vault-test-postgres start)"
-    export DATABASE_URL TOKEN_VAULT_TEST_PGDIR
+    STARTED_PGDIR="$TOKEN_VAULT_TEST_PGDIR"
+    export DATABASE_URL
     echo "DATABASE_URL=$DATABASE_URL"
 else
-    CLIENT="token-vault-demo-$$"
-    bold "Using DATABASE_URL from the environment; the demo row ($CLIENT) is deleted at the end"
+    # Your database: everything happens in a scratch schema that is dropped at the end; nothing else is touched.
+    SCRATCH_SCHEMA="token_vault_quickstart_$$"
+    bold "Using DATABASE_URL from the environment, in a scratch schema ($SCRATCH_SCHEMA) dropped at the end"
+    psql "$DATABASE_URL" -X -q -v ON_ERROR_STOP=1 -c "CREATE SCHEMA $SCRATCH_SCHEMA"
+    # libpq (the vault and psql alike) puts the schema first in search_path for every connection.
+    export PGOPTIONS="-c search_path=$SCRATCH_SCHEMA"
 fi
 
 bold "1. keygen: a new key, written straight into a file only we can read"
@@ -63,12 +87,8 @@ run token-vault token --client "$CLIENT" --provider zoho_crm
 run token-vault token --client "$CLIENT" --provider zoho_crm --json
 
 bold "5. ...and what the database actually holds: ciphertext and nonces only"
-run psql "$DATABASE_URL" -X -P pager=off -x -c "SELECT client_id, provider, key_id,
-    encode(access_token_ciphertext, 'hex') AS access_token_ciphertext,
-    encode(access_token_nonce, 'hex') AS access_token_nonce,
-    encode(refresh_token_ciphertext, 'hex') AS refresh_token_ciphertext,
-    token_expiry, scopes, metadata, version
-    FROM oauth_tokens WHERE client_id = '$CLIENT'"
+SHOW_ROW="SELECT client_id, provider, key_id, encode(access_token_ciphertext, 'hex') AS access_token_ciphertext, encode(access_token_nonce, 'hex') AS access_token_nonce, encode(refresh_token_ciphertext, 'hex') AS refresh_token_ciphertext, token_expiry, scopes, metadata, version FROM oauth_tokens WHERE client_id = '$CLIENT'"
+run psql "$DATABASE_URL" -X -P pager=off -x -c "$SHOW_ROW"
 if psql "$DATABASE_URL" -X -At -c "SELECT row_to_json(t)::text FROM oauth_tokens t" | grep -q "demo-access-token"; then
     echo "PLAINTEXT FOUND IN THE DATABASE" >&2
     exit 1
@@ -82,8 +102,8 @@ bold "7. verify: open every row; exit status 0 means every secret opens"
 run token-vault verify
 
 bold "8. a tampered row is caught: flip one byte in the database, verify again"
-run psql "$DATABASE_URL" -X -q -c "UPDATE oauth_tokens SET access_token_ciphertext =
-    set_byte(access_token_ciphertext, 10, get_byte(access_token_ciphertext, 10) # 1) WHERE client_id = '$CLIENT'"
+TAMPER="UPDATE oauth_tokens SET access_token_ciphertext = set_byte(access_token_ciphertext, 10, get_byte(access_token_ciphertext, 10) # 1) WHERE client_id = '$CLIENT'"
+run psql "$DATABASE_URL" -X -q -c "$TAMPER"
 if token-vault verify; then
     echo "verify should have failed" >&2
     exit 1

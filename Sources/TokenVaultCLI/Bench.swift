@@ -39,7 +39,9 @@ struct Bench: AsyncParsableCommand {
     var json = false
 
     func validate() throws {
-        guard duration > 0, duration <= 3600 else { throw ValidationError("--duration must be 0 to 3600 seconds.") }
+        guard duration > 0, duration <= 3600 else {
+            throw ValidationError("--duration must be more than 0 and at most 3600 seconds.")
+        }
         guard (1...100).contains(rounds) else { throw ValidationError("--rounds must be 1 to 100.") }
         guard (1...100_000_000).contains(rows) else { throw ValidationError("--rows must be 1 to 100000000.") }
         guard (1...1_000_000).contains(clients) else { throw ValidationError("--clients must be 1 to 1000000.") }
@@ -53,6 +55,12 @@ struct Bench: AsyncParsableCommand {
     }
 
     func run() async throws {
+        #if DEBUG
+        FileHandle.standardError.write(
+            Data(
+                ("bench: note: this is a debug build; its figures are not representative. Build with "
+                    + "`swift build -c release` and run .build/release/token-vault bench.\n").utf8))
+        #endif
         let settings = BenchRunner.Settings(
             databaseURL: ProcessInfo.processInfo.environment["DATABASE_URL"] ?? "", duration: duration,
             rounds: rounds, rows: rows, clients: clients, callers: callers,

@@ -9,7 +9,7 @@ struct Delete: AsyncParsableCommand {
     @OptionGroup var row: RowOptions
 
     func run() async throws {
-        let deleted = try await Runner.withVault { vault in
+        let deleted = try await Runner.withVault(needsKeys: false) { vault in
             try await vault.delete(client: row.client, provider: row.provider)
         }
         guard deleted else {

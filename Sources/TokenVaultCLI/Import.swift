@@ -63,8 +63,9 @@ struct Import: AsyncParsableCommand {
         bar.finish()
         let seconds = Date().timeIntervalSince(started)
         print(
-            "imported \(outcome.imported) rows in \(String(format: "%.1f", seconds)) s"
-                + (outcome.skipped > 0 ? "; skipped \(outcome.skipped) invalid lines" : ""))
+            "imported \(RotateKey.rows(outcome.imported)) in \(String(format: "%.1f", seconds)) s"
+                + (outcome.skipped > 0
+                    ? "; skipped \(outcome.skipped) invalid line\(outcome.skipped == 1 ? "" : "s")" : ""))
         if let (line, message) = outcome.stoppedAt {
             throw Runner.fail(
                 VaultError(

@@ -33,7 +33,7 @@ struct List: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let summaries = try await Runner.withVault { try await $0.list() }
+        let summaries = try await Runner.withVault(needsKeys: false) { try await $0.list() }
         if json {
             try Runner.printJSON(
                 summaries.map {

@@ -7,7 +7,7 @@ struct Migrate: AsyncParsableCommand {
         discussion: "Example:\n  DATABASE_URL=postgresql://vault@localhost/vault token-vault migrate")
 
     func run() async throws {
-        let applied = try await Runner.withVault { try await $0.migrate() }
+        let applied = try await Runner.withVault(needsKeys: false) { try await $0.migrate() }
         if applied.isEmpty {
             print("schema is up to date")
         } else {

@@ -17,6 +17,10 @@ struct Put: AsyncParsableCommand {
 
     func run() async throws {
         let input = Runner.readStandardInput()
+        guard input.contains(where: { ![0x20, 0x0a, 0x0d, 0x09].contains($0) }) else {
+            throw Runner.fail(
+                VaultError(.invalidInput, "no token response on stdin; pipe in the JSON the token endpoint returned."))
+        }
         let tokens: TokenSet
         do {
             tokens = try TokenResponse.parse(input)

@@ -53,7 +53,7 @@ struct RotateKey: AsyncParsableCommand {
         }
         if !report.failures.isEmpty { throw ExitCode(1) }
         if report.interrupted { throw ExitCode(130) }
-        if report.remaining > 0 { throw ExitCode(75) }  // written under an old key meanwhile: run again
+        if report.remaining > 0 && !report.dryRun { throw ExitCode(75) }  // written under an old key meanwhile: run again
     }
 
     static func rows(_ count: Int) -> String { "\(count) row\(count == 1 ? "" : "s")" }
@@ -89,7 +89,7 @@ struct RotateKey: AsyncParsableCommand {
         } else {
             if unopenable > 0 {
                 lines.append(
-                    "\(rows(unopenable)) cannot be opened (FAIL above) and stay under their old key: running again "
+                    "\(rows(unopenable)) cannot be opened (FAIL above) and \(unopenable == 1 ? "stays" : "stay") under the old key: running again "
                         + "will not help; restore them from a backup or store new tokens for them")
             }
             if movable > 0 {

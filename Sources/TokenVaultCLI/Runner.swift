@@ -5,9 +5,22 @@ import TokenVault
 
 /// Shared plumbing: logging, configuration from the environment, error reporting and exit codes.
 enum Runner {
+    /// Logs go to stderr. The default, `critical`, keeps errors to the one `token-vault: error:` line; set
+    /// TOKEN_VAULT_LOG_LEVEL=notice (or lower) for an audit trail of key use, rotations and refreshes.
     static let bootstrapLogging: Void = {
-        let levelName = ProcessInfo.processInfo.environment["TOKEN_VAULT_LOG_LEVEL"] ?? "warning"
-        let level = Logger.Level(rawValue: levelName.lowercased()) ?? .warning
+        let levelName = ProcessInfo.processInfo.environment["TOKEN_VAULT_LOG_LEVEL"].flatMap { $0.isEmpty ? nil : $0 }
+        var level = Logger.Level.critical
+        if let levelName {
+            guard let parsed = Logger.Level(rawValue: levelName.lowercased()) else {
+                let names = Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")
+                FileHandle.standardError.write(
+                    Data(
+                        "token-vault: error: TOKEN_VAULT_LOG_LEVEL must be one of \(names), not '\(levelName)'.\n".utf8)
+                )
+                exit(64)
+            }
+            level = parsed
+        }
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
@@ -22,10 +35,19 @@ enum Runner {
 
     /// Builds a vault from the environment, runs `body`, shuts the vault down, and turns errors into one line
     /// on stderr and a documented exit code.
-    static func withVault<T>(_ body: (Vault) async throws -> T) async throws -> T {
+    /// - Parameter needsKeys: false for commands that never open or seal (migrate, list, delete, status): they
+    ///   run without a configured key (a throwaway one stands in), but a malformed key is still refused.
+    static func withVault<T>(needsKeys: Bool = true, _ body: (Vault) async throws -> T) async throws -> T {
         let vault: Vault
         do {
-            vault = Vault(configuration: try VaultConfiguration.fromEnvironment(), logger: logger)
+            var environment = ProcessInfo.processInfo.environment
+            let keyless = [Keyring.Variable.key, Keyring.Variable.keyFile].allSatisfy {
+                (environment[$0] ?? "").isEmpty
+            }
+            if !needsKeys && keyless {
+                environment[Keyring.Variable.key] = VaultKey.generate().exportBase64()
+            }
+            vault = Vault(configuration: try VaultConfiguration.fromEnvironment(environment), logger: logger)
         } catch {
             throw fail(error)
         }
@@ -62,7 +84,9 @@ enum Runner {
         case .connectionFailed, .providerError: return 69
         case .tokenExpired, .rateLimited, .timedOut, .conflict: return 75
         case .needsReauthorization: return 77
-        case .keyConfiguration, .unknownKey, .schemaOutdated, .unknownProvider, .providerConfiguration: return 78
+        case .keyConfiguration, .unknownKey, .schemaOutdated, .unknownProvider, .providerConfiguration,
+            .databaseConfiguration:
+            return 78
         default: return 70
         }
     }

@@ -20,7 +20,7 @@ struct Status: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        let status = try await Runner.withVault { vault in
+        let status = try await Runner.withVault(needsKeys: false) { vault in
             try await vault.status(client: row.client, provider: row.provider)
         }
         if json {
@@ -30,7 +30,10 @@ struct Status: AsyncParsableCommand {
         let lines: [(String, String)] = [
             ("client", status.clientID), ("provider", status.provider), ("key id", status.keyID.rawValue),
             ("expires", Runner.iso8601(status.expiresAt)),
-            ("access token", status.accessTokenValid ? "valid" : "expired (refreshed on next use)"),
+            (
+                "access token",
+                status.accessTokenValid ? "valid" : "expired or within the refresh margin (refreshed on next use)"
+            ),
             ("needs re-authorization", status.needsReauthorization ? "YES: store new tokens (exchange or put)" : "no"),
             ("last refresh", Runner.iso8601(status.lastRefreshedAt)),
             ("last refresh error", status.lastRefreshError ?? "-"),

@@ -13,7 +13,8 @@ struct TokenCommand: AsyncParsableCommand {
             data centre from ZOHO_DATA_CENTER, or ZOHO_ACCOUNTS_URL).
 
             Examples:
-              curl -H "Authorization: Zoho-oauthtoken $(token-vault token --client acme --provider zoho_crm)" …
+              token-vault token --client acme --provider zoho_crm \\
+                | sed 's/^/Authorization: Zoho-oauthtoken /' | curl -H @- https://www.zohoapis.eu/crm/v6/Leads
               token-vault token --client acme --provider zoho_crm --json
             """)
 

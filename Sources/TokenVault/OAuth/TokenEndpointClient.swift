@@ -164,7 +164,19 @@ struct TokenEndpointClient: Sendable {
     }
 
     static func describe(_ error: any Error) -> String {
-        if let error = error as? URLError { return "network error \(error.code.rawValue)" }
+        if let error = error as? URLError {
+            switch error.code {
+            case .cannotConnectToHost: return "connection refused"
+            case .cannotFindHost, .dnsLookupFailed: return "host name not found"
+            case .networkConnectionLost: return "connection lost"
+            case .notConnectedToInternet: return "no network"
+            case .secureConnectionFailed, .serverCertificateUntrusted, .serverCertificateHasBadDate,
+                .serverCertificateNotYetValid, .serverCertificateHasUnknownRoot:
+                return "TLS failed (certificate or handshake)"
+            case .timedOut: return "timed out"
+            default: return "network error \(error.code.rawValue)"
+            }
+        }
         return String(describing: type(of: error))
     }
 }

@@ -109,7 +109,8 @@ extension Vault {
             let zohoHint =
                 OAuthProvider.zohoProducts.contains(provider)
                 ? "set ZOHO_CLIENT_ID and ZOHO_CLIENT_SECRET (and ZOHO_DATA_CENTER)"
-                : "register an OAuthProvider named '\(provider)' in the VaultConfiguration"
+                : "the CLI knows zoho_crm and zoho_calendar (set ZOHO_CLIENT_ID and ZOHO_CLIENT_SECRET); in the "
+                    + "library, register an OAuthProvider named '\(provider)' in the VaultConfiguration"
             throw VaultError(
                 .unknownProvider, "no token endpoint is configured for provider '\(provider)': \(zohoHint).")
         }

@@ -23,6 +23,8 @@ public struct VaultError: Error, Sendable, Equatable, CustomStringConvertible {
         public static let tokenExpired = Code("tokenExpired")
         /// Input (a token response, an argument) is not valid.
         public static let invalidInput = Code("invalidInput")
+        /// The connection settings (DATABASE_URL) cannot be parsed.
+        public static let databaseConfiguration = Code("databaseConfiguration")
         /// The database could not be reached, or the connection was lost.
         public static let connectionFailed = Code("connectionFailed")
         /// The database answered with an error; `sqlState` says which.

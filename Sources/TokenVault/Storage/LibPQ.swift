@@ -22,6 +22,18 @@ final class PGConnection {
     /// Connects with `conninfo` (a `postgresql://` URL or `key=value` pairs; empty means libpq's `PG*` variables
     /// and defaults). The conninfo never appears in an error: it may hold a password.
     init(conninfo: String, applicationName: String, schema: String? = nil) throws(VaultError) {
+        // Parse first: libpq's parse errors quote the offending text, which may be part of a password.
+        var parseError: UnsafeMutablePointer<CChar>? = nil
+        if let options = PQconninfoParse(conninfo, &parseError) {
+            PQconninfoFree(options)
+        } else {
+            if let parseError { PQfreemem(parseError) }
+            throw VaultError(
+                .databaseConfiguration,
+                "DATABASE_URL is not a valid connection string: use postgresql://user:password@host:5432/dbname "
+                    + "(percent-encode special characters in the password, e.g. % as %25) or key=value pairs "
+                    + "(quote values with spaces: password='a b').")
+        }
         var keywords = ["fallback_application_name", "dbname"]
         var values = [applicationName, conninfo]
         if let schema {
@@ -107,6 +119,13 @@ final class PGConnection {
         if isBroken || sqlState.map(Self.isConnectionLoss) == true {
             throw VaultError(
                 .connectionFailed, "lost the connection to PostgreSQL: \(primary).", sqlState: sqlState)
+        }
+        if sqlState == "42703" && primary.contains("_ciphertext") {
+            throw VaultError(
+                .schemaOutdated,
+                "the table oauth_tokens has no sealed columns (\(primary)): it looks like an older plaintext token "
+                    + "table. Rename it and migrate its rows: see docs/key-rotation.md, 'Migrating from a plaintext table'.",
+                sqlState: sqlState)
         }
         if sqlState == "42P01" {
             throw VaultError(

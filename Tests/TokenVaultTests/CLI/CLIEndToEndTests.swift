@@ -112,7 +112,7 @@ final class CLIEndToEndTests: XCTestCase {
         XCTAssertFalse(badKey.stderr.contains("c2hvcnQ="))
         XCTAssertTrue(badKey.stderr.contains("token-vault keygen"))
 
-        let noKey = try CLIRunner(databaseURL: database.url, key: nil).run(["list"])
+        let noKey = try CLIRunner(databaseURL: database.url, key: nil).run(["verify"])
         XCTAssertEqual(noKey.status, 78)
         XCTAssertTrue(noKey.stderr.contains("TOKEN_VAULT_KEY_FILE"), noKey.stderr)
 
@@ -137,8 +137,9 @@ final class CLIEndToEndTests: XCTestCase {
         _ = try cli.run(["migrate"])
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("tv-test-\(UUID()).key-fixture").path
         let key = try XCTUnwrap(cli.environment["TOKEN_VAULT_KEY"])
-        FileManager.default.createFile(
-            atPath: path, contents: Data((key + "\n").utf8), attributes: [.posixPermissions: 0o400])
+        XCTAssertTrue(
+            FileManager.default.createFile(
+                atPath: path, contents: Data((key + "\n").utf8), attributes: [.posixPermissions: 0o400]))
         defer { try? FileManager.default.removeItem(atPath: path) }
         var fileCLI = cli!
         fileCLI.environment["TOKEN_VAULT_KEY"] = nil
@@ -149,6 +150,50 @@ final class CLIEndToEndTests: XCTestCase {
         let both = try fileCLI.run(["list"], extraEnvironment: ["TOKEN_VAULT_KEY": key])
         XCTAssertEqual(both.status, 78)
         XCTAssertTrue(both.stderr.contains("set exactly one"), both.stderr)
+    }
+
+    func testConfigurationMistakesNeverEchoThePassword() throws {
+        for url in ["postgresql://vault:HUNTER2%zzpw@localhost/vault", "host=localhost password=HUNTER2 pw"] {
+            var broken = cli!
+            broken.environment["DATABASE_URL"] = url
+            let result = try broken.run(["list"])
+            XCTAssertEqual(result.status, 78, result.stderr)
+            XCTAssertTrue(result.stderr.contains("DATABASE_URL is not a valid connection string"), result.stderr)
+            XCTAssertFalse(result.stderr.contains("HUNTER2"), result.stderr)
+        }
+        let level = try cli.run(["list"], extraEnvironment: ["TOKEN_VAULT_LOG_LEVEL": "verbose"])
+        XCTAssertEqual(level.status, 64)
+        XCTAssertTrue(level.stderr.contains("TOKEN_VAULT_LOG_LEVEL must be one of"), level.stderr)
+    }
+
+    func testCommandsThatTouchNoSecretsRunWithoutAKey() throws {
+        let keyless = CLIRunner(databaseURL: database.url, key: nil)
+        XCTAssertEqual(try keyless.run(["migrate"]).status, 0)
+        _ = try cli.run(["put", "--client", "a", "--provider", "p"], stdin: response)
+        let list = try keyless.run(["list"])
+        XCTAssertEqual(list.status, 0, list.stderr)
+        XCTAssertTrue(list.stdout.contains("1 row"), list.stdout)
+        XCTAssertEqual(try keyless.run(["status", "--client", "a", "--provider", "p"]).status, 0)
+        XCTAssertEqual(
+            try keyless.run(["token", "--client", "a", "--provider", "p"]).status, 78, "opening needs the key")
+        XCTAssertEqual(try keyless.run(["delete", "--client", "a", "--provider", "p"]).status, 0)
+        let malformed = try keyless.run(["list"], extraEnvironment: ["TOKEN_VAULT_KEY": "bad"])
+        XCTAssertEqual(malformed.status, 78, "a malformed key is still refused")
+    }
+
+    func testErrorsAreExactlyOneLineAtTheDefaultLogLevel() async throws {
+        _ = try cli.run(["migrate"])
+        _ = try cli.run(["put", "--client", "a", "--provider", "zoho_crm"], stdin: response)
+        try await AdminSQL.execute(
+            "UPDATE oauth_tokens SET access_token_ciphertext = set_byte(access_token_ciphertext, 5, 0)",
+            url: database.url)
+        let token = try cli.run(["token", "--client", "a", "--provider", "zoho_crm"])
+        XCTAssertEqual(token.status, 65)
+        XCTAssertEqual(token.stderr.split(separator: "\n").count, 1, token.stderr)
+        let audit = try cli.run(
+            ["token", "--client", "a", "--provider", "zoho_crm"], extraEnvironment: ["TOKEN_VAULT_LOG_LEVEL": "notice"])
+        XCTAssertTrue(audit.stderr.contains("could not open a stored row"), "with a log level, an audit record")
+        XCTAssertTrue(audit.stderr.contains("token_vault.key_id="), audit.stderr)
     }
 
     func testHelpShowsExamples() throws {

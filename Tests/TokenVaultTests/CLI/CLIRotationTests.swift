@@ -57,6 +57,7 @@ final class CLIRotationTests: XCTestCase {
         XCTAssertTrue(imported.stdout.hasPrefix("imported 3000 rows"), imported.stdout)
 
         let dry = try rotatingCLI.run(["rotate-key", "--dry-run"])
+        XCTAssertEqual(dry.status, 0, dry.stderr)
         XCTAssertTrue(dry.stdout.contains("dry run: 3000 rows would be re-sealed"), dry.stdout)
 
         let rotated = try rotatingCLI.run(["rotate-key", "--json"])
@@ -205,7 +206,7 @@ final class CLIRotationTests: XCTestCase {
         let skipped = try oldCLI.run(["import", "--skip-invalid"], stdin: input)
         XCTAssertEqual(skipped.status, 0)
         XCTAssertTrue(skipped.stdout.contains("imported 5 rows"), skipped.stdout)
-        XCTAssertTrue(skipped.stdout.contains("skipped 1 invalid lines"), skipped.stdout)
+        XCTAssertTrue(skipped.stdout.contains("skipped 1 invalid line"), skipped.stdout)
         XCTAssertTrue(skipped.stderr.contains("line 4 skipped"), skipped.stderr)
         let noRefresh = try oldCLI.run(
             ["import"], stdin: #"{"client_id":"x","provider":"p","access_token":"a"}"# + "\n")
