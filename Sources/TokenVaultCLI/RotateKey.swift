@@ -53,7 +53,8 @@ struct RotateKey: AsyncParsableCommand {
         }
         if !report.failures.isEmpty { throw ExitCode(1) }
         if report.interrupted { throw ExitCode(130) }
-        if report.remaining > 0 && !report.dryRun { throw ExitCode(75) }  // written under an old key meanwhile: run again
+        // Rows written under an old key meanwhile (an instance still sealing with it): run again.
+        if report.remaining > 0 && !report.dryRun { throw ExitCode(75) }
     }
 
     static func rows(_ count: Int) -> String { "\(count) row\(count == 1 ? "" : "s")" }
