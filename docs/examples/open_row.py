@@ -5,12 +5,14 @@ Specification: docs/ciphertext-format.md.
 
 Keys come from the environment, never from the command line:
   TOKEN_VAULT_KEY (base64) or TOKEN_VAULT_KEY_FILE (path to a file holding it),
-  plus optional TOKEN_VAULT_PREVIOUS_KEYS (comma-separated base64).
+  plus optional TOKEN_VAULT_PREVIOUS_KEYS (comma-separated base64) and
+  TOKEN_VAULT_PREVIOUS_KEYS_FILE (a file with one base64 key per line; blank
+  lines and lines starting with # are ignored).
 
 Row values, either as 7 arguments
   CLIENT_ID PROVIDER KEY_ID ACCESS_CT_HEX ACCESS_NONCE_HEX REFRESH_CT_HEX REFRESH_NONCE_HEX
 (pass "" "" for a NULL access token), or on stdin, one row per line, exactly as
-  psql -At -F '|' -c "SELECT client_id, provider, key_id, ... (query in the doc)"
+  psql -X -At -F '|' -c "SELECT client_id, provider, key_id, ... (query in the doc)"
 prints them. The output is the plaintext tokens: treat it as a secret.
 """
 import base64, os, struct, sys
@@ -31,12 +33,24 @@ def load_keys():
         current = os.environ.get("TOKEN_VAULT_KEY", "").strip()
     if not current:
         sys.exit("set TOKEN_VAULT_KEY or TOKEN_VAULT_KEY_FILE")
-    previous = os.environ.get("TOKEN_VAULT_PREVIOUS_KEYS", "").split(",")
+    texts = [("the current key", current)]
+    path = os.environ.get("TOKEN_VAULT_PREVIOUS_KEYS_FILE")
+    if path:  # one key per line; blank lines and lines starting with # are skipped
+        with open(path, encoding="utf-8") as f:
+            for number, line in enumerate(f.read().split("\n"), 1):
+                if line.strip() and not line.strip().startswith("#"):
+                    texts.append(("line %d of TOKEN_VAULT_PREVIOUS_KEYS_FILE" % number, line.strip()))
+    for number, item in enumerate(os.environ.get("TOKEN_VAULT_PREVIOUS_KEYS", "").split(","), 1):
+        if item.strip():
+            texts.append(("entry %d of TOKEN_VAULT_PREVIOUS_KEYS" % number, item.strip()))
     keys = {}
-    for text in [current] + [p.strip() for p in previous if p.strip()]:
-        key = base64.b64decode(text, validate=True)
+    for name, text in texts:  # an error names where the key came from, never its value
+        try:
+            key = base64.b64decode(text, validate=True)
+        except ValueError:
+            key = b""
         if len(key) != 32:
-            sys.exit("a key is not base64 of exactly 32 bytes")
+            sys.exit("%s is not standard base64 of exactly 32 bytes" % name)
         keys[blake2b(b"token-vault/key-id/v1", key, 16).hex()] = key
     return keys
 
@@ -51,10 +65,10 @@ def context(field, provider, client_id):
 
 def open_field(key, field, provider, client_id, ct_hex, nonce_hex):
     column, nonce = bytes.fromhex(ct_hex), bytes.fromhex(nonce_hex)
-    if column[:1] != b"\x01":
-        raise ValueError("unsupported format")
     if len(nonce) != 24 or len(column) < 17:
         raise ValueError("malformed ciphertext or nonce")
+    if column[0] != 0x01:
+        raise ValueError("unsupported format")
     subkey = blake2b(context(field, provider, client_id), key, 32)
     try:  # crypto_secretbox_open_easy: input is tag || ciphertext
         plain = nacl.bindings.crypto_secretbox_open(column[1:], nonce, subkey)
