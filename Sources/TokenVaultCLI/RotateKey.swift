@@ -65,7 +65,7 @@ struct RotateKey: AsyncParsableCommand {
             .map { "\($0.key)\($0.key == report.currentKeyID.rawValue ? " (current)" : ""): \($0.value)" }
         lines.append("rows by key before: \(keys.isEmpty ? "none" : keys.joined(separator: ", "))")
         if report.dryRun {
-            lines.append("dry run: \(report.toReseal) rows would be re-sealed under key \(report.currentKeyID)")
+            lines.append("dry run: \(rows(report.toReseal)) would be re-sealed under key \(report.currentKeyID)")
             return lines.joined(separator: "\n")
         }
         for failure in report.failures {
@@ -77,12 +77,16 @@ struct RotateKey: AsyncParsableCommand {
             report.seconds > 0 ? String(format: " in %.1f s (%.0f rows/s)", report.seconds, report.rowsPerSecond) : ""
         lines.append("re-sealed \(rows(report.resealed)) under key \(report.currentKeyID)\(rate)")
         if report.changedMeanwhile > 0 {
-            lines.append("\(rows(report.changedMeanwhile)) were re-sealed by services meanwhile")
+            lines.append(
+                "\(rows(report.changedMeanwhile)) \(report.changedMeanwhile == 1 ? "was" : "were") re-sealed by services meanwhile"
+            )
         }
         let unopenable = report.failures.count
         let movable = report.remaining - unopenable
         if report.interrupted {
-            lines.append("interrupted: \(rows(report.remaining)) remain; run `token-vault rotate-key` again to finish")
+            lines.append(
+                "interrupted: \(rows(report.remaining)) \(report.remaining == 1 ? "remains" : "remain"); run "
+                    + "`token-vault rotate-key` again to finish")
         } else if report.remaining == 0 {
             lines.append(
                 "every row is under the current key; check with `token-vault verify` using only the new key, then "
@@ -95,7 +99,7 @@ struct RotateKey: AsyncParsableCommand {
             }
             if movable > 0 {
                 lines.append(
-                    "\(rows(movable)) were written under an old key while this ran (an instance still sealing with "
+                    "\(rows(movable)) \(movable == 1 ? "was" : "were") written under an old key while this ran (an instance still sealing with "
                         + "it?); run rotate-key again once every instance uses the new key")
             }
         }

@@ -61,7 +61,7 @@ public struct Sealer: Sendable {
                 .unknownKey,
                 "the \(context.field.rawValue) of client '\(context.clientID)', provider '\(context.provider)' is "
                     + "sealed under key \(keyID), which is not in the keyring; add that key to "
-                    + "TOKEN_VAULT_PREVIOUS_KEYS (or restore it as TOKEN_VAULT_KEY).")
+                    + "TOKEN_VAULT_PREVIOUS_KEYS or TOKEN_VAULT_PREVIOUS_KEYS_FILE (or restore it as TOKEN_VAULT_KEY).")
         }
         return try open(sealed, key: key, context: context, cached: cached)
     }

@@ -71,9 +71,11 @@ extension VaultKey {
         do {
             contents = try String(contentsOfFile: path, encoding: .utf8)
         } catch {
+            let reason = (error as NSError).localizedFailureReason ?? (error as NSError).localizedDescription
             throw VaultError(
                 .keyConfiguration,
-                "cannot read the file named by \(variable) (\(path)); check the path and that this user may read it.")
+                "cannot read the file named by \(variable) (\(path)): \(reason). Check the path and that this user "
+                    + "may read it.")
         }
         var keys: [VaultKey] = []
         for (index, line) in contents.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {

@@ -28,8 +28,8 @@ extension Vault {
                 .joined(separator: ", ")
             throw VaultError(
                 .unknownKey,
-                "\(list): that key is in neither TOKEN_VAULT_KEY nor TOKEN_VAULT_PREVIOUS_KEYS, so those rows "
-                    + "cannot be re-sealed. Nothing was changed. Add the key to TOKEN_VAULT_PREVIOUS_KEYS (or delete "
+                "\(list): that key is neither the current key nor among the previous keys, so those rows "
+                    + "cannot be re-sealed. Nothing was changed. Add the key to TOKEN_VAULT_PREVIOUS_KEYS or TOKEN_VAULT_PREVIOUS_KEYS_FILE (or delete "
                     + "those rows) and run again.")
         }
         report.toReseal = counts.filter { $0.key != current }.reduce(0) { $0 + $1.value }
