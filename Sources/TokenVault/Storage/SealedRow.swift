@@ -1,6 +1,5 @@
 /// A row of `oauth_tokens` as stored: secrets still sealed.
 struct SealedRow: Sendable {
-    var id: String
     var clientID: String
     var provider: String
     var accessToken: SealedValue?
@@ -22,7 +21,7 @@ struct SealedRow: Sendable {
 
     /// The column list that `init(result:row:)` decodes, in order.
     static let columns = """
-        id::text, client_id, provider, access_token_ciphertext, access_token_nonce, refresh_token_ciphertext, \
+        client_id, provider, access_token_ciphertext, access_token_nonce, refresh_token_ciphertext, \
         refresh_token_nonce, key_id, token_expiry, scopes, metadata::text, created_at, updated_at, version, \
         needs_reauthorization, last_refresh_error, last_refreshed_at
         """
@@ -34,24 +33,23 @@ struct SealedRow: Sendable {
         """
 
     init(result: PGResult, row: Int) {
-        id = result.string(row, 0) ?? ""
-        clientID = result.string(row, 1) ?? ""
-        provider = result.string(row, 2) ?? ""
-        if let ciphertext = result.bytes(row, 3), let nonce = result.bytes(row, 4) {
+        clientID = result.string(row, 0) ?? ""
+        provider = result.string(row, 1) ?? ""
+        if let ciphertext = result.bytes(row, 2), let nonce = result.bytes(row, 3) {
             accessToken = SealedValue(ciphertext: ciphertext, nonce: nonce)
         }
-        refreshToken = SealedValue(ciphertext: result.bytes(row, 5) ?? [], nonce: result.bytes(row, 6) ?? [])
-        keyID = KeyID(rawValue: result.string(row, 7) ?? "")
-        expiresAt = result.timestamp(row, 8)
-        scopes = result.string(row, 9)
-        metadataJSON = result.string(row, 10) ?? "{}"
-        createdAt = result.timestamp(row, 11) ?? 0
-        updatedAt = result.timestamp(row, 12) ?? 0
-        version = result.integer(row, 13) ?? 0
-        needsReauthorization = result.bool(row, 14) ?? false
-        lastRefreshError = result.string(row, 15)
-        lastRefreshedAt = result.timestamp(row, 16)
-        if result.columnCount > 17, let history = result.string(row, 17) {
+        refreshToken = SealedValue(ciphertext: result.bytes(row, 4) ?? [], nonce: result.bytes(row, 5) ?? [])
+        keyID = KeyID(rawValue: result.string(row, 6) ?? "")
+        expiresAt = result.timestamp(row, 7)
+        scopes = result.string(row, 8)
+        metadataJSON = result.string(row, 9) ?? "{}"
+        createdAt = result.timestamp(row, 10) ?? 0
+        updatedAt = result.timestamp(row, 11) ?? 0
+        version = result.integer(row, 12) ?? 0
+        needsReauthorization = result.bool(row, 13) ?? false
+        lastRefreshError = result.string(row, 14)
+        lastRefreshedAt = result.timestamp(row, 15)
+        if result.columnCount > 16, let history = result.string(row, 16) {
             refreshHistory = history.split(separator: ",").compactMap { Double($0).map { $0 / 1_000_000 } }
         }
     }
@@ -60,7 +58,6 @@ struct SealedRow: Sendable {
         clientID: String, provider: String, accessToken: SealedValue?, refreshToken: SealedValue, keyID: KeyID,
         expiresAt: Double?, scopes: String?, metadataJSON: String
     ) {
-        id = ""
         self.clientID = clientID
         self.provider = provider
         self.accessToken = accessToken
