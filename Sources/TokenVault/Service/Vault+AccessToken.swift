@@ -85,10 +85,7 @@ extension Vault {
                 sealed, keyID: row.keyID,
                 context: SealContext(field: .accessToken, provider: row.provider, clientID: row.clientID))
         } catch {
-            var metadata = Self.metadata(row.clientID, row.provider, row.keyID)
-            metadata["token_vault.error"] = "\(error.code)"
-            logger.error("could not open a stored row", metadata: metadata)
-            throw error
+            throw auditOpenFailure(error, row: row)
         }
         return AccessToken(
             value: value, expiresAt: row.expiresAt.map { Date(timeIntervalSince1970: $0) }, scopes: row.scopes,

@@ -39,10 +39,16 @@ extension Vault {
                 metadataJSON: row.metadataJSON, keyID: row.keyID, createdAt: Date(timeIntervalSince1970: row.createdAt),
                 updatedAt: Date(timeIntervalSince1970: row.updatedAt), version: row.version)
         } catch {
-            var metadata = Self.metadata(row.clientID, row.provider, row.keyID)
-            metadata["token_vault.error"] = "\(error.code)"
-            logger.error("could not open a stored row", metadata: metadata)
-            throw error
+            throw auditOpenFailure(error, row: row)
         }
+    }
+
+    /// Leaves an audit record of a row that failed to open (ids and the error code, no secret) and returns the
+    /// error to throw.
+    func auditOpenFailure(_ error: VaultError, row: SealedRow) -> VaultError {
+        var metadata = Self.metadata(row.clientID, row.provider, row.keyID)
+        metadata["token_vault.error"] = "\(error.code)"
+        logger.error("could not open a stored row", metadata: metadata)
+        return error
     }
 }

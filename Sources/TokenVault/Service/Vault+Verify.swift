@@ -60,18 +60,16 @@ extension Vault {
                 var fields: [(TokenField, SealedValue)] = [(.refreshToken, row.refreshToken)]
                 if let access = row.accessToken { fields.insert((.accessToken, access), at: 0) }
                 for (field, sealed) in fields {
-                    do {
+                    do throws(VaultError) {
                         _ = try sealer.open(
                             sealed, keyID: row.keyID,
                             context: SealContext(field: field, provider: row.provider, clientID: row.clientID),
                             cached: false)
-                    } catch let error as VaultError {
+                    } catch {
                         report.failures.append(
                             .init(
                                 clientID: row.clientID, provider: row.provider, field: field.rawValue,
                                 keyID: row.keyID, reason: Self.reason(error.code), message: error.message))
-                    } catch {
-                        preconditionFailure("Sealer.open throws only VaultError")
                     }
                 }
             }
