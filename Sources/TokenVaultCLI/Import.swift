@@ -63,7 +63,7 @@ struct Import: AsyncParsableCommand {
         bar.finish()
         let seconds = Date().timeIntervalSince(started)
         print(
-            "imported \(RotateKey.rows(outcome.imported)) in \(String(format: "%.1f", seconds)) s"
+            "imported \(Runner.rows(outcome.imported)) in \(String(format: "%.1f", seconds)) s"
                 + (outcome.skipped > 0
                     ? "; skipped \(outcome.skipped) invalid line\(outcome.skipped == 1 ? "" : "s")" : ""))
         if let (line, message) = outcome.stoppedAt {

@@ -49,7 +49,7 @@ struct List: AsyncParsableCommand {
             [$0.clientID, $0.provider, $0.keyID.rawValue, Runner.iso8601($0.expiresAt), Runner.iso8601($0.updatedAt)]
         }
         printTable(header: header, rows: rows)
-        print("\(summaries.count) row\(summaries.count == 1 ? "" : "s")")
+        print(Runner.rows(summaries.count))
     }
 }
 

@@ -57,15 +57,13 @@ struct RotateKey: AsyncParsableCommand {
         if report.remaining > 0 && !report.dryRun { throw ExitCode(75) }
     }
 
-    static func rows(_ count: Int) -> String { "\(count) row\(count == 1 ? "" : "s")" }
-
     static func summary(_ report: RotationReport) -> String {
         var lines: [String] = []
         let keys = report.rowsByKeyIDBefore.sorted { $0.key < $1.key }
             .map { "\($0.key)\($0.key == report.currentKeyID.rawValue ? " (current)" : ""): \($0.value)" }
         lines.append("rows by key before: \(keys.isEmpty ? "none" : keys.joined(separator: ", "))")
         if report.dryRun {
-            lines.append("dry run: \(rows(report.toReseal)) would be re-sealed under key \(report.currentKeyID)")
+            lines.append("dry run: \(Runner.rows(report.toReseal)) would be re-sealed under key \(report.currentKeyID)")
             return lines.joined(separator: "\n")
         }
         for failure in report.failures {
@@ -75,17 +73,17 @@ struct RotateKey: AsyncParsableCommand {
         }
         let rate =
             report.seconds > 0 ? String(format: " in %.1f s (%.0f rows/s)", report.seconds, report.rowsPerSecond) : ""
-        lines.append("re-sealed \(rows(report.resealed)) under key \(report.currentKeyID)\(rate)")
+        lines.append("re-sealed \(Runner.rows(report.resealed)) under key \(report.currentKeyID)\(rate)")
         if report.changedMeanwhile > 0 {
             lines.append(
-                "\(rows(report.changedMeanwhile)) \(report.changedMeanwhile == 1 ? "was" : "were") re-sealed by services meanwhile"
+                "\(Runner.rows(report.changedMeanwhile)) \(report.changedMeanwhile == 1 ? "was" : "were") re-sealed by services meanwhile"
             )
         }
         let unopenable = report.failures.count
         let movable = report.remaining - unopenable
         if report.interrupted {
             lines.append(
-                "interrupted: \(rows(report.remaining)) \(report.remaining == 1 ? "remains" : "remain"); run "
+                "interrupted: \(Runner.rows(report.remaining)) \(report.remaining == 1 ? "remains" : "remain"); run "
                     + "`token-vault rotate-key` again to finish")
         } else if report.remaining == 0 {
             lines.append(
@@ -94,12 +92,12 @@ struct RotateKey: AsyncParsableCommand {
         } else {
             if unopenable > 0 {
                 lines.append(
-                    "\(rows(unopenable)) cannot be opened (FAIL above) and \(unopenable == 1 ? "stays" : "stay") under the old key: running again "
+                    "\(Runner.rows(unopenable)) cannot be opened (FAIL above) and \(unopenable == 1 ? "stays" : "stay") under the old key: running again "
                         + "will not help; restore them from a backup or store new tokens for them")
             }
             if movable > 0 {
                 lines.append(
-                    "\(rows(movable)) \(movable == 1 ? "was" : "were") written under an old key while this ran (an instance still sealing with "
+                    "\(Runner.rows(movable)) \(movable == 1 ? "was" : "were") written under an old key while this ran (an instance still sealing with "
                         + "it?); run rotate-key again once every instance uses the new key")
             }
         }

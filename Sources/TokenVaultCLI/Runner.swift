@@ -103,6 +103,9 @@ enum Runner {
         print(String(decoding: try encoder.encode(value), as: UTF8.self))
     }
 
+    /// "1 row", "2 rows".
+    static func rows(_ count: Int) -> String { "\(count) row\(count == 1 ? "" : "s")" }
+
     static func iso8601(_ date: Date?) -> String {
         guard let date else { return "-" }
         return date.formatted(.iso8601)

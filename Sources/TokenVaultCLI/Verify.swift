@@ -34,10 +34,10 @@ struct Verify: AsyncParsableCommand {
                         + "\(failure.reason) (key \(failure.keyID))")
             }
             for (keyID, count) in report.rowsByKeyID.sorted(by: { $0.key < $1.key }) {
-                print("key \(keyID): \(count) row\(count == 1 ? "" : "s")")
+                print("key \(keyID): \(Runner.rows(count))")
             }
             print(
-                "\(report.rows) row\(report.rows == 1 ? "" : "s") checked, \(report.failures.count) failing "
+                "\(Runner.rows(report.rows)) checked, \(report.failures.count) failing "
                     + "field\(report.failures.count == 1 ? "" : "s")")
         }
         if !report.ok { throw ExitCode(1) }

@@ -63,9 +63,7 @@ extension Vault {
         guard let row = try await repository.find(client: client, provider: provider) else {
             throw Self.notFound(client: client, provider: provider)
         }
-        let valid =
-            row.accessToken != nil
-            && (row.expiresAt.map { $0 - Date().timeIntervalSince1970 > configuration.refreshMargin } ?? true)
+        let valid = row.isAccessTokenValid(margin: configuration.refreshMargin)
         return TokenStatus(
             clientID: row.clientID, provider: row.provider, keyID: row.keyID,
             expiresAt: row.expiresAt.map { Date(timeIntervalSince1970: $0) }, accessTokenValid: valid,
@@ -76,9 +74,9 @@ extension Vault {
 
     /// The row's access token, opened, if it is valid for longer than the margin; nil otherwise.
     func openValidAccessToken(_ row: SealedRow) throws(VaultError) -> AccessToken? {
-        guard let sealed = row.accessToken,
-            row.expiresAt.map({ $0 - Date().timeIntervalSince1970 > configuration.refreshMargin }) ?? true
-        else { return nil }
+        guard let sealed = row.accessToken, row.isAccessTokenValid(margin: configuration.refreshMargin) else {
+            return nil
+        }
         let value: Secret
         do {
             value = try sealer.open(

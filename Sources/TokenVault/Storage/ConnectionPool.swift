@@ -12,6 +12,8 @@ final class ConnectionPool: @unchecked Sendable {
     let conninfo: String
     let maximumConnections: Int
     let schema: String?
+    /// Set when `schema` cannot go into `search_path`; every acquire throws it. Checked once, not per query.
+    private let schemaError: VaultError?
     private let logger: Logger
     private let lock = NSLock()
     private var idle: [PooledConnection] = []
@@ -33,6 +35,13 @@ final class ConnectionPool: @unchecked Sendable {
         self.conninfo = conninfo
         self.maximumConnections = maximumConnections
         self.schema = schema
+        self.schemaError =
+            schema.map(Self.isValidSchema) == false
+            ? VaultError(
+                .invalidInput,
+                "the schema name '\(schema ?? "")' is not allowed: use 1 to 63 lower-case letters, digits and "
+                    + "underscores, not starting with a digit.")
+            : nil
         self.logger = logger
     }
 
@@ -100,12 +109,7 @@ final class ConnectionPool: @unchecked Sendable {
     }
 
     private func acquire() async throws(VaultError) -> PooledConnection {
-        if let schema, !Self.isValidSchema(schema) {
-            throw VaultError(
-                .invalidInput,
-                "the schema name '\(schema)' is not allowed: use 1 to 63 lower-case letters, digits and underscores, "
-                    + "not starting with a digit.")
-        }
+        if let schemaError { throw schemaError }
         // Fast path without a suspension: an idle connection or a free slot.
         var grant = lock.withLock { () -> Grant? in
             if closed { return .closed }

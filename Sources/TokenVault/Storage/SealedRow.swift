@@ -1,3 +1,5 @@
+import Foundation
+
 /// A row of `oauth_tokens` as stored: secrets still sealed.
 struct SealedRow: Sendable {
     var clientID: String
@@ -18,6 +20,14 @@ struct SealedRow: Sendable {
     var lastRefreshedAt: Double?
     /// When the provider was asked for a refresh, seconds since 1970 (only read by `selectForRefresh`).
     var refreshHistory: [Double] = []
+
+    /// Whether the access token is usable for more than `margin` seconds (the rule of
+    /// `StoredTokens.isAccessTokenValid`, applied before anything is opened).
+    func isAccessTokenValid(margin: Double, now: Double = Date().timeIntervalSince1970) -> Bool {
+        guard accessToken != nil else { return false }
+        guard let expiresAt else { return true }
+        return expiresAt - now > margin
+    }
 
     /// The column list that `init(result:row:)` decodes, in order.
     static let columns = """

@@ -39,6 +39,16 @@ final class ConnectionTests: XCTestCase {
         await fixture.tearDown()
     }
 
+    func testAnInvalidSchemaNameIsRefusedOnUse() async throws {
+        var configuration = VaultConfiguration(
+            databaseURL: try SharedDatabase.url(), keyring: try Keyring(current: .generate()))
+        configuration.schema = "public; DROP TABLE x"
+        let vault = Vault(configuration: configuration)
+        let error = await assertVaultError(.invalidInput) { try await vault.list() }
+        XCTAssertTrue(error?.message.contains("is not allowed") ?? false, "\(String(describing: error))")
+        await vault.shutdown()
+    }
+
     func testConfigurationDescriptionRedactsTheURL() throws {
         let configuration = VaultConfiguration(
             databaseURL: "postgresql://u:hunter2@db/x", keyring: try Keyring(current: .generate()))
