@@ -11,10 +11,17 @@ struct BenchResult: Codable {
     /// The same SQL in a blocking loop on the connection's own thread, with no hand-off per call: what libpq
     /// does when nothing async is in the way. For reference; the ratio uses `baselineOpsPerS`.
     var blockingOpsPerS: Double? = nil
+    /// This process's CPU time (user + system) per operation, and its context switches per operation.
+    var vaultCPUMicrosecondsPerOp: Double = 0
+    var baselineCPUMicrosecondsPerOp: Double = 0
+    var vaultSwitchesPerOp: Double = 0
+    var baselineSwitchesPerOp: Double = 0
 
     enum CodingKeys: String, CodingKey {
         case name, connections, vaultOpsPerS = "vault_ops_per_s", baselineOpsPerS = "baseline_ops_per_s", ratio, target
         case blockingOpsPerS = "blocking_loop_ops_per_s"
+        case vaultCPUMicrosecondsPerOp = "vault_cpu_us_per_op", baselineCPUMicrosecondsPerOp = "baseline_cpu_us_per_op"
+        case vaultSwitchesPerOp = "vault_switches_per_op", baselineSwitchesPerOp = "baseline_switches_per_op"
     }
 }
 
@@ -35,10 +42,13 @@ struct BenchReport: Codable {
     var peakResidentBytes = 0
     var rotateRows = 0
     var rotateSeconds = 0.0
+    /// The vault's own CPU per call without the database, in nanoseconds, by figure name.
+    var work: [String: Double] = [:]
 
     enum CodingKeys: String, CodingKey {
         case results, stampede, peakResidentBytes = "peak_resident_bytes", rotateRows = "rotate_rows"
         case rotateSeconds = "rotate_seconds"
+        case work = "vault_work_ns_per_call"
     }
 
     func table() -> String {
@@ -72,6 +82,12 @@ struct BenchReport: Codable {
         if rotateRows > 0 {
             lines.append(
                 "rotate: \(rotateRows) rows re-sealed in \(String(format: "%.2f", rotateSeconds)) s per run (vault)")
+        }
+        if !work.isEmpty {
+            let parts = ["put", "get", "access_token"].compactMap { name in
+                work[name].map { "\(name) \(String(format: "%.2f", $0 / 1000)) µs" }
+            }
+            lines.append("vault's own CPU per call, without the database: " + parts.joined(separator: ", "))
         }
         lines.append("peak resident memory: \(peakResidentBytes / 1_048_576) MiB")
         return lines.joined(separator: "\n")

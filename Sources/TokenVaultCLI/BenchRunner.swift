@@ -70,8 +70,12 @@ struct BenchRunner {
                 report.results.append(try await put(connections: connections, keyring: keyring, clients: clientIDs))
             }
         }
-        if want.contains("get") || want.contains("access_token") {
+        if want.contains("get") || want.contains("access_token") || want.contains("put") {
             try await seedValid(keyring: keyring, clients: clientIDs)
+        }
+        if want.contains("get") || want.contains("access_token") || want.contains("put") {
+            settings.progress("the vault's own work per call")
+            report.work = try await vaultWork(keyring: keyring, clients: clientIDs, kinds: want)
         }
         if want.contains("get") {
             for connections in [1, 4] {
@@ -118,6 +122,8 @@ struct BenchRunner {
         var baselineTime = 0.0
         var blockingOps = 0
         var blockingTime = 0.0
+        var vaultUsage = Usage()
+        var baselineUsage = Usage()
         for round in 0..<settings.rounds {
             if let blocking {
                 let started = Date()
@@ -127,12 +133,15 @@ struct BenchRunner {
             // ABBA order, so that neither side always runs first (warm caches, a just-woken backend).
             for side in round % 2 == 0 ? [true, false] : [false, true] {
                 let started = Date()
+                let before = Usage.now()
                 if side {
                     vaultOps += try await vault(slice)
                     vaultTime += Date().timeIntervalSince(started)
+                    vaultUsage.add(Usage.now(), since: before)
                 } else {
                     baselineOps += try await baseline(slice)
                     baselineTime += Date().timeIntervalSince(started)
+                    baselineUsage.add(Usage.now(), since: before)
                 }
             }
         }
@@ -141,7 +150,31 @@ struct BenchRunner {
         return BenchResult(
             name: name, connections: connections, vaultOpsPerS: vaultRate, baselineOpsPerS: baselineRate,
             ratio: vaultRate / baselineRate, target: target,
-            blockingOpsPerS: blocking == nil ? nil : Double(blockingOps) / blockingTime)
+            blockingOpsPerS: blocking == nil ? nil : Double(blockingOps) / blockingTime,
+            vaultCPUMicrosecondsPerOp: vaultUsage.cpuSeconds * 1e6 / Double(vaultOps),
+            baselineCPUMicrosecondsPerOp: baselineUsage.cpuSeconds * 1e6 / Double(baselineOps),
+            vaultSwitchesPerOp: Double(vaultUsage.switches) / Double(vaultOps),
+            baselineSwitchesPerOp: Double(baselineUsage.switches) / Double(baselineOps))
+    }
+
+    /// This process's CPU time and context switches, from `getrusage`.
+    struct Usage {
+        var cpuSeconds = 0.0
+        var switches = 0
+
+        static func now() -> Usage {
+            var usage = rusage()
+            getrusage(RUSAGE_SELF.rawValue, &usage)
+            let seconds = { (time: timeval) in Double(time.tv_sec) + Double(time.tv_usec) / 1e6 }
+            return Usage(
+                cpuSeconds: seconds(usage.ru_utime) + seconds(usage.ru_stime),
+                switches: usage.ru_nvcsw + usage.ru_nivcsw)
+        }
+
+        mutating func add(_ end: Usage, since start: Usage) {
+            cpuSeconds += end.cpuSeconds - start.cpuSeconds
+            switches += end.switches - start.switches
+        }
     }
 
     private func sealOpen(keyring: Keyring) async throws -> BenchResult {
@@ -216,6 +249,28 @@ struct BenchRunner {
         }
         try await vault.importTokens(records)
         await vault.shutdown()
+    }
+
+    /// The vault's CPU per call without the database (decode + open, or seal + parameters), best of 5 runs.
+    private func vaultWork(keyring: Keyring, clients: [String], kinds: Set<String>) async throws -> [String: Double] {
+        let vault = vault(connections: 1, keyring: keyring)
+        let tokens = TokenSet(
+            accessToken: Secret(accessToken), refreshToken: Secret(refreshToken),
+            expiresAt: Date().addingTimeInterval(3600), scopes: "ZohoCRM.modules.ALL",
+            metadata: ["api_domain": .string("https://www.zohoapis.eu")])
+        var work: [String: Double] = [:]
+        for kind in VaultWork.Kind.allCases where kinds.contains(kind.rawValue) {
+            var best = Double.infinity
+            for _ in 0..<5 {
+                best = min(
+                    best,
+                    try await VaultWork.nanosecondsPerCall(
+                        kind, vault: vault, tokens: tokens, client: clients[0], provider: provider, iterations: 20_000))
+            }
+            work[kind.rawValue] = best
+        }
+        await vault.shutdown()
+        return work
     }
 
     private func get(name: String, connections: Int, keyring: Keyring, clients: [String]) async throws -> BenchResult {

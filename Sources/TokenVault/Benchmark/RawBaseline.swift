@@ -157,3 +157,39 @@ import Foundation
         refresh = Sealer.overhead + refreshTokenLength
     }
 }
+
+/// The vault's own CPU work per call, without the database: the row is fetched once, then decoded and opened
+/// (or sealed and turned into parameters) `iterations` times on this thread. What `token-vault bench` reports as
+/// the vault's cost per call, next to the round trip it rides on.
+@_spi(Benchmarking) public enum VaultWork {
+    public enum Kind: String, Sendable, CaseIterable {
+        /// Decode the row and open both tokens, as `fetch` does.
+        case get
+        /// Decode the row and open the access token, as `accessToken` does on a valid token.
+        case accessToken = "access_token"
+        /// Seal both tokens and build the upsert's parameters, as `store` does.
+        case put
+    }
+
+    /// Nanoseconds per call of `kind` on the stored row of (client, provider).
+    public static func nanosecondsPerCall(
+        _ kind: Kind, vault: Vault, tokens: TokenSet, client: String, provider: String, iterations: Int
+    ) async throws(VaultError) -> Double {
+        let result = try await vault.pool.withConnection(idempotent: true) { connection in
+            try connection.query(prepared: TokenRepository.select, [.text(client), .text(provider)])
+        }
+        guard result.rowCount == 1 else { throw Vault.notFound(client: client, provider: provider) }
+        let started = DispatchTime.now().uptimeNanoseconds
+        for _ in 0..<iterations {
+            switch kind {
+            case .get:
+                _ = try vault.open(SealedRow(result: result, row: 0))
+            case .accessToken:
+                _ = try vault.openValidAccessToken(SealedRow(result: result, row: 0))
+            case .put:
+                _ = TokenRepository.upsertParameters(try vault.seal(tokens, client: client, provider: provider))
+            }
+        }
+        return Double(DispatchTime.now().uptimeNanoseconds - started) / Double(iterations)
+    }
+}

@@ -32,20 +32,38 @@ public struct SealContext: Sendable, Hashable {
     /// The unambiguous encoding hashed into the subkey: each of domain, field, provider and client id as a
     /// 4-byte big-endian length followed by its UTF-8 bytes. See docs/ciphertext-format.md.
     var encoded: [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(16 + Self.domain.count + 13 + provider.utf8.count + clientID.utf8.count)
-        func append(_ part: some Collection<UInt8>) {
-            let length = UInt32(part.count)
-            out.append(UInt8(length >> 24))
-            out.append(UInt8((length >> 16) & 0xff))
-            out.append(UInt8((length >> 8) & 0xff))
-            out.append(UInt8(length & 0xff))
-            out.append(contentsOf: part)
+        withEncoded { Array($0) }
+    }
+
+    /// Calls `body` with ``encoded``, built in a stack buffer rather than an array.
+    func withEncoded<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
+        var (fieldName, provider, clientID) = (field.rawValue, provider, clientID)
+        return fieldName.withUTF8 { field in
+            provider.withUTF8 { provider in
+                clientID.withUTF8 { client in
+                    Self.domain.withUnsafeBytes { domain in
+                        let length = 16 + domain.count + field.count + provider.count + client.count
+                        return withUnsafeTemporaryAllocation(byteCount: length, alignment: 1) { out in
+                            var offset = 0
+                            func append(_ part: UnsafeRawBufferPointer) {
+                                withUnsafeBytes(of: UInt32(part.count).bigEndian) { count in
+                                    UnsafeMutableRawBufferPointer(rebasing: out[offset..<offset + 4])
+                                        .copyMemory(from: count)
+                                }
+                                offset += 4
+                                UnsafeMutableRawBufferPointer(rebasing: out[offset..<offset + part.count])
+                                    .copyMemory(from: part)
+                                offset += part.count
+                            }
+                            append(domain)
+                            append(UnsafeRawBufferPointer(field))
+                            append(UnsafeRawBufferPointer(provider))
+                            append(UnsafeRawBufferPointer(client))
+                            return body(UnsafeRawBufferPointer(out))
+                        }
+                    }
+                }
+            }
         }
-        append(Self.domain)
-        append(field.rawValue.utf8)
-        append(provider.utf8)
-        append(clientID.utf8)
-        return out
     }
 }

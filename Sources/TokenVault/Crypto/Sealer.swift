@@ -32,20 +32,19 @@ public struct Sealer: Sendable {
                 Sodium.randomBytes(UnsafeMutableRawBufferPointer(buffer))
                 count = Sodium.nonceBytes
             }
-        let subkey = subkey(key: key, context: context, cached: cached)
         let length = Self.overhead + secret.count
-        let ciphertext = [UInt8](unsafeUninitializedCapacity: length) { buffer, count in
-            buffer[0] = Self.formatVersion
-            subkey.withUnsafeBytes { subkeyBytes in
+        let ciphertext = withSubkey(key: key, context: context, cached: cached) { subkey in
+            [UInt8](unsafeUninitializedCapacity: length) { buffer, count in
+                buffer[0] = Self.formatVersion
                 secret.withUnsafeBytes { message in
                     nonce.withUnsafeBytes { nonceBytes in
                         Sodium.secretboxSeal(
                             into: UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(buffer)[1...]),
-                            message: message, nonce: nonceBytes, key: subkeyBytes)
+                            message: message, nonce: nonceBytes, key: subkey)
                     }
                 }
+                count = length
             }
-            count = length
         }
         return SealedValue(ciphertext: ciphertext, nonce: nonce)
     }
@@ -93,7 +92,7 @@ public struct Sealer: Sendable {
                 "\(location) has format byte \(sealed.ciphertext[0]), but this version reads only format "
                     + "\(Self.formatVersion): the row is corrupted, or written by a newer token-vault.")
         }
-        let opened = subkey(key: key, context: context, cached: cached).withUnsafeBytes { subkey in
+        let opened = withSubkey(key: key, context: context, cached: cached) { subkey in
             SecureBuffer(
                 count: sealed.ciphertext.count - Self.overhead, guarded: false,
                 initializingWith: { out in
@@ -116,22 +115,27 @@ public struct Sealer: Sendable {
         return Secret(storage: opened)
     }
 
-    /// The subkey for `context`, from the cache or freshly derived.
-    func subkey(key: VaultKey, context: SealContext, cached: Bool) -> SecureBuffer {
-        cached ? cache.subkey(key: key, context: context) : Self.deriveSubkey(key: key, context: context)
+    /// Calls `body` with the subkey for `context`, from the cache or freshly derived, in a stack buffer that is
+    /// wiped when `body` returns.
+    func withSubkey<R>(
+        key: VaultKey, context: SealContext, cached: Bool, _ body: (UnsafeRawBufferPointer) -> R
+    ) -> R {
+        withUnsafeTemporaryAllocation(byteCount: Sodium.keyBytes, alignment: 16) { subkey in
+            defer { Sodium.zero(subkey) }
+            if !cached || !cache.lookup(key: key, context: context, into: subkey) {
+                Self.deriveSubkey(key: key, context: context, into: subkey)
+                if cached { cache.store(key: key, context: context, subkey: UnsafeRawBufferPointer(subkey)) }
+            }
+            return body(UnsafeRawBufferPointer(subkey))
+        }
     }
 
-    /// `BLAKE2b-256(key: K, message: context.encoded)`, in memory that is wiped when released.
-    static func deriveSubkey(key: VaultKey, context: SealContext) -> SecureBuffer {
-        let message = context.encoded
-        return SecureBuffer(
-            count: Sodium.keyBytes,
-            filling: { subkey in
-                message.withUnsafeBytes { messageBytes in
-                    key.material.withUnsafeBytes { master in
-                        Sodium.keyedHash(into: subkey, message: messageBytes, key: master)
-                    }
-                }
-            })
+    /// `BLAKE2b-256(key: K, message: context.encoded)` into `output` (32 bytes).
+    static func deriveSubkey(key: VaultKey, context: SealContext, into output: UnsafeMutableRawBufferPointer) {
+        context.withEncoded { message in
+            key.material.withUnsafeBytes { master in
+                Sodium.keyedHash(into: output, message: message, key: master)
+            }
+        }
     }
 }

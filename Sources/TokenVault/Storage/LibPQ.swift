@@ -203,7 +203,8 @@ struct PreparedStatement: Sendable {
 }
 
 /// A query result in binary format; freed with `PQclear` when released.
-final class PGResult {
+/// @unchecked Sendable: libpq never changes a PGresult after it is made, so any thread may read it.
+final class PGResult: @unchecked Sendable {
     private let handle: OpaquePointer
 
     init(_ handle: OpaquePointer) {

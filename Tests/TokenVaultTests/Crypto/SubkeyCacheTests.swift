@@ -1,0 +1,97 @@
+import XCTest
+
+@testable import TokenVault
+
+final class SubkeyCacheTests: XCTestCase {
+    private static func derived(_ key: VaultKey, _ context: SealContext) -> [UInt8] {
+        withUnsafeTemporaryAllocation(byteCount: 32, alignment: 1) { output in
+            Sealer.deriveSubkey(key: key, context: context, into: output)
+            return Array(UnsafeRawBufferPointer(output))
+        }
+    }
+
+    private static func cached(_ cache: SubkeyCache, _ key: VaultKey, _ context: SealContext) -> [UInt8]? {
+        withUnsafeTemporaryAllocation(byteCount: 32, alignment: 1) { output in
+            cache.lookup(key: key, context: context, into: output) ? Array(UnsafeRawBufferPointer(output)) : nil
+        }
+    }
+
+    private static func store(_ cache: SubkeyCache, _ key: VaultKey, _ context: SealContext) {
+        Self.derived(key, context).withUnsafeBytes { cache.store(key: key, context: context, subkey: $0) }
+    }
+
+    func testReturnsWhatWasStoredForExactlyThatKeyAndContext() {
+        let cache = SubkeyCache(capacity: 64)
+        let key = VaultKey.generate()
+        let context = SealContext(field: .accessToken, provider: "zoho_crm", clientID: "acme")
+        XCTAssertNil(Self.cached(cache, key, context))
+        Self.store(cache, key, context)
+        XCTAssertEqual(Self.cached(cache, key, context), Self.derived(key, context))
+
+        // Every other field, provider, client and key misses, even when it lands in the same slot.
+        XCTAssertNil(Self.cached(cache, key, SealContext(field: .refreshToken, provider: "zoho_crm", clientID: "acme")))
+        XCTAssertNil(Self.cached(cache, key, SealContext(field: .accessToken, provider: "zoho_crm_", clientID: "acme")))
+        XCTAssertNil(Self.cached(cache, key, SealContext(field: .accessToken, provider: "zoho_crm", clientID: "acme2")))
+        XCTAssertNil(Self.cached(cache, VaultKey.generate(), context))
+    }
+
+    func testACollidingContextEvictsButIsNeverServedAnotherRowsSubkey() {
+        // One slot: every context collides.
+        let cache = SubkeyCache(capacity: 1)
+        let key = VaultKey.generate()
+        let first = SealContext(field: .accessToken, provider: "p", clientID: "a")
+        let second = SealContext(field: .accessToken, provider: "p", clientID: "b")
+        Self.store(cache, key, first)
+        XCTAssertNil(Self.cached(cache, key, second))
+        Self.store(cache, key, second)
+        XCTAssertNil(Self.cached(cache, key, first))
+        XCTAssertEqual(Self.cached(cache, key, second), Self.derived(key, second))
+    }
+
+    func testTheProviderClientBoundaryIsPartOfTheMatch() {
+        let cache = SubkeyCache(capacity: 1)
+        let key = VaultKey.generate()
+        Self.store(cache, key, SealContext(field: .accessToken, provider: "ab", clientID: "c"))
+        XCTAssertNil(Self.cached(cache, key, SealContext(field: .accessToken, provider: "a", clientID: "bc")))
+    }
+
+    func testSealerOpensTheSameWithAndWithoutTheCache() throws {
+        let key = VaultKey.generate()
+        let sealer = Sealer(keyring: try Keyring(current: key))
+        for client in 0..<200 {
+            let context = SealContext(field: .refreshToken, provider: "zoho_crm", clientID: "client-\(client)")
+            let sealed = sealer.seal(Secret("token-\(client)"), context: context, key: key, cached: client % 2 == 0)
+            XCTAssertEqual(
+                try sealer.open(sealed, key: key, context: context, cached: false).reveal(), "token-\(client)")
+            XCTAssertEqual(
+                try sealer.open(sealed, key: key, context: context, cached: true).reveal(), "token-\(client)")
+            XCTAssertEqual(
+                try sealer.open(sealed, key: key, context: context, cached: true).reveal(), "token-\(client)")
+        }
+    }
+
+    func testConcurrentLookupsAndStoresStayConsistent() async throws {
+        let cache = SubkeyCache(capacity: 16)
+        let key = VaultKey.generate()
+        let contexts = (0..<64).map { SealContext(field: .accessToken, provider: "p", clientID: "c\($0)") }
+        let expected = contexts.map { Self.derived(key, $0) }
+        let mismatches = await withTaskGroup(of: Int.self) { group in
+            for worker in 0..<4 {
+                group.addTask {
+                    var mismatches = 0
+                    for round in 0..<2000 {
+                        let index = (round * 7 + worker * 13) % contexts.count
+                        if let found = SubkeyCacheTests.cached(cache, key, contexts[index]) {
+                            if found != expected[index] { mismatches += 1 }
+                        } else {
+                            SubkeyCacheTests.store(cache, key, contexts[index])
+                        }
+                    }
+                    return mismatches
+                }
+            }
+            return await group.reduce(0, +)
+        }
+        XCTAssertEqual(mismatches, 0)
+    }
+}
