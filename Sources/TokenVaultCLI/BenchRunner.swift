@@ -206,7 +206,7 @@ struct BenchRunner {
             expiresAt: Date().addingTimeInterval(3600), scopes: "ZohoCRM.modules.ALL",
             metadata: ["api_domain": .string("https://www.zohoapis.eu")])
         let provider = self.provider
-        let sizes = self.sizes
+        let rows = clients.map { RawConnection.randomRow(client: $0, provider: provider, sizes: sizes) }
         let result = try await alternate(
             name: "put", connections: connections, target: 0.90,
             vault: { seconds in
@@ -217,17 +217,14 @@ struct BenchRunner {
             },
             baseline: { seconds in
                 try await Self.concurrently(connections, seconds: seconds) { worker, index in
-                    let client = clients[(index * connections + worker) % clients.count]
-                    try await raws[worker].upsert(client: client, provider: provider, sizes: sizes)
+                    try await raws[worker].upsert(rows[(index * connections + worker) % clients.count])
                 }
             },
             blocking: { seconds in
                 try await withThrowingTaskGroup(of: Int.self) { group in
                     for (worker, raw) in raws.enumerated() {
-                        let mine = stride(from: worker, to: clients.count, by: connections).map { clients[$0] }
-                        group.addTask {
-                            try await raw.upsertLoop(clients: mine, provider: provider, sizes: sizes, seconds: seconds)
-                        }
+                        let mine = stride(from: worker, to: clients.count, by: connections).map { rows[$0] }
+                        group.addTask { try await raw.upsertLoop(rows: mine, seconds: seconds) }
                     }
                     return try await group.reduce(0, +)
                 }

@@ -56,53 +56,60 @@ import Foundation
         try await connection.runTyped { (connection) throws(VaultError) in try connection.execute(script: sql) }
     }
 
-    /// The vault's upsert statement with random bytes of the given sizes, in a blocking loop on the
-    /// connection's thread, for `seconds`. Returns the number of statements.
-    public func upsertLoop(
-        clients: [String], provider: String, sizes: SealedSizes, seconds: Double
-    )
-        async throws(VaultError) -> Int
-    {
+    /// Random bytes of the sealed sizes for (client, provider), made once: a raw caller has its bytes already.
+    public static func randomRow(client: String, provider: String, sizes: SealedSizes) -> RawRow {
+        RawRow(
+            row: SealedRow(
+                clientID: client, provider: provider,
+                accessToken: SealedValue(ciphertext: random(sizes.access), nonce: random(24)),
+                refreshToken: SealedValue(ciphertext: random(sizes.refresh), nonce: random(24)),
+                keyID: KeyID(rawValue: "raw"), expiresAt: Date().timeIntervalSince1970 + 3600,
+                scopes: "ZohoCRM.modules.ALL", metadataJSON: #"{"api_domain":"https://www.zohoapis.eu"}"#))
+    }
+
+    /// The vault's upsert statement with `rows`, in a blocking loop on the connection's thread, for `seconds`.
+    /// Returns the number of statements.
+    public func upsertLoop(rows: [RawRow], seconds: Double) async throws(VaultError) -> Int {
         return try await loop(seconds: seconds) { (connection, index) throws(VaultError) in
-            let row = Self.randomRow(client: clients[index % clients.count], provider: provider, sizes: sizes)
-            _ = try connection.query(prepared: Self.rawUpsert, TokenRepository.upsertParameters(row))
+            _ = try connection.query(
+                prepared: Self.rawUpsert, TokenRepository.upsertParameters(rows[index % rows.count].row))
         }
     }
 
-    /// One upsert with random bytes, handed to the connection's thread like any async libpq call must be.
-    public func upsert(client: String, provider: String, sizes: SealedSizes) async throws(VaultError) {
-        let row = Self.randomRow(client: client, provider: provider, sizes: sizes)
+    /// One upsert of `row`, handed to the connection's thread like any async libpq call must be.
+    public func upsert(_ row: RawRow) async throws(VaultError) {
         try await connection.runTyped { (connection) throws(VaultError) in
-            _ = try connection.query(prepared: Self.rawUpsert, TokenRepository.upsertParameters(row))
+            _ = try connection.query(prepared: Self.rawUpsert, TokenRepository.upsertParameters(row.row))
         }
     }
 
-    /// One single-row SELECT, handed to the connection's thread.
+    /// One single-row SELECT, handed to the connection's thread; its columns are read into memory (byte
+    /// arrays, strings, numbers), as any caller of the SELECT must, and nothing is opened.
     public func select(client: String, provider: String) async throws(VaultError) {
-        try await connection.runTyped { (connection) throws(VaultError) in
+        let row = try await connection.runTyped { (connection) throws(VaultError) in
             let result = try connection.query(prepared: Self.rawSelect, [.text(client), .text(provider)])
             precondition(result.rowCount == 1, "bench row missing")
+            return SealedRow(result: result, row: 0)  // where the vault decodes too
         }
+        Self.consume(row)
+    }
+
+    /// Keeps the optimizer from dropping a decoded row.
+    @inline(never)
+    static func consume(_ row: SealedRow) {
+        precondition(row.refreshToken.ciphertext.count > 0, "bench row empty")
     }
 
     static let rawUpsert = PreparedStatement(name: "raw_upsert", sql: TokenRepository.upsert.sql)
     static let rawSelect = PreparedStatement(name: "raw_select", sql: TokenRepository.select.sql)
 
-    static func randomRow(client: String, provider: String, sizes: SealedSizes) -> SealedRow {
-        SealedRow(
-            clientID: client, provider: provider,
-            accessToken: SealedValue(ciphertext: random(sizes.access), nonce: random(24)),
-            refreshToken: SealedValue(ciphertext: random(sizes.refresh), nonce: random(24)),
-            keyID: KeyID(rawValue: "raw"), expiresAt: Date().timeIntervalSince1970 + 3600,
-            scopes: "ZohoCRM.modules.ALL", metadataJSON: #"{"api_domain":"https://www.zohoapis.eu"}"#)
-    }
-
-    /// The vault's single-row SELECT, in a blocking loop, for `seconds`.
+    /// The vault's single-row SELECT, read into memory, in a blocking loop, for `seconds`.
     public func selectLoop(clients: [String], provider: String, seconds: Double) async throws(VaultError) -> Int {
         return try await loop(seconds: seconds) { (connection, index) throws(VaultError) in
             let result = try connection.query(
                 prepared: Self.rawSelect, [.text(clients[index % clients.count]), .text(provider)])
             precondition(result.rowCount == 1, "bench row missing")
+            Self.consume(SealedRow(result: result, row: 0))
         }
     }
 
@@ -112,10 +119,14 @@ import Foundation
     )
         async throws(VaultError)
     {
+        // One set of random bytes for every row: a raw caller has its bytes already.
+        let template = Self.randomRow(client: "", provider: provider, sizes: sizes).row
         var start = 0
         while start < rows {
             let batch = (start..<min(rows, start + batchSize)).map { index in
-                Self.randomRow(client: "\(clientPrefix)\(index)", provider: provider, sizes: sizes)
+                var row = template
+                row.clientID = "\(clientPrefix)\(index)"
+                return row
             }
             let parameters = TokenRepository.upsertBatchParameters(batch, keyID: KeyID(rawValue: "raw"))
             try await connection.runTyped { (connection) throws(VaultError) in
@@ -146,6 +157,11 @@ import Foundation
         bytes.withUnsafeMutableBytes { Sodium.randomBytes($0) }
         return bytes
     }
+}
+
+/// A row of random bytes in place of sealed values, for the raw baseline.
+@_spi(Benchmarking) public struct RawRow: Sendable {
+    let row: SealedRow
 }
 
 /// Stored sizes of the two ciphertext columns for given token lengths.

@@ -19,6 +19,7 @@ public struct Sealer: Sendable {
         seal(secret, context: context, key: keyring.current)
     }
 
+    /// - Parameter nonce: a fresh random nonce when nil; callers that pass one must never repeat it under a key.
     /// - Parameter cached: false for bulk work (import, rotation) that touches each row once: caching its
     ///   subkeys would only evict the ones a service reads again.
     func seal(
@@ -137,5 +138,24 @@ public struct Sealer: Sendable {
                 Sodium.keyedHash(into: output, message: message, key: master)
             }
         }
+    }
+}
+
+/// Fresh random nonces for many seals, drawn from the system in one call: each call to the system's random
+/// source is a system call, which bulk work would otherwise make twice per row. Nonces are not secret.
+struct NonceBatch {
+    private var bytes: [UInt8]
+    private var offset = 0
+
+    init(count: Int) {
+        bytes = [UInt8](repeating: 0, count: count * Sodium.nonceBytes)
+        bytes.withUnsafeMutableBytes { Sodium.randomBytes($0) }
+    }
+
+    /// The next unused nonce. Each is handed out once.
+    mutating func next() -> [UInt8] {
+        precondition(offset + Sodium.nonceBytes <= bytes.count, "a nonce batch was asked for more nonces than it holds")
+        defer { offset += Sodium.nonceBytes }
+        return Array(bytes[offset..<offset + Sodium.nonceBytes])
     }
 }

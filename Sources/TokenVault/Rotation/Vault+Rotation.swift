@@ -87,13 +87,14 @@ extension Vault {
         var pending = rows
         for _ in 0..<5 where !pending.isEmpty {
             var resealed: [SealedRow] = []
+            var nonces = NonceBatch(count: 2 * pending.count)
             for row in pending {
                 if row.keyID == current.id {
                     report.changedMeanwhile += 1
                     continue
                 }
                 do throws(FieldFailure) {
-                    resealed.append(try reseal(row, under: current))
+                    resealed.append(try reseal(row, under: current, nonces: &nonces))
                 } catch {
                     report.failures.append(
                         .init(
@@ -117,25 +118,26 @@ extension Vault {
     }
 
     /// Opens both secrets of `row` with its key and seals them again under `key`, keeping the row's version.
-    func reseal(_ row: SealedRow, under key: VaultKey) throws(FieldFailure) -> SealedRow {
+    func reseal(_ row: SealedRow, under key: VaultKey, nonces: inout NonceBatch) throws(FieldFailure) -> SealedRow {
         var out = row
         if let access = row.accessToken {
-            out.accessToken = try reseal(access, field: .accessToken, of: row, under: key)
+            out.accessToken = try reseal(access, field: .accessToken, of: row, under: key, nonce: nonces.next())
         }
-        out.refreshToken = try reseal(row.refreshToken, field: .refreshToken, of: row, under: key)
+        out.refreshToken = try reseal(
+            row.refreshToken, field: .refreshToken, of: row, under: key, nonce: nonces.next())
         out.keyID = key.id
         return out
     }
 
     private func reseal(
-        _ sealed: SealedValue, field: TokenField, of row: SealedRow, under key: VaultKey
+        _ sealed: SealedValue, field: TokenField, of row: SealedRow, under key: VaultKey, nonce: [UInt8]
     )
         throws(FieldFailure) -> SealedValue
     {
         let context = SealContext(field: field, provider: row.provider, clientID: row.clientID)
         do throws(VaultError) {
             let opened = try sealer.open(sealed, keyID: row.keyID, context: context, cached: false)
-            return sealer.seal(opened, context: context, key: key, cached: false)
+            return sealer.seal(opened, context: context, key: key, nonce: nonce, cached: false)
         } catch {
             throw FieldFailure(field: field, error: error)
         }

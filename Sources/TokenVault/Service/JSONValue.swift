@@ -55,11 +55,13 @@ public enum JSONValue: Sendable, Hashable, Codable {
 }
 
 extension JSONValue {
-    /// Compact JSON with sorted keys, written by hand: JSONEncoder costs more than the rest of a store.
+    /// Compact JSON with sorted keys, written by hand as UTF-8: JSONEncoder costs more than the rest of a store.
     static func serialize(_ object: [String: JSONValue]) -> String {
-        var out = ""
+        if object.isEmpty { return "{}" }
+        var out: [UInt8] = []
+        out.reserveCapacity(64)
         JSONValue.object(object).write(to: &out)
-        return out
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// Decodes a JSON object (the `metadata` column); an unreadable one reads as empty.
@@ -68,54 +70,67 @@ extension JSONValue {
         return (try? JSONDecoder().decode([String: JSONValue].self, from: Data(json.utf8))) ?? [:]
     }
 
-    private func write(to out: inout String) {
+    private func write(to out: inout [UInt8]) {
         switch self {
-        case .null: out += "null"
-        case .bool(let value): out += value ? "true" : "false"
+        case .null: out.append(contentsOf: "null".utf8)
+        case .bool(let value): out.append(contentsOf: (value ? "true" : "false").utf8)
         case .number(let value):
             if value.isFinite, value == value.rounded(), abs(value) < 9_007_199_254_740_992 {
-                out += String(Int64(value))
+                out.append(contentsOf: String(Int64(value)).utf8)
             } else if value.isFinite {
-                out += "\(value)"
+                out.append(contentsOf: "\(value)".utf8)
             } else {
-                out += "null"
+                out.append(contentsOf: "null".utf8)
             }
         case .string(let value): Self.writeString(value, to: &out)
         case .array(let values):
-            out += "["
+            out.append(UInt8(ascii: "["))
             for (index, value) in values.enumerated() {
-                if index > 0 { out += "," }
+                if index > 0 { out.append(UInt8(ascii: ",")) }
                 value.write(to: &out)
             }
-            out += "]"
+            out.append(UInt8(ascii: "]"))
         case .object(let object):
-            out += "{"
-            for (index, key) in object.keys.sorted().enumerated() {
-                if index > 0 { out += "," }
+            out.append(UInt8(ascii: "{"))
+            let keys = object.count == 1 ? Array(object.keys) : object.keys.sorted()
+            for (index, key) in keys.enumerated() {
+                if index > 0 { out.append(UInt8(ascii: ",")) }
                 Self.writeString(key, to: &out)
-                out += ":"
+                out.append(UInt8(ascii: ":"))
                 object[key]!.write(to: &out)
             }
-            out += "}"
+            out.append(UInt8(ascii: "}"))
         }
     }
 
-    private static func writeString(_ value: String, to out: inout String) {
-        out += "\""
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                out +=
-                    "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count)
-                    + String(scalar.value, radix: 16)
-            default: out.unicodeScalars.append(scalar)
+    /// A JSON string: `"` and `\` escaped, control characters as escapes, everything else (UTF-8) as is.
+    private static func writeString(_ value: String, to out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        for byte in value.utf8 {
+            let escape: UInt8? =
+                switch byte {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"): byte
+                case UInt8(ascii: "\n"): UInt8(ascii: "n")
+                case UInt8(ascii: "\r"): UInt8(ascii: "r")
+                case UInt8(ascii: "\t"): UInt8(ascii: "t")
+                default: nil
+                }
+            if let escape {
+                out.append(UInt8(ascii: "\\"))
+                out.append(escape)
+                continue
+            }
+            if byte < 0x20 {
+                let hex = { (nibble: UInt8) in
+                    nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
+                }
+                out.append(contentsOf: "\\u00".utf8)
+                out.append(hex(byte >> 4))
+                out.append(hex(byte & 0xf))
+            } else {
+                out.append(byte)
             }
         }
-        out += "\""
+        out.append(UInt8(ascii: "\""))
     }
 }

@@ -70,9 +70,12 @@ extension Vault {
         }
         var rows: [SealedRow] = []
         rows.reserveCapacity(latest.count)
+        var nonces = NonceBatch(count: 2 * latest.count)
         for (index, record) in records.enumerated()
         where latest[TokenRepository.rowKey(record.client, record.provider)] == index {
-            rows.append(try seal(record.tokens, client: record.client, provider: record.provider, cached: false))
+            rows.append(
+                try seal(
+                    record.tokens, client: record.client, provider: record.provider, cached: false, nonces: &nonces))
         }
         guard !rows.isEmpty else { return 0 }
         let written = try await repository.upsertBatch(rows, keyID: sealer.keyring.current.id)

@@ -7,18 +7,29 @@ extension Vault {
     ) throws(VaultError)
         -> SealedRow
     {
+        var nonces = NonceBatch(count: 2)
+        return try seal(tokens, client: client, provider: provider, cached: cached, nonces: &nonces)
+    }
+
+    /// `seal`, taking both nonces from `nonces` (bulk work draws them for a whole batch at once).
+    func seal(
+        _ tokens: TokenSet, client: String, provider: String, cached: Bool, nonces: inout NonceBatch
+    ) throws(VaultError)
+        -> SealedRow
+    {
         let metadataJSON = JSONValue.serialize(tokens.metadata)
+        let key = sealer.keyring.current
         return SealedRow(
             clientID: client, provider: provider,
             accessToken: tokens.accessToken.map {
                 sealer.seal(
-                    $0, context: SealContext(field: .accessToken, provider: provider, clientID: client),
-                    key: sealer.keyring.current, cached: cached)
+                    $0, context: SealContext(field: .accessToken, provider: provider, clientID: client), key: key,
+                    nonce: nonces.next(), cached: cached)
             },
             refreshToken: sealer.seal(
                 tokens.refreshToken, context: SealContext(field: .refreshToken, provider: provider, clientID: client),
-                key: sealer.keyring.current, cached: cached),
-            keyID: sealer.keyring.current.id, expiresAt: tokens.expiresAt?.timeIntervalSince1970,
+                key: key, nonce: nonces.next(), cached: cached),
+            keyID: key.id, expiresAt: tokens.expiresAt?.timeIntervalSince1970,
             scopes: tokens.scopes, metadataJSON: metadataJSON)
     }
 

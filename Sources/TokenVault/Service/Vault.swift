@@ -116,8 +116,8 @@ public final class Vault: Sendable {
 
     static func validate(client: String, provider: String) throws(VaultError) {
         for (name, value) in [("client id", client), ("provider", provider)] {
-            guard !value.isEmpty, value.utf8.count <= 256, !value.unicodeScalars.contains(where: { $0.value < 0x20 })
-            else {
+            // In UTF-8 a byte below 0x20 is always that control character, never part of another character.
+            guard !value.isEmpty, value.utf8.count <= 256, !value.utf8.contains(where: { $0 < 0x20 }) else {
                 throw VaultError(
                     .invalidInput, "the \(name) must be 1 to 256 bytes of printable text.")
             }

@@ -15,4 +15,11 @@ final class JSONValueTests: XCTestCase {
         XCTAssertEqual(JSONValue.parseObject(text), object)
         XCTAssertEqual(JSONValue.parseObject("not json"), [:])
     }
+
+    func testStringsAreEscapedExactlyAsJSONRequires() {
+        XCTAssertEqual(JSONValue.serialize([:]), "{}")
+        XCTAssertEqual(
+            JSONValue.serialize(["k": .string("a\"b\\c\nd\re\tf\u{1}g\u{1f}h\u{7f}ü")]),
+            #"{"k":"a\"b\\c\nd\re\tf\u0001g\u001fh\#u{7f}ü"}"#)
+    }
 }
