@@ -94,7 +94,7 @@ public struct Sealer: Sendable {
                     + "\(Self.formatVersion): the row is corrupted, or written by a newer token-vault.")
         }
         let opened = withSubkey(key: key, context: context, cached: cached) { subkey in
-            SecureBuffer(
+            SecureBuffer.make(
                 count: sealed.ciphertext.count - Self.overhead, guarded: false,
                 initializingWith: { out in
                     sealed.ciphertext.withUnsafeBytes { all in

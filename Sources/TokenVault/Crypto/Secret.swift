@@ -10,11 +10,11 @@ public struct Secret: Sendable, Equatable, CustomStringConvertible, CustomDebugS
 
     public init(_ value: String) {
         var value = value
-        storage = value.withUTF8 { SecureBuffer(copying: UnsafeRawBufferPointer($0)) }
+        storage = value.withUTF8 { SecureBuffer.make(copying: UnsafeRawBufferPointer($0)) }
     }
 
     public init(bytes: some Collection<UInt8>) {
-        storage = SecureBuffer(
+        storage = SecureBuffer.make(
             count: bytes.count,
             filling: { buffer in
                 _ = buffer.initializeMemory(as: UInt8.self, from: bytes)

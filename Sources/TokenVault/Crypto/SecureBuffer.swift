@@ -1,35 +1,63 @@
 /// Memory for secret bytes that is wiped when released.
 ///
 /// Keys use libsodium's guarded allocation (`sodium_malloc`: locked into RAM, surrounded by guard pages,
-/// read-only except while being written). Tokens, which are many and short-lived, use ordinary heap memory
-/// that is zeroed with `sodium_memzero` in `deinit`: guarded pages cost several system calls each.
-final class SecureBuffer: @unchecked Sendable {
-    // @unchecked: the bytes are written only during initialization and never mutated afterwards.
-    let count: Int
-    private let pointer: UnsafeMutableRawPointer
-    private let guarded: Bool
+/// read-only except while being written). Tokens, which are many and short-lived, live in the object's own
+/// allocation (one `malloc` per secret) and are zeroed with `sodium_memzero` in `deinit`: guarded pages cost
+/// several system calls each.
+struct SecureBuffer: @unchecked Sendable {
+    // @unchecked: the bytes are written only while the buffer is made and never mutated afterwards.
+    // (ManagedBuffer, which keeps header and bytes in one allocation, cannot itself be Sendable.)
+    let storage: Storage
 
-    /// Allocates `count` bytes and lets `initializer` fill them. Returns nil (after wiping) when it returns false.
-    init?(count: Int, guarded: Bool, initializingWith initializer: (UnsafeMutableRawBufferPointer) -> Bool) {
-        let pointer =
-            guarded
-            ? Sodium.guardedAllocate(max(count, 1))
-            : UnsafeMutableRawPointer.allocate(byteCount: max(count, 1), alignment: 16)
-        let buffer = UnsafeMutableRawBufferPointer(start: pointer, count: count)
-        guard initializer(buffer) else {
-            // Fail before any stored property is set, so that deinit does not run on a half-made buffer.
-            Sodium.zero(buffer)
-            Self.release(pointer, guarded: guarded)
-            return nil
+    final class Storage: ManagedBuffer<Header, UInt8> {
+        deinit {
+            withUnsafeMutablePointers { header, elements in
+                if let guarded = header.pointee.guarded {
+                    Sodium.makeReadWrite(guarded)  // sodium_free wipes the bytes itself.
+                    Sodium.guardedFree(guarded)
+                } else {
+                    Sodium.zero(UnsafeMutableRawBufferPointer(start: elements, count: header.pointee.count))
+                }
+            }
         }
-        if guarded { Sodium.makeReadOnly(pointer) }
-        self.count = count
-        self.pointer = pointer
-        self.guarded = guarded
     }
 
-    convenience init(count: Int, guarded: Bool = false, filling initializer: (UnsafeMutableRawBufferPointer) -> Void) {
-        self.init(
+    struct Header {
+        let count: Int
+        /// The `sodium_malloc` memory holding the bytes of a guarded buffer; nil when they follow the header.
+        let guarded: UnsafeMutableRawPointer?
+    }
+
+    /// Makes a buffer of `count` bytes that `initializer` fills. Returns nil (after wiping) when it returns false.
+    static func make(
+        count: Int, guarded: Bool, initializingWith initializer: (UnsafeMutableRawBufferPointer) -> Bool
+    ) -> SecureBuffer? {
+        if guarded {
+            let pointer = Sodium.guardedAllocate(max(count, 1))
+            let bytes = UnsafeMutableRawBufferPointer(start: pointer, count: count)
+            guard initializer(bytes) else {
+                Sodium.zero(bytes)
+                Sodium.guardedFree(pointer)
+                return nil
+            }
+            Sodium.makeReadOnly(pointer)
+            return SecureBuffer(
+                storage: unsafeDowncast(
+                    Storage.create(minimumCapacity: 0) { _ in Header(count: count, guarded: pointer) },
+                    to: Storage.self))
+        }
+        let storage = unsafeDowncast(
+            Storage.create(minimumCapacity: count) { _ in Header(count: count, guarded: nil) }, to: Storage.self)
+        let filled = storage.withUnsafeMutablePointerToElements { elements in
+            initializer(UnsafeMutableRawBufferPointer(start: elements, count: count))
+        }
+        return filled ? SecureBuffer(storage: storage) : nil  // an unfilled buffer is wiped by its deinit
+    }
+
+    static func make(
+        count: Int, guarded: Bool = false, filling initializer: (UnsafeMutableRawBufferPointer) -> Void
+    ) -> SecureBuffer {
+        make(
             count: count, guarded: guarded,
             initializingWith: { buffer in
                 initializer(buffer)
@@ -37,33 +65,22 @@ final class SecureBuffer: @unchecked Sendable {
             })!
     }
 
-    convenience init(copying bytes: UnsafeRawBufferPointer, guarded: Bool = false) {
-        self.init(
+    static func make(copying bytes: UnsafeRawBufferPointer, guarded: Bool = false) -> SecureBuffer {
+        make(
             count: bytes.count, guarded: guarded,
             filling: { buffer in
                 if bytes.count > 0 { buffer.copyMemory(from: bytes) }
             })
     }
 
-    deinit {
-        if guarded {
-            Sodium.makeReadWrite(pointer)  // sodium_free wipes the bytes itself.
-        } else {
-            Sodium.zero(UnsafeMutableRawBufferPointer(start: pointer, count: count))
-        }
-        Self.release(pointer, guarded: guarded)
-    }
-
-    private static func release(_ pointer: UnsafeMutableRawPointer, guarded: Bool) {
-        if guarded {
-            Sodium.guardedFree(pointer)
-        } else {
-            pointer.deallocate()
-        }
-    }
+    var count: Int { storage.header.count }
 
     func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
-        try body(UnsafeRawBufferPointer(start: pointer, count: count))
+        try storage.withUnsafeMutablePointers { header, elements in
+            try body(
+                UnsafeRawBufferPointer(
+                    start: header.pointee.guarded ?? UnsafeMutableRawPointer(elements), count: header.pointee.count))
+        }
     }
 
     func constantTimeEquals(_ other: SecureBuffer) -> Bool {

@@ -12,7 +12,7 @@ final class SubkeyCache: @unchecked Sendable {
     // @unchecked: `slots` and the bytes behind `subkeys` are guarded by `lock`.
     private struct Slot {
         /// Held, so that its identity cannot pass to another key while the entry exists.
-        var master: SecureBuffer
+        var master: SecureBuffer.Storage
         var field: TokenField
         var provider: String
         var clientID: String
@@ -46,7 +46,7 @@ final class SubkeyCache: @unchecked Sendable {
         let index = Self.hash(context, key.material) & mask
         lock.lock()
         defer { lock.unlock() }
-        guard slots[index]?.master === key.material, slots[index]?.field == context.field,
+        guard slots[index]?.master === key.material.storage, slots[index]?.field == context.field,
             slots[index]?.clientID == context.clientID, slots[index]?.provider == context.provider
         else { return false }
         output.copyMemory(
@@ -58,7 +58,7 @@ final class SubkeyCache: @unchecked Sendable {
     func store(key: VaultKey, context: SealContext, subkey: UnsafeRawBufferPointer) {
         let index = Self.hash(context, key.material) & mask
         let slot = Slot(
-            master: key.material, field: context.field, provider: context.provider, clientID: context.clientID)
+            master: key.material.storage, field: context.field, provider: context.provider, clientID: context.clientID)
         lock.lock()
         defer { lock.unlock() }
         slots[index] = slot
@@ -69,7 +69,7 @@ final class SubkeyCache: @unchecked Sendable {
     /// A multiply-xorshift hash of the field, provider and client id, 8 bytes at a time, mixed with the master
     /// key's identity. It only picks a slot.
     static func hash(_ context: SealContext, _ master: SecureBuffer) -> Int {
-        var hash = UInt64(UInt(bitPattern: ObjectIdentifier(master))) ^ (context.field == .accessToken ? 1 : 2)
+        var hash = UInt64(UInt(bitPattern: ObjectIdentifier(master.storage))) ^ (context.field == .accessToken ? 1 : 2)
         hash = mix(hash, context.provider)
         hash = mix(hash, context.clientID)
         return Int(truncatingIfNeeded: hash)

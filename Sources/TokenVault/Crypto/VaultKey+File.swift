@@ -23,7 +23,7 @@ extension VaultKey {
         let limit = 4096
         var length = 0
         var readError: Int32 = 0
-        let contents = SecureBuffer(
+        let contents = SecureBuffer.make(
             count: limit,
             filling: { buffer in
                 while length < limit {

@@ -41,7 +41,7 @@ public struct VaultKey: Sendable, Equatable, CustomStringConvertible, CustomDebu
 
     /// A new random key.
     public static func generate() -> VaultKey {
-        VaultKey(material: SecureBuffer(count: byteCount, guarded: true, filling: { Sodium.randomBytes($0) }))
+        VaultKey(material: SecureBuffer.make(count: byteCount, guarded: true, filling: { Sodium.randomBytes($0) }))
     }
 
     init(material: SecureBuffer) {
@@ -88,7 +88,7 @@ public struct VaultKey: Sendable, Equatable, CustomStringConvertible, CustomDebu
         // Room for more than 32 bytes, so that a too-long key is reported as such rather than as bad base64.
         let capacity = text.count
         var length = 0
-        let buffer = SecureBuffer(
+        let buffer = SecureBuffer.make(
             count: capacity, guarded: true,
             initializingWith: { output in
                 if let decoded = Sodium.decodeBase64(text, into: output) {
@@ -101,7 +101,7 @@ public struct VaultKey: Sendable, Equatable, CustomStringConvertible, CustomDebu
         guard length == byteCount else { return .failure(.wrongLength(length)) }
         return .success(
             buffer.withUnsafeBytes {
-                SecureBuffer(copying: UnsafeRawBufferPointer(rebasing: $0[0..<byteCount]), guarded: true)
+                SecureBuffer.make(copying: UnsafeRawBufferPointer(rebasing: $0[0..<byteCount]), guarded: true)
             })
     }
 }
