@@ -110,9 +110,11 @@ struct BenchRunner {
         return report
     }
 
-    /// Alternates `vault` and `baseline`, each returning operations done in the seconds it is given.
+    /// Alternates `vault` and `baseline`, each returning operations done in the seconds it is given; `prepare`
+    /// runs, untimed, before each of them.
     private func alternate(
-        name: String, connections: Int, target: Double, vault: (Double) async throws -> Int,
+        name: String, connections: Int, target: Double, prepare: (() async throws -> Void)? = nil,
+        vault: (Double) async throws -> Int,
         baseline: (Double) async throws -> Int, blocking: ((Double) async throws -> Int)? = nil
     ) async throws -> BenchResult {
         let slice = settings.duration / Double(settings.rounds) / 2
@@ -132,6 +134,7 @@ struct BenchRunner {
             }
             // ABBA order, so that neither side always runs first (warm caches, a just-woken backend).
             for side in round % 2 == 0 ? [true, false] : [false, true] {
+                try await prepare?()  // not timed
                 let started = Date()
                 let before = Usage.now()
                 if side {
@@ -308,37 +311,33 @@ struct BenchRunner {
         return result
     }
 
+    /// Both sides insert the same `rows` new rows into an emptied table, from inputs made before timing: the
+    /// vault's records (tokens, metadata) and the baseline's rows of random bytes.
     private func importRows(keyring: Keyring) async throws -> BenchResult {
         let vault = vault(connections: 1, keyring: keyring)
         let raw = try await rawConnections(1)[0]
-        let rows = settings.rows
-        let batchSize = 1000
+        let batchSize = Vault.importBatchSize
         let provider = self.provider
-        let (access, refresh, sizes) = (accessToken, refreshToken, self.sizes)
-        var round = 0
+        let records = (0..<settings.rows).map { index in
+            ImportRecord(
+                client: "import-\(index)", provider: provider,
+                tokens: TokenSet(
+                    accessToken: Secret(accessToken), refreshToken: Secret(refreshToken),
+                    expiresAt: Date().addingTimeInterval(3600), scopes: "ZohoCRM.modules.ALL",
+                    metadata: ["api_domain": .string("https://www.zohoapis.eu")]))
+        }
+        let rawBatches = RawConnection.importBatches(
+            clientPrefix: "import-", provider: provider, rows: settings.rows, batchSize: batchSize, sizes: sizes)
+        let rows = settings.rows
         let result = try await alternate(
             name: "import", connections: 1, target: 0.80,
+            prepare: { try await raw.execute("TRUNCATE oauth_tokens") },
             vault: { _ in
-                round += 1
-                var start = 0
-                while start < rows {
-                    let records = (start..<min(rows, start + batchSize)).map { index in
-                        ImportRecord(
-                            client: "import-\(round)-\(index)", provider: provider,
-                            tokens: TokenSet(
-                                accessToken: Secret(access), refreshToken: Secret(refresh),
-                                expiresAt: Date().addingTimeInterval(3600), scopes: "ZohoCRM.modules.ALL",
-                                metadata: ["api_domain": .string("https://www.zohoapis.eu")]))
-                    }
-                    try await vault.importTokens(records)
-                    start += batchSize
-                }
+                try await vault.importTokens(records)
                 return rows
             },
             baseline: { _ in
-                try await raw.importRows(
-                    clientPrefix: "raw-import-\(round)-", provider: provider, rows: rows, batchSize: batchSize,
-                    sizes: sizes)
+                try await raw.importRows(rawBatches)
                 return rows
             })
         try await raw.execute("TRUNCATE oauth_tokens")

@@ -113,26 +113,31 @@ import Foundation
         }
     }
 
-    /// The vault's batched import statement with random bytes: `rows` rows in batches of `batchSize`.
-    public func importRows(
+    /// Rows of random bytes (one set shared by all: a raw caller has its bytes already) for `importRows`.
+    public static func importBatches(
         clientPrefix: String, provider: String, rows: Int, batchSize: Int, sizes: SealedSizes
-    )
-        async throws(VaultError)
-    {
-        // One set of random bytes for every row: a raw caller has its bytes already.
-        let template = Self.randomRow(client: "", provider: provider, sizes: sizes).row
-        var start = 0
-        while start < rows {
-            let batch = (start..<min(rows, start + batchSize)).map { index in
-                var row = template
-                row.clientID = "\(clientPrefix)\(index)"
-                return row
+    ) -> [RawBatch] {
+        let template = randomRow(client: "", provider: provider, sizes: sizes).row
+        return stride(from: 0, to: rows, by: batchSize).map { start in
+            RawBatch(
+                rows: (start..<min(rows, start + batchSize)).map { index in
+                    var row = template
+                    row.clientID = "\(clientPrefix)\(index)"
+                    return row
+                })
+        }
+    }
+
+    /// The vault's batched import statements, one per batch, in one transaction, each batch's parameters
+    /// encoded while the previous statement runs: the vault's import pipeline without the sealing.
+    public func importRows(_ batches: [RawBatch]) async throws(VaultError) {
+        do throws(VaultError) {
+            _ = try await TokenRepository.upsertBatches(on: connection, count: batches.count) { index in
+                TokenRepository.upsertBatchParameters(batches[index].rows, keyID: KeyID(rawValue: "raw"))
             }
-            let parameters = TokenRepository.upsertBatchParameters(batch, keyID: KeyID(rawValue: "raw"))
-            try await connection.runTyped { (connection) throws(VaultError) in
-                _ = try connection.query(prepared: TokenRepository.upsertBatch, parameters)
-            }
-            start += batchSize
+        } catch {
+            try? await execute("ROLLBACK")
+            throw error
         }
     }
 
@@ -162,6 +167,11 @@ import Foundation
 /// A row of random bytes in place of sealed values, for the raw baseline.
 @_spi(Benchmarking) public struct RawRow: Sendable {
     let row: SealedRow
+}
+
+/// Rows for one statement of the raw import baseline.
+@_spi(Benchmarking) public struct RawBatch: Sendable {
+    let rows: [SealedRow]
 }
 
 /// Stored sizes of the two ciphertext columns for given token lengths.

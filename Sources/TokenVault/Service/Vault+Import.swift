@@ -60,26 +60,67 @@ public struct ImportRecord: Sendable {
 }
 
 extension Vault {
-    /// Seals and upserts many rows in one statement (bulk onboarding, migration from a plaintext table).
-    /// Later records for the same (client, provider) win. Returns the number of rows written.
+    /// Seals and upserts many rows (bulk onboarding, migration from a plaintext table), all or nothing: one
+    /// statement per ``importBatchSize`` rows, in one transaction, the next batch sealed while the previous one is
+    /// written. Later records for the same (client, provider) win. Returns the number of rows written.
     @discardableResult
     public func importTokens(_ records: [ImportRecord]) async throws(VaultError) -> Int {
-        var latest: [String: Int] = [:]
         for (index, record) in records.enumerated() {
-            latest[TokenRepository.rowKey(record.client, record.provider)] = index
+            do throws(VaultError) {
+                try Self.validate(client: record.client, provider: record.provider)
+            } catch {
+                throw VaultError(error.code, "import record \(index + 1): \(error.message) Nothing was imported.")
+            }
         }
-        var rows: [SealedRow] = []
-        rows.reserveCapacity(latest.count)
-        var nonces = NonceBatch(count: 2 * latest.count)
-        for (index, record) in records.enumerated()
-        where latest[TokenRepository.rowKey(record.client, record.provider)] == index {
-            rows.append(
-                try seal(
-                    record.tokens, client: record.client, provider: record.provider, cached: false, nonces: &nonces))
+        let chosen = Self.lastRecordPerRow(records)
+        guard !chosen.isEmpty else { return 0 }
+        let keyID = sealer.keyring.current.id
+        let batchSize = Self.importBatchSize
+        let batches = stride(from: 0, to: chosen.count, by: batchSize).map {
+            chosen[$0..<min(chosen.count, $0 + batchSize)]
         }
-        guard !rows.isEmpty else { return 0 }
-        let written = try await repository.upsertBatch(rows, keyID: sealer.keyring.current.id)
+        let parameters = { (batch: Int) throws(VaultError) -> [SQLValue] in
+            let indices = batches[batch]
+            var nonces = NonceBatch(count: 2 * indices.count)
+            var rows: [SealedRow] = []
+            rows.reserveCapacity(indices.count)
+            for index in indices {
+                let record = records[index]
+                rows.append(
+                    try self.seal(
+                        record.tokens, client: record.client, provider: record.provider, cached: false,
+                        nonces: &nonces))
+            }
+            return TokenRepository.upsertBatchParameters(rows, keyID: keyID)
+        }
+        let written =
+            batches.count == 1
+            ? try await repository.upsertBatch(parameters: parameters(0))
+            : try await repository.upsertBatches(count: batches.count, parameters: parameters)
         logger.info("imported tokens", metadata: ["token_vault.rows": "\(written)"])
         return written
+    }
+
+    /// Rows per statement of ``importTokens(_:)``.
+    public static let importBatchSize = 1000
+
+    /// The index of the last record of each (client, provider), in record order.
+    static func lastRecordPerRow(_ records: [ImportRecord]) -> [Int] {
+        struct Row: Hashable {
+            let client: String
+            let provider: String
+        }
+        var seen = Set<Row>(minimumCapacity: records.count)
+        var duplicates = false
+        for record in records where !seen.insert(Row(client: record.client, provider: record.provider)).inserted {
+            duplicates = true
+            break
+        }
+        guard duplicates else { return Array(records.indices) }
+        var last: [Row: Int] = [:]
+        for (index, record) in records.enumerated() {
+            last[Row(client: record.client, provider: record.provider)] = index
+        }
+        return records.indices.filter { last[Row(client: records[$0].client, provider: records[$0].provider)] == $0 }
     }
 }

@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 
 /// A libpq connection with its own serial dispatch queue: every blocking libpq call runs there,
 /// off Swift's cooperative thread pool, and never on two threads at once.
@@ -51,6 +52,16 @@ final class PooledConnection: @unchecked Sendable {
         }
     }
 
+    /// Starts `body` on the connection's queue at once and returns without waiting: the caller does other work
+    /// (sealing the next batch) while the statement runs, then awaits ``Pending/value()``.
+    func start<T: Sendable>(_ body: @escaping @Sendable (PGConnection) throws(VaultError) -> T) -> Pending<T> {
+        let pending = Pending<T>()
+        queue.async {
+            pending.fill(Result { () throws(VaultError) in try body(self.connection) })
+        }
+        return pending
+    }
+
     /// `run` with the error type kept.
     func runTyped<T: Sendable>(
         _ body: @escaping @Sendable (PGConnection) throws(VaultError) -> T
@@ -66,4 +77,38 @@ final class PooledConnection: @unchecked Sendable {
 
     /// Only meaningful between calls, when no `run` is in flight.
     var isBroken: Bool { queue.sync { connection.isBroken } }
+}
+
+/// The result of work started with ``PooledConnection/start(_:)``, made on the connection's thread.
+final class Pending<T: Sendable>: @unchecked Sendable {
+    // @unchecked: `result` and `waiter` are guarded by `lock`.
+    private let lock = NSLock()
+    private var result: Result<T, VaultError>?
+    private var waiter: CheckedContinuation<Result<T, VaultError>, Never>?
+
+    fileprivate func fill(_ value: Result<T, VaultError>) {
+        lock.lock()
+        guard let waiter else {
+            result = value
+            lock.unlock()
+            return
+        }
+        self.waiter = nil
+        lock.unlock()
+        waiter.resume(returning: value)
+    }
+
+    /// Waits for the work to finish; returns at once when it already has.
+    func value() async throws(VaultError) -> T {
+        if let ready = lock.withLock({ result }) { return try ready.get() }
+        let outcome = await withCheckedContinuation { continuation in
+            let ready = lock.withLock { () -> Result<T, VaultError>? in
+                if let result { return result }
+                waiter = continuation
+                return nil
+            }
+            if let ready { continuation.resume(returning: ready) }
+        }
+        return try outcome.get()
+    }
 }

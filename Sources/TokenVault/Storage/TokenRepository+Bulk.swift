@@ -102,10 +102,49 @@ extension TokenRepository {
 
     /// Upserts many sealed rows in one statement. A (client, provider) may appear only once per batch.
     func upsertBatch(_ rows: [SealedRow], keyID: KeyID) async throws(VaultError) -> Int {
-        let parameters = Self.upsertBatchParameters(rows, keyID: keyID)
-        return try await pool.withConnection(idempotent: true) { connection in
+        try await upsertBatch(parameters: Self.upsertBatchParameters(rows, keyID: keyID))
+    }
+
+    /// One batch upsert with parameters from `upsertBatchParameters`.
+    func upsertBatch(parameters: [SQLValue]) async throws(VaultError) -> Int {
+        try await pool.withConnection(idempotent: true) { connection in
             try connection.query(prepared: Self.upsertBatch, parameters).affectedRows
         }
+    }
+
+    /// Runs `count` batch upserts in one transaction on one connection, pipelined: while statement `i` runs on
+    /// the connection's thread, `parameters(i + 1)` (sealing, encoding) runs on the caller's. All or nothing.
+    /// Returns the rows written.
+    func upsertBatches(
+        count: Int, parameters: (Int) throws(VaultError) -> [SQLValue]
+    ) async throws(VaultError) -> Int {
+        try await pool.withLease { (connection) throws(VaultError) in
+            try await Self.upsertBatches(on: connection, count: count, parameters: parameters)
+        }
+    }
+
+    /// `upsertBatches` on a connection the caller holds (and rolls back if this throws).
+    static func upsertBatches(
+        on connection: PooledConnection, count: Int, parameters: (Int) throws(VaultError) -> [SQLValue]
+    ) async throws(VaultError) -> Int {
+        var next = try parameters(0)
+        try await connection.runTyped { (connection) throws(VaultError) in try connection.execute(script: "BEGIN") }
+        var written = 0
+        for index in 0..<count {
+            let current = next
+            let statement = connection.start { (connection) throws(VaultError) in
+                try connection.query(prepared: Self.upsertBatch, current).affectedRows
+            }
+            do throws(VaultError) {
+                if index + 1 < count { next = try parameters(index + 1) }
+            } catch {
+                _ = try? await statement.value()  // the connection must be idle before the caller rolls back
+                throw error
+            }
+            written += try await statement.value()
+        }
+        try await connection.runTyped { (connection) throws(VaultError) in try connection.execute(script: "COMMIT") }
+        return written
     }
 
     static func upsertBatchParameters(_ rows: [SealedRow], keyID: KeyID) -> [SQLValue] {

@@ -1,0 +1,92 @@
+import Foundation
+import TokenVaultTesting
+import XCTest
+
+@testable import TokenVault
+
+/// `importTokens` over several statements: everything written, later records winning, all or nothing.
+final class ImportTests: XCTestCase {
+    private func record(_ client: String, access: String) -> ImportRecord {
+        ImportRecord(
+            client: client, provider: "zoho_crm",
+            tokens: TokenSet(
+                accessToken: Secret(access), refreshToken: Secret("1000.refresh-\(client)"),
+                expiresAt: Date().addingTimeInterval(3600),
+                metadata: ["api_domain": .string("https://www.zohoapis.eu")]))
+    }
+
+    func testManyBatchesAreAllWrittenAndOpen() async throws {
+        let fixture = try await VaultFixture.make()
+        let count = Vault.importBatchSize * 2 + 345
+        let written = try await fixture.vault.importTokens(
+            (0..<count).map { record("client-\($0)", access: "1000.access-\($0)") })
+        XCTAssertEqual(written, count)
+        let rows = try await fixture.sql("SELECT count(*) FROM oauth_tokens")
+        XCTAssertEqual(rows, [[String(count)]])
+        for index in [0, Vault.importBatchSize, count - 1] {
+            let tokens = try await fixture.vault.fetch(client: "client-\(index)", provider: "zoho_crm")
+            XCTAssertEqual(tokens.accessToken?.reveal(), "1000.access-\(index)")
+        }
+        let nonces = try await fixture.sql(
+            "SELECT count(DISTINCT access_token_nonce) + count(DISTINCT refresh_token_nonce) FROM oauth_tokens")
+        XCTAssertEqual(nonces, [[String(2 * count)]], "every sealed value has its own nonce")
+        await fixture.tearDown()
+    }
+
+    func testTheLastRecordForARowWinsAcrossBatches() async throws {
+        let fixture = try await VaultFixture.make()
+        var records = (0..<Vault.importBatchSize + 10).map { record("client-\($0)", access: "1000.first-\($0)") }
+        records.append(record("client-3", access: "1000.second"))  // the same row again, in the second batch
+        records.append(record("client-3", access: "1000.third"))
+        let written = try await fixture.vault.importTokens(records)
+        XCTAssertEqual(written, Vault.importBatchSize + 10)
+        let tokens = try await fixture.vault.fetch(client: "client-3", provider: "zoho_crm")
+        XCTAssertEqual(tokens.accessToken?.reveal(), "1000.third")
+        await fixture.tearDown()
+    }
+
+    func testAFailureInALaterBatchWritesNothing() async throws {
+        let fixture = try await VaultFixture.make()
+        // A real statement failure in the third batch, raised by PostgreSQL itself.
+        _ = try await fixture.sql(
+            """
+            CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF NEW.client_id = 'poison' THEN RAISE EXCEPTION 'poisoned row'; END IF;
+                RETURN NEW;
+            END $$
+            """)
+        _ = try await fixture.sql(
+            "CREATE TRIGGER refuse_poison BEFORE INSERT ON oauth_tokens FOR EACH ROW EXECUTE FUNCTION refuse_poison()")
+        var records = (0..<Vault.importBatchSize * 2 + 5).map { record("client-\($0)", access: "1000.a-\($0)") }
+        records.append(record("poison", access: "1000.poison"))
+        do {
+            try await fixture.vault.importTokens(records)
+            XCTFail("the import should have failed")
+        } catch {
+            XCTAssertTrue(error.message.contains("poisoned row"), error.message)
+        }
+        let rows = try await fixture.sql("SELECT count(*) FROM oauth_tokens")
+        XCTAssertEqual(rows, [["0"]])
+        // The connection is usable afterwards: the transaction was rolled back, not left open.
+        try await fixture.vault.store(sampleTokens(), client: "after", provider: "zoho_crm")
+        let after = try await fixture.sql("SELECT count(*) FROM oauth_tokens")
+        XCTAssertEqual(after, [["1"]])
+        await fixture.tearDown()
+    }
+
+    func testAnInvalidRecordIsNamedAndNothingIsWritten() async throws {
+        let fixture = try await VaultFixture.make()
+        let records = [record("ok", access: "1000.a"), record("bad\nclient", access: "1000.b")]
+        do {
+            try await fixture.vault.importTokens(records)
+            XCTFail("the import should have failed")
+        } catch {
+            XCTAssertEqual(error.code, .invalidInput)
+            XCTAssertTrue(error.message.hasPrefix("import record 2: the client id"), error.message)
+        }
+        let rows = try await fixture.sql("SELECT count(*) FROM oauth_tokens")
+        XCTAssertEqual(rows, [["0"]])
+        await fixture.tearDown()
+    }
+}
