@@ -55,9 +55,8 @@ struct TokenRepository: Sendable {
     /// Inserts or replaces the row for (client, provider); returns its new version.
     /// Retried once on a dropped connection: writing the same sealed values twice leaves the same row.
     func upsert(_ row: SealedRow) async throws(VaultError) -> Int64 {
-        let parameters = Self.upsertParameters(row)
-        return try await pool.withConnection(idempotent: true) { connection in
-            let result = try connection.query(prepared: Self.upsert, parameters)
+        try await pool.withConnection(idempotent: true) { connection in
+            let result = try connection.query(prepared: Self.upsert, Self.upsertParameters(row))
             return result.integer(0, 0) ?? 0
         }
     }
