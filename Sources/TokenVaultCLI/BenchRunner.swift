@@ -316,7 +316,6 @@ struct BenchRunner {
     private func importRows(keyring: Keyring) async throws -> BenchResult {
         let vault = vault(connections: 1, keyring: keyring)
         let raw = try await rawConnections(1)[0]
-        let batchSize = Vault.importBatchSize
         let provider = self.provider
         let records = (0..<settings.rows).map { index in
             ImportRecord(
@@ -327,7 +326,7 @@ struct BenchRunner {
                     metadata: ["api_domain": .string("https://www.zohoapis.eu")]))
         }
         let rawBatches = RawConnection.importBatches(
-            clientPrefix: "import-", provider: provider, rows: settings.rows, batchSize: batchSize, sizes: sizes)
+            clientPrefix: "import-", provider: provider, rows: settings.rows, sizes: sizes)
         let rows = settings.rows
         let result = try await alternate(
             name: "import", connections: 1, target: 0.80,

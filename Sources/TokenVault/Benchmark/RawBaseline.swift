@@ -114,13 +114,14 @@ import Foundation
     }
 
     /// Rows of random bytes (one set shared by all: a raw caller has its bytes already) for `importRows`.
+    /// Split into statements as the vault's import splits them.
     public static func importBatches(
-        clientPrefix: String, provider: String, rows: Int, batchSize: Int, sizes: SealedSizes
+        clientPrefix: String, provider: String, rows: Int, sizes: SealedSizes
     ) -> [RawBatch] {
         let template = randomRow(client: "", provider: provider, sizes: sizes).row
-        return stride(from: 0, to: rows, by: batchSize).map { start in
+        return TokenRepository.importBatches(rows).map { range in
             RawBatch(
-                rows: (start..<min(rows, start + batchSize)).map { index in
+                rows: range.map { index in
                     var row = template
                     row.clientID = "\(clientPrefix)\(index)"
                     return row

@@ -61,24 +61,15 @@ public struct ImportRecord: Sendable {
 
 extension Vault {
     /// Seals and upserts many rows (bulk onboarding, migration from a plaintext table), all or nothing: one
-    /// statement per ``importBatchSize`` rows, in one transaction, the next batch sealed while the previous one is
-    /// written. Later records for the same (client, provider) win. Returns the number of rows written.
+    /// statement per batch of up to ``importBatchSize`` rows, in one transaction, each batch checked and sealed
+    /// while the previous one is written. Later records for the same (client, provider) win. Returns the number
+    /// of rows written.
     @discardableResult
     public func importTokens(_ records: [ImportRecord]) async throws(VaultError) -> Int {
-        for (index, record) in records.enumerated() {
-            do throws(VaultError) {
-                try Self.validate(client: record.client, provider: record.provider)
-            } catch {
-                throw VaultError(error.code, "import record \(index + 1): \(error.message) Nothing was imported.")
-            }
-        }
         let chosen = Self.lastRecordPerRow(records)
         guard !chosen.isEmpty else { return 0 }
         let keyID = sealer.keyring.current.id
-        let batchSize = Self.importBatchSize
-        let batches = stride(from: 0, to: chosen.count, by: batchSize).map {
-            chosen[$0..<min(chosen.count, $0 + batchSize)]
-        }
+        let batches = TokenRepository.importBatches(chosen.count).map { chosen[$0] }
         let parameters = { (batch: Int) throws(VaultError) -> [SQLValue] in
             let indices = batches[batch]
             var nonces = NonceBatch(count: 2 * indices.count)
@@ -86,6 +77,12 @@ extension Vault {
             rows.reserveCapacity(indices.count)
             for index in indices {
                 let record = records[index]
+                do throws(VaultError) {
+                    try Self.validate(client: record.client, provider: record.provider)
+                } catch {
+                    // Thrown before this batch is written; the transaction then rolls back the earlier ones.
+                    throw VaultError(error.code, "import record \(index + 1): \(error.message) Nothing was imported.")
+                }
                 rows.append(
                     try self.seal(
                         record.tokens, client: record.client, provider: record.provider, cached: false,
@@ -101,8 +98,8 @@ extension Vault {
         return written
     }
 
-    /// Rows per statement of ``importTokens(_:)``.
-    public static let importBatchSize = 1000
+    /// Rows per statement of ``importTokens(_:)``, but for a short first statement that starts the pipeline.
+    public static let importBatchSize = TokenRepository.importBatchSize
 
     /// The index of the last record of each (client, provider), in record order.
     static func lastRecordPerRow(_ records: [ImportRecord]) -> [Int] {
