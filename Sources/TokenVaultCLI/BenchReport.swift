@@ -53,13 +53,18 @@ struct BenchReport: Codable {
 
     func table() -> String {
         var lines: [String] = []
-        let header = ["name", "conns", "vault ops/s", "baseline ops/s", "ratio", "target", "", "blocking loop ops/s"]
+        let header = [
+            "name", "conns", "vault ops/s", "baseline ops/s", "ratio", "target", "", "blocking loop ops/s",
+            "CPU µs/op vault/baseline",
+        ]
         var rows: [[String]] = results.map { result in
             [
                 result.name, String(result.connections), String(format: "%.0f", result.vaultOpsPerS),
                 String(format: "%.0f", result.baselineOpsPerS), String(format: "%.2f", result.ratio),
                 String(format: "≥ %.2f", result.target), result.ratio >= result.target ? "ok" : "BELOW TARGET",
                 result.blockingOpsPerS.map { String(format: "%.0f", $0) } ?? "",
+                String(
+                    format: "%.1f / %.1f", result.vaultCPUMicrosecondsPerOp, result.baselineCPUMicrosecondsPerOp),
             ]
         }
         rows.insert(header, at: 0)

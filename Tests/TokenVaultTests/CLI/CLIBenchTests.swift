@@ -22,7 +22,12 @@ final class CLIBenchTests: XCTestCase {
             for key in ["vault_ops_per_s", "baseline_ops_per_s", "ratio", "target"] {
                 XCTAssertGreaterThan((result[key] as? Double) ?? 0, 0, "\(result["name"]!).\(key)")
             }
+            XCTAssertGreaterThan((result["vault_cpu_us_per_op"] as? Double) ?? 0, 0, "\(result["name"]!)")
+            XCTAssertNotNil(result["baseline_switches_per_op"] as? Double, "\(result["name"]!)")
         }
+        let work = try XCTUnwrap(object["vault_work_ns_per_call"] as? [String: Double])
+        XCTAssertEqual(Set(work.keys), ["put", "get", "access_token"])
+        XCTAssertTrue(work.values.allSatisfy { $0 > 0 }, "\(work)")
         let stampede = try XCTUnwrap(object["stampede"] as? [String: Any])
         XCTAssertEqual(stampede["callers"] as? Int, 8)
         XCTAssertEqual(stampede["endpoint_calls"] as? Int, 1, "one refresh for every caller")
@@ -39,6 +44,9 @@ final class CLIBenchTests: XCTestCase {
         XCTAssertEqual(table.status, 0, table.stderr)
         XCTAssertTrue(table.stdout.contains("seal_open"), table.stdout)
         XCTAssertTrue(table.stdout.contains("-> 1 endpoint call"), table.stdout)
+        let get = try cli.run(["bench", "--only", "get", "--duration", "0.1", "--rounds", "1", "--clients", "5"])
+        XCTAssertEqual(get.status, 0, get.stderr)
+        XCTAssertTrue(get.stdout.contains("vault's own CPU per call, without the database: get"), get.stdout)
         XCTAssertEqual(try cli.run(["bench", "--only", "nonsense"]).status, 64)
         await database.drop()
     }
