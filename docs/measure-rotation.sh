@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN="$(swift build -c release --show-bin-path)"
 TV="$BIN/token-vault"
-: "${DATABASE_URL:?set DATABASE_URL (or start one: eval \"\$(.build/debug/token-vault-test-postgres start)\")}"
+: "${DATABASE_URL:?set DATABASE_URL (or start one: eval \"\$(.build/release/token-vault-test-postgres start)\")}"
 SCHEMA="token_vault_rotation_$$"
 SQL() { psql "$DATABASE_URL" -X -q -v ON_ERROR_STOP=1 "$@"; }
 cleanup() { SQL -c "DROP SCHEMA IF EXISTS $SCHEMA CASCADE" >/dev/null 2>&1 || true; }

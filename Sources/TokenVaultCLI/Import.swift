@@ -17,7 +17,7 @@ struct Import: AsyncParsableCommand {
               psql "$OLD_DB" -X -At -v ON_ERROR_STOP=1 -c "SELECT json_build_object(…) …" | token-vault import
             """)
 
-    @Option(help: "Rows per statement.")
+    @Option(help: "Rows per transaction (written in statements of at most 1,000 rows).")
     var batchSize = 1000
 
     @Flag(help: "Report invalid lines and go on, instead of stopping at the first one.")
