@@ -3,7 +3,7 @@ import Foundation
 /// Recently derived subkeys, so that a service reading the same rows again skips the BLAKE2b derivation.
 ///
 /// A direct-mapped table: a context's slot is picked by a cheap hash of its names, and a hit is confirmed by
-/// comparing the master key (by identity), field, provider and client id in full (the hash only picks the slot, so
+/// comparing the master key (by identity), field, and the bytes of provider and client id in full (the hash only picks the slot, so
 /// a crafted collision evicts an entry but can never return another row's subkey). The subkeys themselves live in
 /// one `sodium_malloc` allocation (guard pages, locked into RAM, left out of core dumps), wiped when the cache is
 /// released; a lookup copies the 32 bytes out under the lock, into a buffer the caller wipes after use.
@@ -46,8 +46,10 @@ final class SubkeyCache: @unchecked Sendable {
         let index = Self.hash(context, key.material) & mask
         lock.lock()
         defer { lock.unlock() }
+        // Bytes, not `String ==`: canonically equivalent ids are different rows with different subkeys.
         guard slots[index]?.master === key.material.storage, slots[index]?.field == context.field,
-            slots[index]?.clientID == context.clientID, slots[index]?.provider == context.provider
+            slots[index]?.clientID.hasSameBytes(as: context.clientID) == true,
+            slots[index]?.provider.hasSameBytes(as: context.provider) == true
         else { return false }
         output.copyMemory(
             from: UnsafeRawBufferPointer(start: subkeys + index * Sodium.keyBytes, count: Sodium.keyBytes))

@@ -105,7 +105,7 @@ extension Vault {
             guard !resealed.isEmpty else { return }
             let written = try await repository.reseal(resealed, keyID: current.id)
             report.resealed += written.count
-            let lost = resealed.filter { !written.contains(TokenRepository.rowKey($0.clientID, $0.provider)) }
+            let lost = resealed.filter { !written.contains(RowKey(client: $0.clientID, provider: $0.provider)) }
             guard !lost.isEmpty else { return }
             // Changed since we read them (a refresh, a put, a delete): read them again.
             pending = try await repository.rows(lost.map { ($0.clientID, $0.provider) })

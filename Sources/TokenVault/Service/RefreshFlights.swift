@@ -1,12 +1,13 @@
 /// In-process single flight: concurrent callers for the same (client, provider) share one refresh.
 /// (Across processes, the advisory lock in `TokenRepository.beginRefresh` does the same.)
 actor RefreshFlights {
-    private var inFlight: [String: Task<AccessToken, any Error>] = [:]
+    private var inFlight: [RowKey: Task<AccessToken, any Error>] = [:]
 
     func run(
         client: String, provider: String, _ operation: @escaping @Sendable () async throws(VaultError) -> AccessToken
     ) async throws(VaultError) -> AccessToken {
-        let key = "\(client.utf8.count):\(client)/\(provider)"
+        // By bytes: canonically equivalent ids are different rows, and must never share a refresh.
+        let key = RowKey(client: client, provider: provider)
         let task: Task<AccessToken, any Error>
         if let existing = inFlight[key] {
             task = existing

@@ -103,21 +103,19 @@ extension Vault {
 
     /// The index of the last record of each (client, provider), in record order.
     static func lastRecordPerRow(_ records: [ImportRecord]) -> [Int] {
-        struct Row: Hashable {
-            let client: String
-            let provider: String
-        }
-        var seen = Set<Row>(minimumCapacity: records.count)
+        var seen = Set<RowKey>(minimumCapacity: records.count)
         var duplicates = false
-        for record in records where !seen.insert(Row(client: record.client, provider: record.provider)).inserted {
+        for record in records where !seen.insert(RowKey(client: record.client, provider: record.provider)).inserted {
             duplicates = true
             break
         }
         guard duplicates else { return Array(records.indices) }
-        var last: [Row: Int] = [:]
+        var last: [RowKey: Int] = [:]
         for (index, record) in records.enumerated() {
-            last[Row(client: record.client, provider: record.provider)] = index
+            last[RowKey(client: record.client, provider: record.provider)] = index
         }
-        return records.indices.filter { last[Row(client: records[$0].client, provider: records[$0].provider)] == $0 }
+        return records.indices.filter {
+            last[RowKey(client: records[$0].client, provider: records[$0].provider)] == $0
+        }
     }
 }

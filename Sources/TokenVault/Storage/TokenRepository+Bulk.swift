@@ -64,7 +64,7 @@ extension TokenRepository {
 
     /// Writes re-sealed rows, each only if its version is unchanged. Returns the (client, provider) written.
     /// `updated_at` is left alone: the tokens did not change, only their sealing.
-    func reseal(_ rows: [SealedRow], keyID: KeyID) async throws(VaultError) -> Set<String> {
+    func reseal(_ rows: [SealedRow], keyID: KeyID) async throws(VaultError) -> Set<RowKey> {
         let parameters: [SQLValue] = [
             BinaryArray.text(rows.map(\.clientID)), BinaryArray.text(rows.map(\.provider)),
             BinaryArray.bytea(rows.map { $0.accessToken?.ciphertext }),
@@ -75,7 +75,9 @@ extension TokenRepository {
         return try await pool.withConnection(idempotent: true) { connection in
             let result = try connection.query(prepared: Self.resealBatch, parameters)
             return Set(
-                (0..<result.rowCount).map { Self.rowKey(result.string($0, 0) ?? "", result.string($0, 1) ?? "") })
+                (0..<result.rowCount).map {
+                    RowKey(client: result.string($0, 0) ?? "", provider: result.string($0, 1) ?? "")
+                })
         }
     }
 
@@ -168,6 +170,4 @@ extension TokenRepository {
             BinaryArray.text(rows.map(\.scopes)), BinaryArray.text(rows.map(\.metadataJSON)),
         ]
     }
-
-    static func rowKey(_ client: String, _ provider: String) -> String { "\(client.utf8.count):\(client)/\(provider)" }
 }
