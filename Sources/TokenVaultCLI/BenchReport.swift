@@ -92,7 +92,9 @@ struct BenchReport: Codable {
             let parts = ["put", "get", "access_token"].compactMap { name in
                 work[name].map { "\(name) \(String(format: "%.2f", $0 / 1000)) µs" }
             }
-            lines.append("vault's own CPU per call, without the database: " + parts.joined(separator: ", "))
+            lines.append(
+                "vault's own CPU per call, without the database (warm caches, subkeys cached): "
+                    + parts.joined(separator: ", "))
         }
         lines.append("peak resident memory: \(peakResidentBytes / 1_048_576) MiB")
         return lines.joined(separator: "\n")

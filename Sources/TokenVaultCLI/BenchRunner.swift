@@ -111,9 +111,9 @@ struct BenchRunner {
     }
 
     /// Alternates `vault` and `baseline`, each returning operations done in the seconds it is given; `prepare`
-    /// runs, untimed, before each of them.
+    /// runs, untimed, before each of them (its argument is true before the vault's turn).
     private func alternate(
-        name: String, connections: Int, target: Double, prepare: (() async throws -> Void)? = nil,
+        name: String, connections: Int, target: Double, prepare: ((_ vaultSide: Bool) async throws -> Void)? = nil,
         vault: (Double) async throws -> Int,
         baseline: (Double) async throws -> Int, blocking: ((Double) async throws -> Int)? = nil
     ) async throws -> BenchResult {
@@ -134,7 +134,7 @@ struct BenchRunner {
             }
             // ABBA order, so that neither side always runs first (warm caches, a just-woken backend).
             for side in round % 2 == 0 ? [true, false] : [false, true] {
-                try await prepare?()  // not timed
+                try await prepare?(side)  // not timed
                 let started = Date()
                 let before = Usage.now()
                 if side {
@@ -330,7 +330,7 @@ struct BenchRunner {
         let rows = settings.rows
         let result = try await alternate(
             name: "import", connections: 1, target: 0.80,
-            prepare: { try await raw.execute("TRUNCATE oauth_tokens") },
+            prepare: { _ in try await raw.execute("TRUNCATE oauth_tokens") },
             vault: { _ in
                 try await vault.importTokens(records)
                 return rows
@@ -375,10 +375,21 @@ struct BenchRunner {
             """
         let result = try await alternate(
             name: "rotate", connections: 1, target: 0.50,
+            prepare: { vaultSide in
+                if vaultSide {
+                    try await raw.execute("VACUUM ANALYZE oauth_tokens")
+                } else {
+                    // On a copy, so that the vault's rows stay openable for the next round.
+                    try await raw.execute(
+                        "DROP TABLE IF EXISTS rotate_baseline; "
+                            + "CREATE TABLE rotate_baseline (LIKE oauth_tokens INCLUDING ALL); "
+                            + "INSERT INTO rotate_baseline SELECT * FROM oauth_tokens")
+                    try await raw.execute("VACUUM ANALYZE rotate_baseline")
+                }
+            },
             vault: { _ in
                 let next = VaultKey.generate()
                 let rotating = vault(connections: 1, keyring: try Keyring(current: next, previous: [keys.last!]))
-                try await raw.execute("VACUUM oauth_tokens")
                 let started = Date()
                 let report = try await rotating.rotateKeys(batchSize: 1000)
                 lastVaultSeconds = Date().timeIntervalSince(started)
@@ -390,11 +401,6 @@ struct BenchRunner {
                 return rows
             },
             baseline: { _ in
-                // On a copy, so that the vault's rows stay openable for the next round.
-                try await raw.execute(
-                    "DROP TABLE IF EXISTS rotate_baseline; CREATE TABLE rotate_baseline (LIKE oauth_tokens INCLUDING ALL); "
-                        + "INSERT INTO rotate_baseline SELECT * FROM oauth_tokens")
-                try await raw.execute("VACUUM ANALYZE rotate_baseline")
                 try await raw.execute(
                     update.replacingOccurrences(of: "UPDATE oauth_tokens", with: "UPDATE rotate_baseline"))
                 return rows

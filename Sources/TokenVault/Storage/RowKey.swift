@@ -1,3 +1,5 @@
+import Foundation
+
 /// A (client_id, provider) pair compared byte for byte, as PostgreSQL compares the text columns.
 ///
 /// Swift's `String ==` treats canonically equivalent strings as equal ("café" precomposed and decomposed), but
@@ -21,7 +23,14 @@ struct RowKey: Hashable, Sendable {
 extension String {
     /// Whether the two strings have the same UTF-8 bytes (not merely the same characters).
     func hasSameBytes(as other: String) -> Bool {
-        utf8.count == other.utf8.count && utf8.elementsEqual(other.utf8)
+        let count = utf8.count
+        guard count == other.utf8.count else { return false }
+        guard count > 0 else { return true }
+        let compared = utf8.withContiguousStorageIfAvailable { lhs in
+            other.utf8.withContiguousStorageIfAvailable { rhs in memcmp(lhs.baseAddress!, rhs.baseAddress!, count) == 0
+            }
+        }
+        return (compared ?? nil) ?? utf8.elementsEqual(other.utf8)
     }
 
     func hashBytes(into hasher: inout Hasher) {
