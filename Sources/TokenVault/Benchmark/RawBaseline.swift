@@ -132,13 +132,6 @@ import Foundation
     /// The vault's batched import statements, one per batch, in one transaction, each batch's parameters
     /// encoded while the previous statement runs: the vault's import pipeline without the sealing.
     public func importRows(_ batches: [RawBatch]) async throws(VaultError) {
-        if batches.count == 1 {  // one statement and no transaction, as the vault does for so few rows
-            let parameters = TokenRepository.upsertBatchParameters(batches[0].rows, keyID: KeyID(rawValue: "raw"))
-            try await connection.runTyped { (connection) throws(VaultError) in
-                _ = try connection.query(prepared: TokenRepository.upsertBatch, parameters)
-            }
-            return
-        }
         do throws(VaultError) {
             _ = try await TokenRepository.upsertBatches(on: connection, count: batches.count) { index in
                 TokenRepository.upsertBatchParameters(batches[index].rows, keyID: KeyID(rawValue: "raw"))

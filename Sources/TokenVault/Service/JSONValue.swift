@@ -92,8 +92,7 @@ extension JSONValue {
             out.append(UInt8(ascii: "]"))
         case .object(let object):
             out.append(UInt8(ascii: "{"))
-            let keys = object.count == 1 ? Array(object.keys) : object.keys.sorted()
-            for (index, key) in keys.enumerated() {
+            for (index, key) in object.keys.sorted().enumerated() {
                 if index > 0 { out.append(UInt8(ascii: ",")) }
                 Self.writeString(key, to: &out)
                 out.append(UInt8(ascii: ":"))

@@ -90,10 +90,7 @@ extension Vault {
             }
             return TokenRepository.upsertBatchParameters(rows, keyID: keyID)
         }
-        let written =
-            batches.count == 1
-            ? try await repository.upsertBatch(parameters: parameters(0))
-            : try await repository.upsertBatches(count: batches.count, parameters: parameters)
+        let written = try await repository.upsertBatches(count: batches.count, parameters: parameters)
         logger.info("imported tokens", metadata: ["token_vault.rows": "\(written)"])
         return written
     }
@@ -103,17 +100,12 @@ extension Vault {
 
     /// The index of the last record of each (client, provider), in record order.
     static func lastRecordPerRow(_ records: [ImportRecord]) -> [Int] {
-        var seen = Set<RowKey>(minimumCapacity: records.count)
-        var duplicates = false
-        for record in records where !seen.insert(RowKey(client: record.client, provider: record.provider)).inserted {
-            duplicates = true
-            break
-        }
-        guard duplicates else { return Array(records.indices) }
         var last: [RowKey: Int] = [:]
+        last.reserveCapacity(records.count)
         for (index, record) in records.enumerated() {
             last[RowKey(client: record.client, provider: record.provider)] = index
         }
+        guard last.count < records.count else { return Array(records.indices) }  // no duplicates
         return records.indices.filter {
             last[RowKey(client: records[$0].client, provider: records[$0].provider)] == $0
         }

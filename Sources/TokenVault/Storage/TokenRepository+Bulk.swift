@@ -102,18 +102,6 @@ extension TokenRepository {
                 updated_at = now(), version = oauth_tokens.version + 1
             """)
 
-    /// Upserts many sealed rows in one statement. A (client, provider) may appear only once per batch.
-    func upsertBatch(_ rows: [SealedRow], keyID: KeyID) async throws(VaultError) -> Int {
-        try await upsertBatch(parameters: Self.upsertBatchParameters(rows, keyID: keyID))
-    }
-
-    /// One batch upsert with parameters from `upsertBatchParameters`.
-    func upsertBatch(parameters: [SQLValue]) async throws(VaultError) -> Int {
-        try await pool.withConnection(idempotent: true) { connection in
-            try connection.query(prepared: Self.upsertBatch, parameters).affectedRows
-        }
-    }
-
     static let importBatchSize = 1000
 
     /// How `count` rows are split into the statements of a bulk import: a first statement of at most 100 rows, so
@@ -124,22 +112,36 @@ extension TokenRepository {
             + stride(from: first, to: count, by: importBatchSize).map { $0..<min(count, $0 + importBatchSize) }
     }
 
-    /// Runs `count` batch upserts in one transaction on one connection, pipelined: while statement `i` runs on
-    /// the connection's thread, `parameters(i + 1)` (sealing, encoding) runs on the caller's. All or nothing.
-    /// Returns the rows written.
+    /// Runs `count` batch upserts (parameters from `upsertBatchParameters`; a (client, provider) may appear only
+    /// once per batch) in one transaction on one connection, pipelined: while statement `i` runs on the
+    /// connection's thread, `parameters(i + 1)` (sealing, encoding) runs on the caller's. All or nothing.
+    /// A single batch is one statement, retried once on a dropped connection. Returns the rows written.
     func upsertBatches(
         count: Int, parameters: (Int) throws(VaultError) -> [SQLValue]
     ) async throws(VaultError) -> Int {
-        try await pool.withLease { (connection) throws(VaultError) in
+        if count == 1 {
+            let only = try parameters(0)
+            return try await pool.withConnection(idempotent: true) { connection in
+                try connection.query(prepared: Self.upsertBatch, only).affectedRows
+            }
+        }
+        return try await pool.withLease { (connection) throws(VaultError) in
             try await Self.upsertBatches(on: connection, count: count, parameters: parameters)
         }
     }
 
-    /// `upsertBatches` on a connection the caller holds (and rolls back if this throws).
+    /// `upsertBatches` on a connection the caller holds (and rolls back if this throws). A single batch is one
+    /// statement, outside any transaction.
     static func upsertBatches(
         on connection: PooledConnection, count: Int, parameters: (Int) throws(VaultError) -> [SQLValue]
     ) async throws(VaultError) -> Int {
         var next = try parameters(0)
+        if count == 1 {
+            let only = next
+            return try await connection.runTyped { (connection) throws(VaultError) in
+                try connection.query(prepared: Self.upsertBatch, only).affectedRows
+            }
+        }
         try await connection.runTyped { (connection) throws(VaultError) in try connection.execute(script: "BEGIN") }
         var written = 0
         for index in 0..<count {
