@@ -44,11 +44,15 @@ struct BenchReport: Codable {
     var rotateSeconds = 0.0
     /// The vault's own CPU per call without the database, in nanoseconds, by figure name.
     var work: [String: Double] = [:]
+    /// Where the vault's nonces come from on this machine ("vdso" or "libsodium"); the seal_open baseline always
+    /// uses libsodium's `randombytes_buf`, as a raw libsodium caller does.
+    var nonceSource = ""
 
     enum CodingKeys: String, CodingKey {
         case results, stampede, peakResidentBytes = "peak_resident_bytes", rotateRows = "rotate_rows"
         case rotateSeconds = "rotate_seconds"
         case work = "vault_work_ns_per_call"
+        case nonceSource = "nonce_source"
     }
 
     func table() -> String {
@@ -96,6 +100,11 @@ struct BenchReport: Codable {
                 "vault's own CPU per call, without the database (warm caches, subkeys cached): "
                     + parts.joined(separator: ", "))
         }
+        lines.append(
+            "nonces: "
+                + (nonceSource == "vdso"
+                    ? "the kernel's vDSO getrandom (the seal_open baseline: randombytes_buf, a system call)"
+                    : "libsodium's randombytes_buf, as in the seal_open baseline"))
         lines.append("peak resident memory: \(peakResidentBytes / 1_048_576) MiB")
         return lines.joined(separator: "\n")
     }

@@ -113,6 +113,7 @@ struct BenchRunner {
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         report.peakResidentBytes = Int(usage.ru_maxrss) * 1024
+        report.nonceSource = NonceSource.usesVDSO ? "vdso" : "libsodium"
         return report
     }
 

@@ -30,7 +30,7 @@ public struct Sealer: Sendable {
         let nonce =
             fixedNonce
             ?? [UInt8](unsafeUninitializedCapacity: Sodium.nonceBytes) { buffer, count in
-                Sodium.randomBytes(UnsafeMutableRawBufferPointer(buffer))
+                NonceSource.fill(UnsafeMutableRawBufferPointer(buffer))
                 count = Sodium.nonceBytes
             }
         let length = Self.overhead + secret.count
@@ -149,13 +149,19 @@ struct NonceBatch {
 
     init(count: Int) {
         bytes = [UInt8](repeating: 0, count: count * Sodium.nonceBytes)
-        bytes.withUnsafeMutableBytes { Sodium.randomBytes($0) }
+        bytes.withUnsafeMutableBytes { NonceSource.fill($0) }
     }
 
     /// The next unused nonce. Each is handed out once.
     mutating func next() -> [UInt8] {
         precondition(offset + Sodium.nonceBytes <= bytes.count, "a nonce batch was asked for more nonces than it holds")
         defer { offset += Sodium.nonceBytes }
-        return Array(bytes[offset..<offset + Sodium.nonceBytes])
+        return bytes.withUnsafeBytes { all in
+            [UInt8](unsafeUninitializedCapacity: Sodium.nonceBytes) { buffer, count in
+                UnsafeMutableRawBufferPointer(buffer).copyMemory(
+                    from: UnsafeRawBufferPointer(rebasing: all[offset..<offset + Sodium.nonceBytes]))
+                count = Sodium.nonceBytes
+            }
+        }
     }
 }

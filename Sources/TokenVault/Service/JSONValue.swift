@@ -92,11 +92,17 @@ extension JSONValue {
             out.append(UInt8(ascii: "]"))
         case .object(let object):
             out.append(UInt8(ascii: "{"))
-            for (index, key) in object.keys.sorted().enumerated() {
-                if index > 0 { out.append(UInt8(ascii: ",")) }
+            if object.count == 1, let (key, value) = object.first {  // the usual case (api_domain): no sorting
                 Self.writeString(key, to: &out)
                 out.append(UInt8(ascii: ":"))
-                object[key]!.write(to: &out)
+                value.write(to: &out)
+            } else {
+                for (index, key) in object.keys.sorted().enumerated() {
+                    if index > 0 { out.append(UInt8(ascii: ",")) }
+                    Self.writeString(key, to: &out)
+                    out.append(UInt8(ascii: ":"))
+                    object[key]!.write(to: &out)
+                }
             }
             out.append(UInt8(ascii: "}"))
         }
@@ -105,6 +111,18 @@ extension JSONValue {
     /// A JSON string: `"` and `\` escaped, control characters as escapes, everything else (UTF-8) as is.
     private static func writeString(_ value: String, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
+        // Most strings (URLs, ids) need no escape: copy them whole.
+        var value = value
+        let copied = value.withUTF8 { bytes in
+            guard !bytes.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") })
+            else { return false }
+            out.append(contentsOf: bytes)
+            return true
+        }
+        if copied {
+            out.append(UInt8(ascii: "\""))
+            return
+        }
         for byte in value.utf8 {
             let escape: UInt8? =
                 switch byte {

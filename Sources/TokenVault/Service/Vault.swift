@@ -115,12 +115,14 @@ public final class Vault: Sendable {
     }
 
     static func validate(client: String, provider: String) throws(VaultError) {
-        for (name, value) in [("client id", client), ("provider", provider)] {
-            // In UTF-8 a byte below 0x20 is always that control character, never part of another character.
-            guard !value.isEmpty, value.utf8.count <= 256, !value.utf8.contains(where: { $0 < 0x20 }) else {
-                throw VaultError(
-                    .invalidInput, "the \(name) must be 1 to 256 bytes of printable text.")
-            }
+        try validate(client, name: "client id")
+        try validate(provider, name: "provider")
+    }
+
+    private static func validate(_ value: String, name: @autoclosure () -> String) throws(VaultError) {
+        // In UTF-8 a byte below 0x20 is always that control character, never part of another character.
+        guard !value.isEmpty, value.utf8.count <= 256, !value.utf8.contains(where: { $0 < 0x20 }) else {
+            throw VaultError(.invalidInput, "the \(name()) must be 1 to 256 bytes of printable text.")
         }
     }
 

@@ -33,6 +33,7 @@ final class CLIBenchTests: XCTestCase {
         XCTAssertEqual(stampede["endpoint_calls"] as? Int, 1, "one refresh for every caller")
         XCTAssertEqual(stampede["distinct_tokens"] as? Int, 1)
         XCTAssertGreaterThan(object["peak_resident_bytes"] as? Int ?? 0, 0)
+        XCTAssertTrue(["vdso", "libsodium"].contains(object["nonce_source"] as? String ?? ""))
         let leftovers = try await AdminSQL.query(
             "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'token_vault_bench_%'", url: database.url)
         XCTAssertEqual(leftovers.count, 0, "the scratch schema is dropped")

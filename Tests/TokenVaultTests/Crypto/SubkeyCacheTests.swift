@@ -36,20 +36,27 @@ final class SubkeyCacheTests: XCTestCase {
     }
 
     func testACollidingContextEvictsButIsNeverServedAnotherRowsSubkey() {
-        // One slot: every context collides.
-        let cache = SubkeyCache(capacity: 1)
+        // One pair of slots: every context collides.
+        let cache = SubkeyCache(capacity: 2)
         let key = VaultKey.generate()
         let first = SealContext(field: .accessToken, provider: "p", clientID: "a")
         let second = SealContext(field: .accessToken, provider: "p", clientID: "b")
+        let third = SealContext(field: .accessToken, provider: "p", clientID: "c")
         Self.store(cache, key, first)
         XCTAssertNil(Self.cached(cache, key, second))
+        // Two colliding contexts share the pair.
         Self.store(cache, key, second)
+        XCTAssertEqual(Self.cached(cache, key, first), Self.derived(key, first))
+        XCTAssertEqual(Self.cached(cache, key, second), Self.derived(key, second))
+        // A third evicts the older one, and each is served only its own subkey.
+        Self.store(cache, key, third)
         XCTAssertNil(Self.cached(cache, key, first))
         XCTAssertEqual(Self.cached(cache, key, second), Self.derived(key, second))
+        XCTAssertEqual(Self.cached(cache, key, third), Self.derived(key, third))
     }
 
     func testTheProviderClientBoundaryIsPartOfTheMatch() {
-        let cache = SubkeyCache(capacity: 1)
+        let cache = SubkeyCache(capacity: 2)
         let key = VaultKey.generate()
         Self.store(cache, key, SealContext(field: .accessToken, provider: "ab", clientID: "c"))
         XCTAssertNil(Self.cached(cache, key, SealContext(field: .accessToken, provider: "a", clientID: "bc")))

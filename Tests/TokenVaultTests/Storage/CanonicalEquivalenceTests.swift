@@ -17,7 +17,7 @@ final class CanonicalEquivalenceTests: XCTestCase {
     }
 
     func testTheSubkeyCacheNeverServesTheOtherSpelling() {
-        let cache = SubkeyCache(capacity: 1)  // one slot: both land in it
+        let cache = SubkeyCache(capacity: 2)  // one pair of slots: both land in it
         let key = VaultKey.generate()
         let stored = SealContext(field: .accessToken, provider: "zoho_crm", clientID: composed)
         withUnsafeTemporaryAllocation(byteCount: 32, alignment: 1) { subkey in
