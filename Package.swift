@@ -3,7 +3,7 @@ import PackageDescription
 
 let package = Package(
     name: "token-vault",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .library(name: "TokenVault", targets: ["TokenVault"]),
         .library(name: "TokenVaultTesting", targets: ["TokenVaultTesting"]),

@@ -1,90 +1,111 @@
 import Foundation
+import Synchronization
 
 /// Recently derived subkeys, so that a service reading the same rows again skips the BLAKE2b derivation.
 ///
-/// A two-way set-associative table: a cheap hash of a context's names picks a pair of slots, and a hit is
-/// confirmed by comparing the master key (by identity), field, and the bytes of provider and client id in full
-/// (the hash only picks the pair, so a crafted collision evicts an entry but can never return another row's
-/// subkey). With pairs, a service's working set fills the table without the evictions a direct-mapped table
-/// suffers when two of its rows hash alike. The subkeys themselves live in
-/// one `sodium_malloc` allocation (guard pages, locked into RAM, left out of core dumps), wiped when the cache is
-/// released; a lookup copies the 32 bytes out under the lock, into a buffer the caller wipes after use.
-/// A subkey opens only its own field of its own row, so a cached subkey exposes far less than the master key.
+/// An entry is a row (master key, provider, client id) and holds the subkeys of both its fields side by side in
+/// one 64-byte line, so that sealing or opening both tokens of a row finds the second subkey next to the first.
+/// The table is two-way set-associative: a hash of the row's names picks a pair of entries, and a hit is
+/// confirmed by comparing the master key (by identity) and the bytes of provider and client id in full (the hash
+/// only picks the pair, so a crafted collision evicts an entry but can never return another row's subkey). With
+/// pairs, a service's working set fills the table without the evictions a direct-mapped table suffers when two of
+/// its rows hash alike. The subkeys themselves live in one `sodium_malloc` allocation (guard pages, locked into
+/// RAM, left out of core dumps), wiped when the cache is released; a lookup copies the 32 bytes out under the
+/// lock, into a buffer the caller wipes after use. A subkey opens only its own field of its own row, so a cached
+/// subkey exposes far less than the master key.
 final class SubkeyCache: @unchecked Sendable {
-    // @unchecked: `slots` and the bytes behind `subkeys` are guarded by `lock`.
-    private struct Slot {
+    // @unchecked: `entries` and the bytes behind `subkeys` are guarded by `lock`.
+    private struct Entry {
         /// Held, so that its identity cannot pass to another key while the entry exists.
         var master: SecureBuffer.Storage
-        var field: TokenField
         var provider: String
         var clientID: String
+        /// Which fields' subkeys are filled in: bit 0 the access token's, bit 1 the refresh token's.
+        var fields: UInt8
     }
 
-    private let lock = NSLock()
+    private static let rowBytes = 2 * Sodium.keyBytes
+    /// A futex word in this object rather than a Foundation lock: nothing to call into on a cold path.
+    private let lock = Mutex(())
     /// A fixed buffer rather than an array: no copy-on-write or exclusivity checks on the hot path.
-    private let slots: UnsafeMutablePointer<Slot?>
+    private let entries: UnsafeMutablePointer<Entry?>
     private let subkeys: UnsafeMutableRawPointer
     private let mask: Int
 
-    /// - Parameter capacity: a power of two, at least 2.
+    /// - Parameter capacity: rows, a power of two, at least 2.
     init(capacity: Int = 4096) {
         precondition(capacity > 1 && capacity & (capacity - 1) == 0, "the capacity must be a power of two, at least 2")
-        slots = .allocate(capacity: capacity)
-        slots.initialize(repeating: nil, count: capacity)
-        subkeys = Sodium.guardedAllocate(capacity * Sodium.keyBytes)
+        entries = .allocate(capacity: capacity)
+        entries.initialize(repeating: nil, count: capacity)
+        subkeys = Sodium.guardedAllocate(capacity * Self.rowBytes)
         mask = capacity - 1
     }
 
     deinit {
-        slots.deinitialize(count: capacity)
-        slots.deallocate()
+        entries.deinitialize(count: capacity)
+        entries.deallocate()
         Sodium.guardedFree(subkeys)  // sodium_free wipes the bytes itself.
     }
 
     var capacity: Int { mask + 1 }
 
+    private static func bit(_ field: TokenField) -> UInt8 { field == .accessToken ? 1 : 2 }
+
+    private func subkey(_ index: Int, _ field: TokenField) -> UnsafeMutableRawBufferPointer {
+        UnsafeMutableRawBufferPointer(
+            start: subkeys + index * Self.rowBytes + (field == .accessToken ? 0 : Sodium.keyBytes),
+            count: Sodium.keyBytes)
+    }
+
     /// Copies the cached subkey for (key, context) into `output` (32 bytes); false when it is not cached.
     func lookup(key: VaultKey, context: SealContext, into output: UnsafeMutableRawBufferPointer) -> Bool {
         let first = Self.hash(context, key.material) & mask & ~1
-        lock.lock()
-        defer { lock.unlock() }
-        for index in first...first + 1 where matches(slots[index], key: key, context: context) {
-            output.copyMemory(
-                from: UnsafeRawBufferPointer(start: subkeys + index * Sodium.keyBytes, count: Sodium.keyBytes))
-            return true
+        return lock.withLock { _ in
+            for index in first...first + 1 {
+                guard let entry = entries[index], entry.fields & Self.bit(context.field) != 0,
+                    matches(entry, key: key, context: context)
+                else { continue }
+                output.copyMemory(from: UnsafeRawBufferPointer(subkey(index, context.field)))
+                return true
+            }
+            return false
         }
-        return false
     }
 
     /// Bytes, not `String ==`: canonically equivalent ids are different rows with different subkeys.
-    private func matches(_ slot: Slot?, key: VaultKey, context: SealContext) -> Bool {
-        guard let slot else { return false }
-        return slot.master === key.material.storage && slot.field == context.field
-            && slot.clientID.hasSameBytes(as: context.clientID) && slot.provider.hasSameBytes(as: context.provider)
+    private func matches(_ entry: Entry, key: VaultKey, context: SealContext) -> Bool {
+        entry.master === key.material.storage && entry.clientID.hasSameBytes(as: context.clientID)
+            && entry.provider.hasSameBytes(as: context.provider)
     }
 
-    /// Remembers `subkey` (32 bytes) for (key, context). Two contexts can share a hash's pair of slots; a third
+    /// Remembers `subkey` (32 bytes) for (key, context). Two rows can share a hash's pair of entries; a third
     /// evicts the older of them.
-    func store(key: VaultKey, context: SealContext, subkey: UnsafeRawBufferPointer) {
+    func store(key: VaultKey, context: SealContext, subkey value: UnsafeRawBufferPointer) {
         let first = Self.hash(context, key.material) & mask & ~1
-        let slot = Slot(
-            master: key.material.storage, field: context.field, provider: context.provider, clientID: context.clientID)
-        lock.lock()
-        defer { lock.unlock() }
-        // The newer entry sits first: move the first one to the second place, then write the first.
-        slots[first + 1] = slots[first]
-        (subkeys + (first + 1) * Sodium.keyBytes).copyMemory(
-            from: subkeys + first * Sodium.keyBytes, byteCount: Sodium.keyBytes)
-        slots[first] = slot
-        UnsafeMutableRawBufferPointer(start: subkeys + first * Sodium.keyBytes, count: Sodium.keyBytes)
-            .copyMemory(from: subkey)
+        lock.withLock { _ in
+            for index in first...first + 1 where entries[index].map({ matches($0, key: key, context: context) }) == true
+            {
+                entries[index]!.fields |= Self.bit(context.field)
+                subkey(index, context.field).copyMemory(from: value)
+                return
+            }
+            // The newer row sits first: move the first entry to the second place, then write the first.
+            entries[first + 1] = entries[first]
+            (subkeys + (first + 1) * Self.rowBytes).copyMemory(
+                from: subkeys + first * Self.rowBytes, byteCount: Self.rowBytes)
+            entries[first] = Entry(
+                master: key.material.storage, provider: context.provider, clientID: context.clientID,
+                fields: Self.bit(context.field))
+            subkey(first, context.field).copyMemory(from: value)
+        }
     }
 
-    /// A multiply-rotate hash of the field, provider and client id, 8 bytes at a time, mixed with the master
-    /// key's identity and finished with MurmurHash3's avalanche step, so that ids differing only in their last
-    /// characters (`client-17`, `client-18`) still spread over the whole table. It only picks a pair of slots.
+    /// A multiply-rotate hash of the provider and client id (not the field: a row's two subkeys share an entry),
+    /// 8 bytes at a time, mixed with the master key's identity and finished with MurmurHash3's avalanche step, so
+    /// that ids differing only in their last characters (`client-17`, `client-18`) still spread over the whole
+    /// table. It only picks a pair of entries.
     static func hash(_ context: SealContext, _ master: SecureBuffer) -> Int {
-        var hash = UInt64(UInt(bitPattern: ObjectIdentifier(master.storage))) ^ (context.field == .accessToken ? 1 : 2)
+        var hash = UInt64(UInt(bitPattern: ObjectIdentifier(master.storage)))
         hash = mix(hash, context.provider)
         hash = mix(hash, context.clientID)
         hash ^= hash >> 33

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 
 /// A bounded pool of PostgreSQL connections.
 ///
@@ -15,7 +16,8 @@ final class ConnectionPool: @unchecked Sendable {
     /// Set when `schema` cannot go into `search_path`; every acquire throws it. Checked once, not per query.
     private let schemaError: VaultError?
     private let logger: Logger
-    private let lock = NSLock()
+    /// A futex word in this object rather than a Foundation lock: nothing to call into on the hot path.
+    private let lock = Mutex(())
     private var idle: [PooledConnection] = []
     private var open = 0
     private var waiters: [CheckedContinuation<Grant, Never>] = []
@@ -111,7 +113,7 @@ final class ConnectionPool: @unchecked Sendable {
     private func acquire() async throws(VaultError) -> PooledConnection {
         if let schemaError { throw schemaError }
         // Fast path without a suspension: an idle connection or a free slot.
-        var grant = lock.withLock { () -> Grant? in
+        var grant = lock.withLock { _ -> Grant? in
             if closed { return .closed }
             if let connection = idle.popLast() { return .connection(connection) }
             if open < maximumConnections {
@@ -122,21 +124,17 @@ final class ConnectionPool: @unchecked Sendable {
         }
         if grant == nil {
             grant = await withCheckedContinuation { continuation in
-                lock.lock()
-                if closed {
-                    lock.unlock()
-                    continuation.resume(returning: .closed)
-                } else if let connection = idle.popLast() {
-                    lock.unlock()
-                    continuation.resume(returning: .connection(connection))
-                } else if open < maximumConnections {
-                    open += 1
-                    lock.unlock()
-                    continuation.resume(returning: .slot)
-                } else {
+                let immediate = lock.withLock { _ -> Grant? in
+                    if closed { return .closed }
+                    if let connection = idle.popLast() { return .connection(connection) }
+                    if open < maximumConnections {
+                        open += 1
+                        return .slot
+                    }
                     waiters.append(continuation)
-                    lock.unlock()
+                    return nil
                 }
+                if let immediate { continuation.resume(returning: immediate) }
             }
         }
         switch grant! {
@@ -145,7 +143,7 @@ final class ConnectionPool: @unchecked Sendable {
         case .closed:
             throw VaultError(.connectionFailed, "the vault was shut down; create a new Vault.")
         case .slot:
-            let label = lock.withLock {
+            let label = lock.withLock { _ in
                 serial += 1
                 return "token-vault.pg.\(serial)"
             }
@@ -162,37 +160,34 @@ final class ConnectionPool: @unchecked Sendable {
     /// Returns a connection: to the first waiter, else to the idle list. A broken one is dropped (closed by
     /// its deinit) and its slot passed on.
     private func release(_ connection: PooledConnection, broken: Bool = false) {
-        lock.lock()
-        if broken || closed {
-            lock.unlock()
-            giveUpSlot()
-            return
+        enum Next { case giveUpSlot, resume(CheckedContinuation<Grant, Never>), done }
+        let next = lock.withLock { _ -> Next in
+            if broken || closed { return .giveUpSlot }
+            if !waiters.isEmpty { return .resume(waiters.removeFirst()) }
+            idle.append(connection)
+            return .done
         }
-        if !waiters.isEmpty {
-            let waiter = waiters.removeFirst()
-            lock.unlock()
-            waiter.resume(returning: .connection(connection))
-            return
+        switch next {
+        case .giveUpSlot: giveUpSlot()
+        case .resume(let waiter): waiter.resume(returning: .connection(connection))
+        case .done: break
         }
-        idle.append(connection)
-        lock.unlock()
     }
 
     private func giveUpSlot() {
-        lock.lock()
-        if !closed, !waiters.isEmpty {
-            let waiter = waiters.removeFirst()  // the slot passes to it; `open` is unchanged
-            lock.unlock()
-            waiter.resume(returning: .slot)
-            return
+        let waiter = lock.withLock { _ -> CheckedContinuation<Grant, Never>? in
+            if !closed, !waiters.isEmpty {
+                return waiters.removeFirst()  // the slot passes to it; `open` is unchanged
+            }
+            open -= 1
+            return nil
         }
-        open -= 1
-        lock.unlock()
+        waiter?.resume(returning: .slot)
     }
 
     /// Closes idle connections and refuses new work. Connections in use close when they are returned.
     func shutdown() async {
-        let (pending, dropped): ([CheckedContinuation<Grant, Never>], [PooledConnection]) = lock.withLock {
+        let (pending, dropped): ([CheckedContinuation<Grant, Never>], [PooledConnection]) = lock.withLock { _ in
             closed = true
             let pending = waiters
             let dropped = idle

@@ -36,7 +36,7 @@ final class SubkeyCacheTests: XCTestCase {
     }
 
     func testACollidingContextEvictsButIsNeverServedAnotherRowsSubkey() {
-        // One pair of slots: every context collides.
+        // One pair of entries: every row collides.
         let cache = SubkeyCache(capacity: 2)
         let key = VaultKey.generate()
         let first = SealContext(field: .accessToken, provider: "p", clientID: "a")
@@ -44,7 +44,7 @@ final class SubkeyCacheTests: XCTestCase {
         let third = SealContext(field: .accessToken, provider: "p", clientID: "c")
         Self.store(cache, key, first)
         XCTAssertNil(Self.cached(cache, key, second))
-        // Two colliding contexts share the pair.
+        // Two colliding rows share the pair.
         Self.store(cache, key, second)
         XCTAssertEqual(Self.cached(cache, key, first), Self.derived(key, first))
         XCTAssertEqual(Self.cached(cache, key, second), Self.derived(key, second))
@@ -53,6 +53,22 @@ final class SubkeyCacheTests: XCTestCase {
         XCTAssertNil(Self.cached(cache, key, first))
         XCTAssertEqual(Self.cached(cache, key, second), Self.derived(key, second))
         XCTAssertEqual(Self.cached(cache, key, third), Self.derived(key, third))
+    }
+
+    func testBothFieldsOfARowShareAnEntryWithoutEvictingEachOther() {
+        let cache = SubkeyCache(capacity: 2)
+        let key = VaultKey.generate()
+        let access = SealContext(field: .accessToken, provider: "p", clientID: "a")
+        let refresh = SealContext(field: .refreshToken, provider: "p", clientID: "a")
+        let other = SealContext(field: .accessToken, provider: "p", clientID: "b")
+        Self.store(cache, key, access)
+        XCTAssertNil(Self.cached(cache, key, refresh), "a field not yet stored misses")
+        Self.store(cache, key, refresh)
+        Self.store(cache, key, other)
+        XCTAssertEqual(Self.cached(cache, key, access), Self.derived(key, access))
+        XCTAssertEqual(Self.cached(cache, key, refresh), Self.derived(key, refresh))
+        XCTAssertEqual(Self.cached(cache, key, other), Self.derived(key, other))
+        XCTAssertNil(Self.cached(cache, key, SealContext(field: .refreshToken, provider: "p", clientID: "b")))
     }
 
     func testTheProviderClientBoundaryIsPartOfTheMatch() {
