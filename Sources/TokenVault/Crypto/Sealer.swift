@@ -33,19 +33,24 @@ public struct Sealer: Sendable {
                 NonceSource.fill(UnsafeMutableRawBufferPointer(buffer))
                 count = Sodium.nonceBytes
             }
+        return withSubkey(key: key, context: context, cached: cached) { subkey in
+            Self.seal(secret, subkey: subkey, nonce: nonce)
+        }
+    }
+
+    /// `0x01 || secretbox_easy(secret, nonce, subkey)` with `nonce`.
+    static func seal(_ secret: Secret, subkey: UnsafeRawBufferPointer, nonce: [UInt8]) -> SealedValue {
         let length = Self.overhead + secret.count
-        let ciphertext = withSubkey(key: key, context: context, cached: cached) { subkey in
-            [UInt8](unsafeUninitializedCapacity: length) { buffer, count in
-                buffer[0] = Self.formatVersion
-                secret.withUnsafeBytes { message in
-                    nonce.withUnsafeBytes { nonceBytes in
-                        Sodium.secretboxSeal(
-                            into: UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(buffer)[1...]),
-                            message: message, nonce: nonceBytes, key: subkey)
-                    }
+        let ciphertext = [UInt8](unsafeUninitializedCapacity: length) { buffer, count in
+            buffer[0] = Self.formatVersion
+            secret.withUnsafeBytes { message in
+                nonce.withUnsafeBytes { nonceBytes in
+                    Sodium.secretboxSeal(
+                        into: UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(buffer)[1...]),
+                        message: message, nonce: nonceBytes, key: subkey)
                 }
-                count = length
             }
+            count = length
         }
         return SealedValue(ciphertext: ciphertext, nonce: nonce)
     }
@@ -131,6 +136,31 @@ public struct Sealer: Sendable {
         }
     }
 
+    /// Calls `body` with the subkeys of both fields of (provider, client) under `key` (the access token's only when
+    /// `access` is true, else an empty buffer), found in the cache with one lookup or derived, in a stack buffer
+    /// that is wiped when `body` returns. Sealing a whole row this way touches its cache entry once.
+    func withRowSubkeys<R>(
+        key: VaultKey, provider: String, clientID: String, access: Bool, cached: Bool,
+        _ body: (_ access: UnsafeRawBufferPointer, _ refresh: UnsafeRawBufferPointer) -> R
+    ) -> R {
+        withUnsafeTemporaryAllocation(byteCount: 2 * Sodium.keyBytes, alignment: 16) { both in
+            defer { Sodium.zero(both) }
+            let found = cached ? cache.lookupRow(key: key, provider: provider, clientID: clientID, into: both) : 0
+            let accessHalf = UnsafeMutableRawBufferPointer(rebasing: both[..<Sodium.keyBytes])
+            let refreshHalf = UnsafeMutableRawBufferPointer(rebasing: both[Sodium.keyBytes...])
+            func derive(_ field: TokenField, into subkey: UnsafeMutableRawBufferPointer) {
+                let context = SealContext(field: field, provider: provider, clientID: clientID)
+                Self.deriveSubkey(key: key, context: context, into: subkey)
+                if cached { cache.store(key: key, context: context, subkey: UnsafeRawBufferPointer(subkey)) }
+            }
+            if access && found & 1 == 0 { derive(.accessToken, into: accessHalf) }
+            if found & 2 == 0 { derive(.refreshToken, into: refreshHalf) }
+            return body(
+                access ? UnsafeRawBufferPointer(accessHalf) : UnsafeRawBufferPointer(start: nil, count: 0),
+                UnsafeRawBufferPointer(refreshHalf))
+        }
+    }
+
     /// `BLAKE2b-256(key: K, message: context.encoded)` into `output` (32 bytes).
     static func deriveSubkey(key: VaultKey, context: SealContext, into output: UnsafeMutableRawBufferPointer) {
         context.withEncoded { message in
@@ -148,8 +178,11 @@ struct NonceBatch {
     private var offset = 0
 
     init(count: Int) {
-        bytes = [UInt8](repeating: 0, count: count * Sodium.nonceBytes)
-        bytes.withUnsafeMutableBytes { NonceSource.fill($0) }
+        let total = count * Sodium.nonceBytes
+        bytes = [UInt8](unsafeUninitializedCapacity: total) { buffer, initialized in
+            NonceSource.fill(UnsafeMutableRawBufferPointer(UnsafeMutableBufferPointer(rebasing: buffer[..<total])))
+            initialized = total
+        }
     }
 
     /// The next unused nonce. Each is handed out once.

@@ -57,6 +57,24 @@ final class SubkeyCache: @unchecked Sendable {
             count: Sodium.keyBytes)
     }
 
+    /// Copies the cached subkeys of a row into `output` (64 bytes: the access token's, then the refresh token's)
+    /// under one lock and one hash; returns which were found (bit 0 access, bit 1 refresh).
+    func lookupRow(
+        key: VaultKey, provider: String, clientID: String, into output: UnsafeMutableRawBufferPointer
+    ) -> UInt8 {
+        let context = SealContext(field: .accessToken, provider: provider, clientID: clientID)
+        let first = Self.hash(context, key.material) & mask & ~1
+        return lock.withLock { _ in
+            for index in first...first + 1 {
+                guard let entry = entries[index], matches(entry, key: key, context: context) else { continue }
+                output.copyMemory(
+                    from: UnsafeRawBufferPointer(start: subkeys + index * Self.rowBytes, count: Self.rowBytes))
+                return entry.fields
+            }
+            return 0
+        }
+    }
+
     /// Copies the cached subkey for (key, context) into `output` (32 bytes); false when it is not cached.
     func lookup(key: VaultKey, context: SealContext, into output: UnsafeMutableRawBufferPointer) -> Bool {
         let first = Self.hash(context, key.material) & mask & ~1

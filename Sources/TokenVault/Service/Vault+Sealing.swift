@@ -19,18 +19,17 @@ extension Vault {
     {
         let metadataJSON = JSONValue.serialize(tokens.metadata)
         let key = sealer.keyring.current
+        let (access, refresh) = sealer.withRowSubkeys(
+            key: key, provider: provider, clientID: client, access: tokens.accessToken != nil, cached: cached
+        ) { accessSubkey, refreshSubkey in
+            (
+                tokens.accessToken.map { Sealer.seal($0, subkey: accessSubkey, nonce: nonces.next()) },
+                Sealer.seal(tokens.refreshToken, subkey: refreshSubkey, nonce: nonces.next())
+            )
+        }
         return SealedRow(
-            clientID: client, provider: provider,
-            accessToken: tokens.accessToken.map {
-                sealer.seal(
-                    $0, context: SealContext(field: .accessToken, provider: provider, clientID: client), key: key,
-                    nonce: nonces.next(), cached: cached)
-            },
-            refreshToken: sealer.seal(
-                tokens.refreshToken, context: SealContext(field: .refreshToken, provider: provider, clientID: client),
-                key: key, nonce: nonces.next(), cached: cached),
-            keyID: key.id, expiresAt: tokens.expiresAt?.timeIntervalSince1970,
-            scopes: tokens.scopes, metadataJSON: metadataJSON)
+            clientID: client, provider: provider, accessToken: access, refreshToken: refresh, keyID: key.id,
+            expiresAt: tokens.expiresAt?.timeIntervalSince1970, scopes: tokens.scopes, metadataJSON: metadataJSON)
     }
 
     /// Opens both tokens of a row. Failures are logged (an audit record, without secrets) and thrown.

@@ -71,6 +71,26 @@ final class SubkeyCacheTests: XCTestCase {
         XCTAssertNil(Self.cached(cache, key, SealContext(field: .refreshToken, provider: "p", clientID: "b")))
     }
 
+    func testRowSubkeysAreTheDerivedOnesWhetherCachedHalfCachedOrNot() throws {
+        let key = VaultKey.generate()
+        let sealer = Sealer(keyring: try Keyring(current: key))
+        let access = SealContext(field: .accessToken, provider: "zoho_crm", clientID: "acme")
+        let refresh = SealContext(field: .refreshToken, provider: "zoho_crm", clientID: "acme")
+        let rowSubkeys = { (cached: Bool, withAccess: Bool) in
+            sealer.withRowSubkeys(
+                key: key, provider: "zoho_crm", clientID: "acme", access: withAccess, cached: cached
+            ) { Array($0) + Array($1) }
+        }
+        let expected = Self.derived(key, access) + Self.derived(key, refresh)
+        XCTAssertEqual(rowSubkeys(false, true), expected)
+        XCTAssertNil(Self.cached(sealer.cache, key, refresh), "uncached work leaves the cache alone")
+        XCTAssertEqual(rowSubkeys(true, false), Self.derived(key, refresh), "no access subkey when not asked")
+        XCTAssertNil(Self.cached(sealer.cache, key, access))
+        XCTAssertEqual(rowSubkeys(true, true), expected, "refresh from the cache, access derived")
+        XCTAssertEqual(rowSubkeys(true, true), expected, "both from the cache")
+        XCTAssertEqual(Self.cached(sealer.cache, key, access), Self.derived(key, access))
+    }
+
     func testTheProviderClientBoundaryIsPartOfTheMatch() {
         let cache = SubkeyCache(capacity: 2)
         let key = VaultKey.generate()
