@@ -61,6 +61,11 @@ public struct Sealer: Sendable {
     }
 
     func open(_ sealed: SealedValue, keyID: KeyID, context: SealContext, cached: Bool) throws(VaultError) -> Secret {
+        try open(sealed, key: key(keyID, context), context: context, cached: cached)
+    }
+
+    /// The key named `keyID`, or the error that says which key is missing for which value.
+    private func key(_ keyID: KeyID, _ context: SealContext) throws(VaultError) -> VaultKey {
         guard let key = keyring.key(for: keyID) else {
             throw VaultError(
                 .unknownKey,
@@ -68,7 +73,7 @@ public struct Sealer: Sendable {
                     + "sealed under key \(keyID), which is not in the keyring; add that key to "
                     + "TOKEN_VAULT_PREVIOUS_KEYS or TOKEN_VAULT_PREVIOUS_KEYS_FILE (or restore it as TOKEN_VAULT_KEY).")
         }
-        return try open(sealed, key: key, context: context, cached: cached)
+        return key
     }
 
     func open(
@@ -76,46 +81,85 @@ public struct Sealer: Sendable {
     ) throws(VaultError)
         -> Secret
     {
-        // Built only when an error needs it: this is the hot path.
-        var location: String {
-            "the \(context.field.rawValue) of client '\(context.clientID)', provider '\(context.provider)'"
+        try Self.checkShape(sealed, context)
+        let opened = withSubkey(key: key, context: context, cached: cached) { Self.openBox(sealed, subkey: $0) }
+        return try Self.opened(opened, key: key, context: context)
+    }
+
+    /// Opens both tokens of a row (the access token when there is one) with one lookup of the row's subkeys.
+    func openRow(
+        access: SealedValue?, refresh: SealedValue, keyID: KeyID, provider: String, clientID: String
+    ) throws(VaultError) -> (access: Secret?, refresh: Secret) {
+        let accessContext = SealContext(field: .accessToken, provider: provider, clientID: clientID)
+        let refreshContext = SealContext(field: .refreshToken, provider: provider, clientID: clientID)
+        let key = try key(keyID, access == nil ? refreshContext : accessContext)
+        if let access { try Self.checkShape(access, accessContext) }
+        try Self.checkShape(refresh, refreshContext)
+        let (openedAccess, openedRefresh) = withRowSubkeys(
+            key: key, provider: provider, clientID: clientID, access: access != nil, cached: true
+        ) { accessSubkey, refreshSubkey in
+            (access.map { Self.openBox($0, subkey: accessSubkey) }, Self.openBox(refresh, subkey: refreshSubkey))
         }
+        return (
+            try openedAccess.map { (opened) throws(VaultError) in
+                try Self.opened(opened, key: key, context: accessContext)
+            },
+            try Self.opened(openedRefresh, key: key, context: refreshContext)
+        )
+    }
+
+    /// Where a value belongs, for error messages; built only when an error needs it.
+    private static func location(_ context: SealContext) -> String {
+        "the \(context.field.rawValue) of client '\(context.clientID)', provider '\(context.provider)'"
+    }
+
+    /// Refuses a value whose nonce, length or format byte cannot be right, before any crypto.
+    private static func checkShape(_ sealed: SealedValue, _ context: SealContext) throws(VaultError) {
         guard sealed.nonce.count == Sodium.nonceBytes else {
             throw VaultError(
                 .malformedCiphertext,
-                "\(location) has a nonce of \(sealed.nonce.count) bytes, not \(Sodium.nonceBytes): the row is corrupted."
-            )
+                "\(location(context)) has a nonce of \(sealed.nonce.count) bytes, not \(Sodium.nonceBytes): the row "
+                    + "is corrupted.")
         }
         guard sealed.ciphertext.count >= Self.overhead else {
             throw VaultError(
                 .malformedCiphertext,
-                "\(location) has a ciphertext of \(sealed.ciphertext.count) bytes, shorter than the \(Self.overhead) "
-                    + "bytes of format byte and MAC: the row is corrupted or truncated.")
+                "\(location(context)) has a ciphertext of \(sealed.ciphertext.count) bytes, shorter than the "
+                    + "\(Self.overhead) bytes of format byte and MAC: the row is corrupted or truncated.")
         }
         guard sealed.ciphertext[0] == Self.formatVersion else {
             throw VaultError(
                 .malformedCiphertext,
-                "\(location) has format byte \(sealed.ciphertext[0]), but this version reads only format "
+                "\(location(context)) has format byte \(sealed.ciphertext[0]), but this version reads only format "
                     + "\(Self.formatVersion): the row is corrupted, or written by a newer token-vault.")
         }
-        let opened = withSubkey(key: key, context: context, cached: cached) { subkey in
-            SecureBuffer.make(
-                count: sealed.ciphertext.count - Self.overhead, guarded: false,
-                initializingWith: { out in
-                    sealed.ciphertext.withUnsafeBytes { all in
-                        sealed.nonce.withUnsafeBytes { nonce in
-                            Sodium.secretboxOpen(
-                                into: out, ciphertext: UnsafeRawBufferPointer(rebasing: all[1...]), nonce: nonce,
-                                key: subkey)
-                        }
+    }
+
+    /// `secretbox_open_easy` of a value whose shape was checked; nil when authentication fails.
+    private static func openBox(_ sealed: SealedValue, subkey: UnsafeRawBufferPointer) -> SecureBuffer? {
+        SecureBuffer.make(
+            count: sealed.ciphertext.count - Self.overhead, guarded: false,
+            initializingWith: { out in
+                sealed.ciphertext.withUnsafeBytes { all in
+                    sealed.nonce.withUnsafeBytes { nonce in
+                        Sodium.secretboxOpen(
+                            into: out, ciphertext: UnsafeRawBufferPointer(rebasing: all[1...]), nonce: nonce,
+                            key: subkey)
                     }
-                })
-        }
+                }
+            })
+    }
+
+    private static func opened(
+        _ opened: SecureBuffer?, key: VaultKey, context: SealContext
+    ) throws(VaultError)
+        -> Secret
+    {
         guard let opened else {
             throw VaultError(
                 .authenticationFailed,
-                "\(location) failed authentication under key \(key.id): the value was altered, copied from another "
-                    + "row or field, or its key_id column names a different key than the one that sealed it. "
+                "\(location(context)) failed authentication under key \(key.id): the value was altered, copied from "
+                    + "another row or field, or its key_id column names a different key than the one that sealed it. "
                     + "Restore the row from a backup or store new tokens for it.")
         }
         return Secret(storage: opened)

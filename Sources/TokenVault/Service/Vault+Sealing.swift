@@ -35,14 +35,9 @@ extension Vault {
     /// Opens both tokens of a row. Failures are logged (an audit record, without secrets) and thrown.
     func open(_ row: SealedRow) throws(VaultError) -> StoredTokens {
         do {
-            let access = try row.accessToken.map { (sealed) throws(VaultError) in
-                try sealer.open(
-                    sealed, keyID: row.keyID,
-                    context: SealContext(field: .accessToken, provider: row.provider, clientID: row.clientID))
-            }
-            let refresh = try sealer.open(
-                row.refreshToken, keyID: row.keyID,
-                context: SealContext(field: .refreshToken, provider: row.provider, clientID: row.clientID))
+            let (access, refresh) = try sealer.openRow(
+                access: row.accessToken, refresh: row.refreshToken, keyID: row.keyID, provider: row.provider,
+                clientID: row.clientID)
             return StoredTokens(
                 clientID: row.clientID, provider: row.provider, accessToken: access, refreshToken: refresh,
                 expiresAt: row.expiresAt.map { Date(timeIntervalSince1970: $0) }, scopes: row.scopes,
