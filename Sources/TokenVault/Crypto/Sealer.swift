@@ -87,6 +87,8 @@ public struct Sealer: Sendable {
     }
 
     /// Opens both tokens of a row (the access token when there is one) with one lookup of the row's subkeys.
+    /// Checks and errors come in the order of two `open` calls: the access token's shape and authentication,
+    /// then the refresh token's; the refresh token is not opened when the access token fails.
     func openRow(
         access: SealedValue?, refresh: SealedValue, keyID: KeyID, provider: String, clientID: String
     ) throws(VaultError) -> (access: Secret?, refresh: Secret) {
@@ -94,18 +96,23 @@ public struct Sealer: Sendable {
         let refreshContext = SealContext(field: .refreshToken, provider: provider, clientID: clientID)
         let key = try key(keyID, access == nil ? refreshContext : accessContext)
         if let access { try Self.checkShape(access, accessContext) }
-        try Self.checkShape(refresh, refreshContext)
-        let (openedAccess, openedRefresh) = withRowSubkeys(
+        let opened = withRowSubkeys(
             key: key, provider: provider, clientID: clientID, access: access != nil, cached: true
-        ) { accessSubkey, refreshSubkey in
-            (access.map { Self.openBox($0, subkey: accessSubkey) }, Self.openBox(refresh, subkey: refreshSubkey))
+        ) { (accessSubkey, refreshSubkey) -> Result<(Secret?, Secret), VaultError> in
+            var openedAccess: Secret?
+            if let access {
+                guard let value = Self.openBox(access, subkey: accessSubkey) else {
+                    return .failure(Self.authenticationFailure(key: key, context: accessContext))
+                }
+                openedAccess = Secret(storage: value)
+            }
+            do throws(VaultError) { try Self.checkShape(refresh, refreshContext) } catch { return .failure(error) }
+            guard let openedRefresh = Self.openBox(refresh, subkey: refreshSubkey) else {
+                return .failure(Self.authenticationFailure(key: key, context: refreshContext))
+            }
+            return .success((openedAccess, Secret(storage: openedRefresh)))
         }
-        return (
-            try openedAccess.map { (opened) throws(VaultError) in
-                try Self.opened(opened, key: key, context: accessContext)
-            },
-            try Self.opened(openedRefresh, key: key, context: refreshContext)
-        )
+        return try opened.get()
     }
 
     /// Where a value belongs, for error messages; built only when an error needs it.
@@ -155,14 +162,16 @@ public struct Sealer: Sendable {
     ) throws(VaultError)
         -> Secret
     {
-        guard let opened else {
-            throw VaultError(
-                .authenticationFailed,
-                "\(location(context)) failed authentication under key \(key.id): the value was altered, copied from "
-                    + "another row or field, or its key_id column names a different key than the one that sealed it. "
-                    + "Restore the row from a backup or store new tokens for it.")
-        }
+        guard let opened else { throw authenticationFailure(key: key, context: context) }
         return Secret(storage: opened)
+    }
+
+    private static func authenticationFailure(key: VaultKey, context: SealContext) -> VaultError {
+        VaultError(
+            .authenticationFailed,
+            "\(location(context)) failed authentication under key \(key.id): the value was altered, copied from "
+                + "another row or field, or its key_id column names a different key than the one that sealed it. "
+                + "Restore the row from a backup or store new tokens for it.")
     }
 
     /// Calls `body` with the subkey for `context`, from the cache or freshly derived, in a stack buffer that is
@@ -216,7 +225,8 @@ public struct Sealer: Sendable {
 }
 
 /// Fresh random nonces for many seals, drawn from the system in one call: each call to the system's random
-/// source is a system call, which bulk work would otherwise make twice per row. Nonces are not secret.
+/// source is a system call, which bulk work would otherwise make twice per row. Nonces are not secret. A batch is
+/// ordinary memory: it lives for one store or one batch of bulk work, and must never be kept across a `fork`.
 struct NonceBatch {
     private var bytes: [UInt8]
     private var offset = 0

@@ -19,6 +19,12 @@ enum Sodium {
         randombytes_buf(base, buffer.count)
     }
 
+    /// A hint to the CPU (no effect on results): start loading `address` into the caches.
+    @inline(__always)
+    static func prefetch(_ address: UnsafeRawPointer) {
+        token_vault_prefetch(address)
+    }
+
     static func zero(_ buffer: UnsafeMutableRawBufferPointer) {
         guard let base = buffer.baseAddress, buffer.count > 0 else { return }
         sodium_memzero(base, buffer.count)

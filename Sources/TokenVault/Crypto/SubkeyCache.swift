@@ -10,8 +10,9 @@ import Synchronization
 /// only picks the pair, so a crafted collision evicts an entry but can never return another row's subkey). With
 /// pairs, a service's working set fills the table without the evictions a direct-mapped table suffers when two of
 /// its rows hash alike. The subkeys themselves live in one `sodium_malloc` allocation (guard pages, locked into
-/// RAM, left out of core dumps), wiped when the cache is released; a lookup copies the 32 bytes out under the
-/// lock, into a buffer the caller wipes after use. A subkey opens only its own field of its own row, so a cached
+/// RAM, left out of core dumps), wiped when the cache is released; a lookup copies a subkey (32 bytes) or a
+/// row's line (64 bytes, a half without its field's bit being zero) out under the lock, into a buffer the caller
+/// wipes after use. A subkey opens only its own field of its own row, so a cached
 /// subkey exposes far less than the master key.
 final class SubkeyCache: @unchecked Sendable {
     // @unchecked: `entries` and the bytes behind `subkeys` are guarded by `lock`.
@@ -55,6 +56,18 @@ final class SubkeyCache: @unchecked Sendable {
         UnsafeMutableRawBufferPointer(
             start: subkeys + index * Self.rowBytes + (field == .accessToken ? 0 : Sodium.keyBytes),
             count: Sodium.keyBytes)
+    }
+
+    /// Starts loading a row's pair of entries and their subkeys into the CPU's caches, so that the lookup a moment
+    /// later does not wait for memory (the table is large and, between two stores, cold).
+    func prefetchRow(key: VaultKey, provider: String, clientID: String) {
+        let first =
+            Self.hash(SealContext(field: .accessToken, provider: provider, clientID: clientID), key.material)
+            & mask & ~1
+        Sodium.prefetch(UnsafeRawPointer(entries + first))
+        Sodium.prefetch(UnsafeRawPointer(entries + first + 1))
+        Sodium.prefetch(UnsafeRawPointer(subkeys + first * Self.rowBytes))
+        Sodium.prefetch(UnsafeRawPointer(subkeys + (first + 1) * Self.rowBytes))
     }
 
     /// Copies the cached subkeys of a row into `output` (64 bytes: the access token's, then the refresh token's)
@@ -114,6 +127,8 @@ final class SubkeyCache: @unchecked Sendable {
             entries[first] = Entry(
                 master: key.material.storage, provider: context.provider, clientID: context.clientID,
                 fields: Self.bit(context.field))
+            // The other field's half still holds the moved row's subkey: wipe it, though no lookup would return it.
+            Sodium.zero(UnsafeMutableRawBufferPointer(start: subkeys + first * Self.rowBytes, count: Self.rowBytes))
             subkey(first, context.field).copyMemory(from: value)
         }
     }

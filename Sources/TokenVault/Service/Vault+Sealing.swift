@@ -7,6 +7,8 @@ extension Vault {
     ) throws(VaultError)
         -> SealedRow
     {
+        // The row's cache entry loads while the nonces and the metadata JSON are made.
+        if cached { sealer.cache.prefetchRow(key: sealer.keyring.current, provider: provider, clientID: client) }
         var nonces = NonceBatch(count: 2)
         return try seal(tokens, client: client, provider: provider, cached: cached, nonces: &nonces)
     }

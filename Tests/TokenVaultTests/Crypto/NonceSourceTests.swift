@@ -75,34 +75,51 @@ final class NonceSourceTests: XCTestCase {
     }
 
     /// A child process must not continue from its parent's generator state: the kernel wipes the vDSO state's
-    /// memory in the child. Were it ordinary memory, parent and child would draw the same next bytes.
-    func testAForkedChildDrawsDifferentBytesThanItsParent() {
-        _ = Self.draw()  // the state this thread uses is seeded before the fork
+    /// memory in the child. Were it ordinary memory, parent and child would draw the same next bytes (the test
+    /// fails that way when the state is mapped without the kernel's flags).
+    func testAForkedChildDrawsDifferentBytesThanItsParent() throws {
+        let generator = VDSOGetRandom.shared
         var pipeEnds: [Int32] = [0, 0]
         XCTAssertEqual(pipe(&pipeEnds), 0)
-        var childBytes = [UInt8](repeating: 0, count: 32)
-        let pid = childBytes.withUnsafeMutableBytes { buffer -> pid_t in
+        defer { close(pipeEnds[0]) }
+        // The state this thread uses is seeded before the fork.
+        var parentBytes = [UInt8](repeating: 0, count: 32)
+        XCTAssertEqual(parentBytes.withUnsafeMutableBytes { generator?.fill($0) ?? true }, true)
+        // The child's report: 32 bytes, then 1 when the vDSO path filled them.
+        var report = [UInt8](repeating: 0, count: 33)
+        let pid = report.withUnsafeMutableBytes { buffer -> pid_t in
             let pid = fork()
             if pid == 0 {
-                // The child: no allocation, no locks it might inherit held; draw, report, leave.
-                NonceSource.fill(buffer)
-                _ = write(pipeEnds[1], buffer.baseAddress, buffer.count)
-                _exit(0)
+                // The child: no allocation, no lock it could inherit held; draw, report, leave.
+                let bytes = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<32])
+                if let generator {
+                    buffer[32] = generator.fill(bytes) ? 1 : 0
+                } else {
+                    NonceSource.fill(bytes)
+                }
+                let written = write(pipeEnds[1], buffer.baseAddress, buffer.count)
+                _exit(written == buffer.count ? 0 : 1)
             }
             return pid
         }
-        XCTAssertGreaterThan(pid, 0)
-        let parentBytes = Self.draw(32)
-        var received = [UInt8](repeating: 0, count: 32)
-        let count = received.withUnsafeMutableBytes { read(pipeEnds[0], $0.baseAddress, $0.count) }
+        close(pipeEnds[1])  // so that a child dying early ends the read below instead of blocking it
+        guard pid > 0 else { return XCTFail("fork failed: errno \(errno)") }
+        XCTAssertEqual(parentBytes.withUnsafeMutableBytes { generator?.fill($0) ?? true }, true)
+        if generator == nil { parentBytes = Self.draw(32) }
+        var received = [UInt8](repeating: 0, count: 33)
+        var count = 0
+        while count < received.count {
+            let chunk = received.withUnsafeMutableBytes { read(pipeEnds[0], $0.baseAddress! + count, $0.count - count) }
+            if chunk <= 0 { break }
+            count += chunk
+        }
         var status: Int32 = 0
-        waitpid(pid, &status, 0)
-        close(pipeEnds[0])
-        close(pipeEnds[1])
-        XCTAssertEqual(count, 32)
-        XCTAssertNotEqual(received, [UInt8](repeating: 0, count: 32))
-        XCTAssertNotEqual(received, parentBytes, "the child continued from its parent's generator state")
-        _ = childBytes
+        XCTAssertEqual(waitpid(pid, &status, 0), pid)
+        XCTAssertEqual(status, 0, "the child exited abnormally")
+        XCTAssertEqual(count, 33, "the child's report is incomplete")
+        if generator != nil { XCTAssertEqual(received[32], 1, "the child did not draw through the vDSO") }
+        XCTAssertNotEqual(Array(received[0..<32]), [UInt8](repeating: 0, count: 32))
+        XCTAssertNotEqual(Array(received[0..<32]), parentBytes, "the child continued from its parent's state")
     }
     #endif
 }

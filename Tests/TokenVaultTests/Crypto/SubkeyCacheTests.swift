@@ -91,6 +91,32 @@ final class SubkeyCacheTests: XCTestCase {
         XCTAssertEqual(Self.cached(sealer.cache, key, access), Self.derived(key, access))
     }
 
+    func testARowMovedToTheSecondPlaceKeepsItsSubkeysAndAThirdRowEvictsIt() {
+        let cache = SubkeyCache(capacity: 2)  // one pair: every row collides
+        let key = VaultKey.generate()
+        let a = (
+            SealContext(field: .accessToken, provider: "p", clientID: "a"),
+            SealContext(field: .refreshToken, provider: "p", clientID: "a")
+        )
+        let row = { (client: String) -> (UInt8, [UInt8]) in
+            withUnsafeTemporaryAllocation(byteCount: 64, alignment: 1) { line in
+                let found = cache.lookupRow(key: key, provider: "p", clientID: client, into: line)
+                return (found, Array(UnsafeRawBufferPointer(line)))
+            }
+        }
+        Self.store(cache, key, a.0)
+        Self.store(cache, key, SealContext(field: .accessToken, provider: "p", clientID: "b"))  // moves a
+        Self.store(cache, key, a.1)  // fills a's other half where it now sits
+        let (found, line) = row("a")
+        XCTAssertEqual(found, 3)
+        XCTAssertEqual(line, Self.derived(key, a.0) + Self.derived(key, a.1))
+        let (foundB, lineB) = row("b")
+        XCTAssertEqual(foundB, 1)
+        XCTAssertEqual(Array(lineB[32...]), [UInt8](repeating: 0, count: 32), "a half without its bit is zero")
+        Self.store(cache, key, SealContext(field: .accessToken, provider: "p", clientID: "c"))  // evicts the older
+        XCTAssertEqual(row("a").0 + row("b").0 + row("c").0, 2, "two rows remain, one field each")
+    }
+
     func testTheProviderClientBoundaryIsPartOfTheMatch() {
         let cache = SubkeyCache(capacity: 2)
         let key = VaultKey.generate()
