@@ -8,6 +8,9 @@ struct BenchResult: Codable {
     let baselineOpsPerS: Double
     let ratio: Double
     let target: Double
+    /// The median over rounds of each round's ratio (its vault turn against its baseline turn, run back to back):
+    /// steadier than `ratio` on a machine whose speed drifts, since a slow moment hits one round, not the sum.
+    var roundRatioMedian: Double = .nan
     /// The same SQL in a blocking loop on the connection's own thread, with no hand-off per call: what libpq
     /// does when nothing async is in the way. For reference; the ratio uses `baselineOpsPerS`.
     var blockingOpsPerS: Double? = nil
@@ -19,6 +22,7 @@ struct BenchResult: Codable {
 
     enum CodingKeys: String, CodingKey {
         case name, connections, vaultOpsPerS = "vault_ops_per_s", baselineOpsPerS = "baseline_ops_per_s", ratio, target
+        case roundRatioMedian = "ratio_median_of_rounds"
         case blockingOpsPerS = "blocking_loop_ops_per_s"
         case vaultCPUMicrosecondsPerOp = "vault_cpu_us_per_op", baselineCPUMicrosecondsPerOp = "baseline_cpu_us_per_op"
         case vaultSwitchesPerOp = "vault_switches_per_op", baselineSwitchesPerOp = "baseline_switches_per_op"
@@ -58,7 +62,8 @@ struct BenchReport: Codable {
     func table() -> String {
         var lines: [String] = []
         let header = [
-            "name", "conns", "vault ops/s", "baseline ops/s", "ratio", "target", "", "blocking loop ops/s",
+            "name", "conns", "vault ops/s", "baseline ops/s", "ratio", "target", "", "median of rounds",
+            "blocking loop ops/s",
             "CPU µs/op vault/baseline",
         ]
         var rows: [[String]] = results.map { result in
@@ -66,6 +71,7 @@ struct BenchReport: Codable {
                 result.name, String(result.connections), String(format: "%.0f", result.vaultOpsPerS),
                 String(format: "%.0f", result.baselineOpsPerS), String(format: "%.2f", result.ratio),
                 String(format: "≥ %.2f", result.target), result.ratio >= result.target ? "ok" : "BELOW TARGET",
+                String(format: "%.2f", result.roundRatioMedian),
                 result.blockingOpsPerS.map { String(format: "%.0f", $0) } ?? "",
                 String(
                     format: "%.1f / %.1f", result.vaultCPUMicrosecondsPerOp, result.baselineCPUMicrosecondsPerOp),

@@ -133,6 +133,8 @@ struct BenchRunner {
         var blockingTime = 0.0
         var vaultUsage = Usage()
         var baselineUsage = Usage()
+        // Each round's two turns run back to back, so their ratio is little moved by the machine's slow drift.
+        var roundRatios: [Double] = []
         for round in 0..<settings.rounds {
             if let blocking {
                 let started = Date()
@@ -140,31 +142,44 @@ struct BenchRunner {
                 blockingTime += Date().timeIntervalSince(started)
             }
             // ABBA order, so that neither side always runs first (warm caches, a just-woken backend).
+            var rates = (vault: 0.0, baseline: 0.0)
             for side in round % 2 == 0 ? [true, false] : [false, true] {
                 try await prepare?(side)  // not timed
                 let started = Date()
                 let before = Usage.now()
                 if side {
-                    vaultOps += try await vault(slice)
-                    vaultTime += Date().timeIntervalSince(started)
+                    let ops = try await vault(slice)
+                    let seconds = Date().timeIntervalSince(started)
+                    (vaultOps, vaultTime, rates.vault) = (vaultOps + ops, vaultTime + seconds, Double(ops) / seconds)
                     vaultUsage.add(Usage.now(), since: before)
                 } else {
-                    baselineOps += try await baseline(slice)
-                    baselineTime += Date().timeIntervalSince(started)
+                    let ops = try await baseline(slice)
+                    let seconds = Date().timeIntervalSince(started)
+                    (baselineOps, baselineTime, rates.baseline) = (
+                        baselineOps + ops, baselineTime + seconds, Double(ops) / seconds
+                    )
                     baselineUsage.add(Usage.now(), since: before)
                 }
             }
+            roundRatios.append(rates.vault / rates.baseline)
         }
         let vaultRate = Double(vaultOps) / vaultTime
         let baselineRate = Double(baselineOps) / baselineTime
         return BenchResult(
             name: name, connections: connections, vaultOpsPerS: vaultRate, baselineOpsPerS: baselineRate,
-            ratio: vaultRate / baselineRate, target: target,
+            ratio: vaultRate / baselineRate, target: target, roundRatioMedian: Self.median(roundRatios),
             blockingOpsPerS: blocking == nil ? nil : Double(blockingOps) / blockingTime,
             vaultCPUMicrosecondsPerOp: vaultUsage.cpuSeconds * 1e6 / Double(vaultOps),
             baselineCPUMicrosecondsPerOp: baselineUsage.cpuSeconds * 1e6 / Double(baselineOps),
             vaultSwitchesPerOp: Double(vaultUsage.switches) / Double(vaultOps),
             baselineSwitchesPerOp: Double(baselineUsage.switches) / Double(baselineOps))
+    }
+
+    static func median(_ values: [Double]) -> Double {
+        let sorted = values.sorted()
+        guard !sorted.isEmpty else { return .nan }
+        let middle = sorted.count / 2
+        return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
     }
 
     /// This process's CPU time and context switches, from `getrusage`.
