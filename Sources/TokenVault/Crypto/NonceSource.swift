@@ -7,17 +7,19 @@ import Glibc
 /// Random bytes for nonces, from the kernel's generator.
 ///
 /// A nonce is public (it is stored next to its ciphertext) and needs only never to repeat under the same
-/// subkey; with 24 random bytes a repeat is negligibly likely (about 2⁻⁹⁶ after 2⁴⁸ seals of one row and field). Each nonce costs a `getrandom` system call through libsodium 1.0.18
-/// (about 0.5 µs here, and the largest single cost of a store). On Linux 6.11 and later the kernel also exports
-/// `getrandom` in its vDSO: the same generator, run in the calling process without a system call (about 0.1 µs).
-/// glibc 2.41 and later use it for every `getrandom()`; this does the same on older C libraries.
+/// subkey; with 24 random bytes a repeat is negligibly likely (about 2⁻⁹⁶ after 2⁴⁸ seals of one row and field).
+/// Each nonce costs a `getrandom` system call through libsodium 1.0.18 (about 0.5 µs here, and the largest single
+/// cost of a store). On Linux 6.11 and later the kernel also exports `getrandom` in its vDSO: the same generator,
+/// run in the calling process without a system call (about 0.1 µs). glibc 2.41 and later use it for every
+/// `getrandom()`; this does the same on older C libraries.
 ///
 /// The vDSO keeps its generator state in memory the kernel provides the flags for (`MAP_DROPPABLE`): it is wiped
 /// in a child after `fork`, and the kernel's generation counter forces a reseed when the kernel reseeds (including
 /// after a virtual machine is cloned), so no two processes ever continue from the same generator state. (Nonces
-/// already drawn into a `NonceBatch` are ordinary memory; a batch never outlives the store or bulk batch it is for.) Each state serves
-/// one thread at a time; a caller that finds every state busy, or a system without the vDSO function, uses
-/// libsodium's `randombytes_buf` instead. Keys never come from here: `VaultKey.generate` uses libsodium.
+/// already drawn into a `NonceBatch` are ordinary memory; a batch never outlives the store or bulk batch it is
+/// for.) Each state serves one thread at a time; a caller that finds every state busy, or a system without the
+/// vDSO function, uses libsodium's `randombytes_buf` instead. Keys never come from here: `VaultKey.generate` uses
+/// libsodium.
 @_spi(Benchmarking) public enum NonceSource {
     /// Fills `buffer` with random bytes.
     public static func fill(_ buffer: UnsafeMutableRawBufferPointer) {

@@ -182,8 +182,7 @@ public struct Sealer: Sendable {
         withUnsafeTemporaryAllocation(byteCount: Sodium.keyBytes, alignment: 16) { subkey in
             defer { Sodium.zero(subkey) }
             if !cached || !cache.lookup(key: key, context: context, into: subkey) {
-                Self.deriveSubkey(key: key, context: context, into: subkey)
-                if cached { cache.store(key: key, context: context, subkey: UnsafeRawBufferPointer(subkey)) }
+                derive(key: key, context: context, cached: cached, into: subkey)
             }
             return body(UnsafeRawBufferPointer(subkey))
         }
@@ -201,17 +200,26 @@ public struct Sealer: Sendable {
             let found = cached ? cache.lookupRow(key: key, provider: provider, clientID: clientID, into: both) : 0
             let accessHalf = UnsafeMutableRawBufferPointer(rebasing: both[..<Sodium.keyBytes])
             let refreshHalf = UnsafeMutableRawBufferPointer(rebasing: both[Sodium.keyBytes...])
-            func derive(_ field: TokenField, into subkey: UnsafeMutableRawBufferPointer) {
-                let context = SealContext(field: field, provider: provider, clientID: clientID)
-                Self.deriveSubkey(key: key, context: context, into: subkey)
-                if cached { cache.store(key: key, context: context, subkey: UnsafeRawBufferPointer(subkey)) }
+            if access && found & 1 == 0 {
+                derive(
+                    key: key, context: SealContext(field: .accessToken, provider: provider, clientID: clientID),
+                    cached: cached, into: accessHalf)
             }
-            if access && found & 1 == 0 { derive(.accessToken, into: accessHalf) }
-            if found & 2 == 0 { derive(.refreshToken, into: refreshHalf) }
+            if found & 2 == 0 {
+                derive(
+                    key: key, context: SealContext(field: .refreshToken, provider: provider, clientID: clientID),
+                    cached: cached, into: refreshHalf)
+            }
             return body(
                 access ? UnsafeRawBufferPointer(accessHalf) : UnsafeRawBufferPointer(start: nil, count: 0),
                 UnsafeRawBufferPointer(refreshHalf))
         }
+    }
+
+    /// Derives the subkey for `context` into `subkey`, and remembers it in the cache when `cached`.
+    private func derive(key: VaultKey, context: SealContext, cached: Bool, into subkey: UnsafeMutableRawBufferPointer) {
+        Self.deriveSubkey(key: key, context: context, into: subkey)
+        if cached { cache.store(key: key, context: context, subkey: UnsafeRawBufferPointer(subkey)) }
     }
 
     /// `BLAKE2b-256(key: K, message: context.encoded)` into `output` (32 bytes).

@@ -52,22 +52,39 @@ final class SubkeyCache: @unchecked Sendable {
 
     private static func bit(_ field: TokenField) -> UInt8 { field == .accessToken ? 1 : 2 }
 
+    /// Index of the first of the pair of entries a row hashes to.
+    private func pair(_ key: VaultKey, _ provider: String, _ clientID: String) -> Int {
+        Self.hash(provider: provider, clientID: clientID, master: key.material) & mask & ~1
+    }
+
+    /// The 64 bytes of entry `index`: the access token's subkey, then the refresh token's.
+    private func line(_ index: Int) -> UnsafeMutableRawBufferPointer {
+        UnsafeMutableRawBufferPointer(start: subkeys + index * Self.rowBytes, count: Self.rowBytes)
+    }
+
     private func subkey(_ index: Int, _ field: TokenField) -> UnsafeMutableRawBufferPointer {
         UnsafeMutableRawBufferPointer(
-            start: subkeys + index * Self.rowBytes + (field == .accessToken ? 0 : Sodium.keyBytes),
-            count: Sodium.keyBytes)
+            rebasing: line(index)[field == .accessToken ? 0..<Sodium.keyBytes : Sodium.keyBytes..<Self.rowBytes])
+    }
+
+    /// The entry of the pair at `first` that holds the row, if one does. Call with `lock` held.
+    /// Bytes, not `String ==`: canonically equivalent ids are different rows with different subkeys.
+    private func entryIndex(_ first: Int, _ key: VaultKey, _ provider: String, _ clientID: String) -> Int? {
+        (first...first + 1).first { index in
+            guard let entry = entries[index] else { return false }
+            return entry.master === key.material.storage && entry.clientID.hasSameBytes(as: clientID)
+                && entry.provider.hasSameBytes(as: provider)
+        }
     }
 
     /// Starts loading a row's pair of entries and their subkeys into the CPU's caches, so that the lookup a moment
     /// later does not wait for memory (the table is large and, between two stores, cold).
     func prefetchRow(key: VaultKey, provider: String, clientID: String) {
-        let first =
-            Self.hash(SealContext(field: .accessToken, provider: provider, clientID: clientID), key.material)
-            & mask & ~1
+        let first = pair(key, provider, clientID)
         Sodium.prefetch(UnsafeRawPointer(entries + first))
         Sodium.prefetch(UnsafeRawPointer(entries + first + 1))
-        Sodium.prefetch(UnsafeRawPointer(subkeys + first * Self.rowBytes))
-        Sodium.prefetch(UnsafeRawPointer(subkeys + (first + 1) * Self.rowBytes))
+        Sodium.prefetch(UnsafeRawPointer(line(first).baseAddress!))
+        Sodium.prefetch(UnsafeRawPointer(line(first + 1).baseAddress!))
     }
 
     /// Copies the cached subkeys of a row into `output` (64 bytes: the access token's, then the refresh token's)
@@ -75,60 +92,44 @@ final class SubkeyCache: @unchecked Sendable {
     func lookupRow(
         key: VaultKey, provider: String, clientID: String, into output: UnsafeMutableRawBufferPointer
     ) -> UInt8 {
-        let context = SealContext(field: .accessToken, provider: provider, clientID: clientID)
-        let first = Self.hash(context, key.material) & mask & ~1
+        let first = pair(key, provider, clientID)
         return lock.withLock { _ in
-            for index in first...first + 1 {
-                guard let entry = entries[index], matches(entry, key: key, context: context) else { continue }
-                output.copyMemory(
-                    from: UnsafeRawBufferPointer(start: subkeys + index * Self.rowBytes, count: Self.rowBytes))
-                return entry.fields
-            }
-            return 0
+            guard let index = entryIndex(first, key, provider, clientID) else { return 0 }
+            output.copyMemory(from: UnsafeRawBufferPointer(line(index)))
+            return entries[index]!.fields
         }
     }
 
     /// Copies the cached subkey for (key, context) into `output` (32 bytes); false when it is not cached.
     func lookup(key: VaultKey, context: SealContext, into output: UnsafeMutableRawBufferPointer) -> Bool {
-        let first = Self.hash(context, key.material) & mask & ~1
+        let first = pair(key, context.provider, context.clientID)
         return lock.withLock { _ in
-            for index in first...first + 1 {
-                guard let entry = entries[index], entry.fields & Self.bit(context.field) != 0,
-                    matches(entry, key: key, context: context)
-                else { continue }
-                output.copyMemory(from: UnsafeRawBufferPointer(subkey(index, context.field)))
-                return true
-            }
-            return false
+            guard let index = entryIndex(first, key, context.provider, context.clientID),
+                entries[index]!.fields & Self.bit(context.field) != 0
+            else { return false }
+            output.copyMemory(from: UnsafeRawBufferPointer(subkey(index, context.field)))
+            return true
         }
-    }
-
-    /// Bytes, not `String ==`: canonically equivalent ids are different rows with different subkeys.
-    private func matches(_ entry: Entry, key: VaultKey, context: SealContext) -> Bool {
-        entry.master === key.material.storage && entry.clientID.hasSameBytes(as: context.clientID)
-            && entry.provider.hasSameBytes(as: context.provider)
     }
 
     /// Remembers `subkey` (32 bytes) for (key, context). Two rows can share a hash's pair of entries; a third
     /// evicts the older of them.
     func store(key: VaultKey, context: SealContext, subkey value: UnsafeRawBufferPointer) {
-        let first = Self.hash(context, key.material) & mask & ~1
+        let first = pair(key, context.provider, context.clientID)
         lock.withLock { _ in
-            for index in first...first + 1 where entries[index].map({ matches($0, key: key, context: context) }) == true
-            {
+            if let index = entryIndex(first, key, context.provider, context.clientID) {
                 entries[index]!.fields |= Self.bit(context.field)
                 subkey(index, context.field).copyMemory(from: value)
                 return
             }
             // The newer row sits first: move the first entry to the second place, then write the first.
             entries[first + 1] = entries[first]
-            (subkeys + (first + 1) * Self.rowBytes).copyMemory(
-                from: subkeys + first * Self.rowBytes, byteCount: Self.rowBytes)
+            line(first + 1).copyMemory(from: UnsafeRawBufferPointer(line(first)))
             entries[first] = Entry(
                 master: key.material.storage, provider: context.provider, clientID: context.clientID,
                 fields: Self.bit(context.field))
             // The other field's half still holds the moved row's subkey: wipe it, though no lookup would return it.
-            Sodium.zero(UnsafeMutableRawBufferPointer(start: subkeys + first * Self.rowBytes, count: Self.rowBytes))
+            Sodium.zero(line(first))
             subkey(first, context.field).copyMemory(from: value)
         }
     }
@@ -137,10 +138,10 @@ final class SubkeyCache: @unchecked Sendable {
     /// 8 bytes at a time, mixed with the master key's identity and finished with MurmurHash3's avalanche step, so
     /// that ids differing only in their last characters (`client-17`, `client-18`) still spread over the whole
     /// table. It only picks a pair of entries.
-    static func hash(_ context: SealContext, _ master: SecureBuffer) -> Int {
+    static func hash(provider: String, clientID: String, master: SecureBuffer) -> Int {
         var hash = UInt64(UInt(bitPattern: ObjectIdentifier(master.storage)))
-        hash = mix(hash, context.provider)
-        hash = mix(hash, context.clientID)
+        hash = mix(hash, provider)
+        hash = mix(hash, clientID)
         hash ^= hash >> 33
         hash &*= 0xff51_afd7_ed55_8ccd
         hash ^= hash >> 33

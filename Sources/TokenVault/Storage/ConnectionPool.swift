@@ -110,27 +110,26 @@ final class ConnectionPool: @unchecked Sendable {
         return scalars.allSatisfy { ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "_" }
     }
 
+    /// What a caller can be given at once: the pool's closing, an idle connection or a free slot. Nil when it
+    /// must wait. Call with `lock` held.
+    private func takeGrant() -> Grant? {
+        if closed { return .closed }
+        if let connection = idle.popLast() { return .connection(connection) }
+        if open < maximumConnections {
+            open += 1
+            return .slot
+        }
+        return nil
+    }
+
     private func acquire() async throws(VaultError) -> PooledConnection {
         if let schemaError { throw schemaError }
         // Fast path without a suspension: an idle connection or a free slot.
-        var grant = lock.withLock { _ -> Grant? in
-            if closed { return .closed }
-            if let connection = idle.popLast() { return .connection(connection) }
-            if open < maximumConnections {
-                open += 1
-                return .slot
-            }
-            return nil
-        }
+        var grant = lock.withLock { _ in takeGrant() }
         if grant == nil {
             grant = await withCheckedContinuation { continuation in
                 let immediate = lock.withLock { _ -> Grant? in
-                    if closed { return .closed }
-                    if let connection = idle.popLast() { return .connection(connection) }
-                    if open < maximumConnections {
-                        open += 1
-                        return .slot
-                    }
+                    if let grant = takeGrant() { return grant }
                     waiters.append(continuation)
                     return nil
                 }
