@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -41,9 +42,9 @@ import Glibc
 }
 
 #if os(Linux)
-/// The kernel's vDSO `getrandom` (Linux 6.11+), with a few generator states, each behind its own lock.
+/// The kernel's vDSO `getrandom` (Linux 6.11+), with a few generator states, each taken by one thread at a time.
 final class VDSOGetRandom: @unchecked Sendable {
-    // @unchecked: each state is used only while its lock is held; the rest is immutable.
+    // @unchecked: each state is used only while its `busy` flag is held; the rest is immutable.
     typealias Function =
         @convention(c) (UnsafeMutableRawPointer?, Int, UInt32, UnsafeMutableRawPointer?, Int) -> Int
 
@@ -61,7 +62,8 @@ final class VDSOGetRandom: @unchecked Sendable {
     private let function: Function
     private let states: [UnsafeMutableRawPointer]
     private let stateSize: Int
-    private let locks: [NSLock]
+    /// One flag per state, 1 while a thread uses it: taken with a compare-and-swap, never waited for.
+    private let busy: UnsafeMutablePointer<Atomic<UInt32>>
 
     /// Nil when the running kernel has no vDSO `getrandom` or refuses its states.
     static let shared: VDSOGetRandom? = VDSOGetRandom(maximumStates: 16)
@@ -87,13 +89,25 @@ final class VDSOGetRandom: @unchecked Sendable {
         self.function = function
         self.stateSize = Int(parameters.stateSize)
         self.states = (0..<count).map { page + $0 * stateSize }
-        self.locks = (0..<count).map { _ in NSLock() }
-        // Never unmapped: the shared instance lives as long as the process.
+        self.busy = .allocate(capacity: count)
+        for index in 0..<count { (busy + index).initialize(to: Atomic(0)) }
+        // Never unmapped or freed: the shared instance lives as long as the process.
     }
 
-    /// Runs `body` while holding state `index`'s lock (for the tests: a busy state).
+    /// Takes state `index` if no thread is using it.
+    private func tryTake(_ index: Int) -> Bool {
+        busy[index].compareExchange(expected: 0, desired: 1, ordering: .acquiring).exchanged
+    }
+
+    private func give(_ index: Int) {
+        busy[index].store(0, ordering: .releasing)
+    }
+
+    /// Runs `body` while holding state `index` (for the tests: a busy state).
     func holdState(_ index: Int, _ body: () -> Void) {
-        locks[index].withLock(body)
+        while !tryTake(index) {}
+        defer { give(index) }
+        body()
     }
 
     /// Fills `buffer` from a free state; false when every state is busy or the vDSO call failed.
@@ -102,8 +116,8 @@ final class VDSOGetRandom: @unchecked Sendable {
         let start = Int(truncatingIfNeeded: (UInt64(pthread_self()) &* 0x9e37_79b9_7f4a_7c15) >> 48)
         for offset in 0..<states.count {
             let index = (start &+ offset) % states.count
-            guard locks[index].try() else { continue }
-            defer { locks[index].unlock() }
+            guard tryTake(index) else { continue }
+            defer { give(index) }
             return function(buffer.baseAddress, buffer.count, 0, states[index], stateSize) == buffer.count
         }
         return false

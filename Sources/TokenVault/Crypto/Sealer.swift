@@ -191,13 +191,16 @@ public struct Sealer: Sendable {
     /// Calls `body` with the subkeys of both fields of (provider, client) under `key` (the access token's only when
     /// `access` is true, else an empty buffer), found in the cache with one lookup or derived, in a stack buffer
     /// that is wiped when `body` returns. Sealing a whole row this way touches its cache entry once.
+    /// - Parameter slot: the row's place in the cache when the caller has already found it (to prefetch it).
     func withRowSubkeys<R>(
-        key: VaultKey, provider: String, clientID: String, access: Bool, cached: Bool,
+        key: VaultKey, provider: String, clientID: String, access: Bool, cached: Bool, slot: SubkeyCache.Slot? = nil,
         _ body: (_ access: UnsafeRawBufferPointer, _ refresh: UnsafeRawBufferPointer) -> R
     ) -> R {
         withUnsafeTemporaryAllocation(byteCount: 2 * Sodium.keyBytes, alignment: 16) { both in
             defer { Sodium.zero(both) }
-            let found = cached ? cache.lookupRow(key: key, provider: provider, clientID: clientID, into: both) : 0
+            let found =
+                cached
+                ? cache.lookupRow(key: key, provider: provider, clientID: clientID, slot: slot, into: both) : 0
             let accessHalf = UnsafeMutableRawBufferPointer(rebasing: both[..<Sodium.keyBytes])
             let refreshHalf = UnsafeMutableRawBufferPointer(rebasing: both[Sodium.keyBytes...])
             if access && found & 1 == 0 {
@@ -235,7 +238,32 @@ public struct Sealer: Sendable {
 /// Fresh random nonces for many seals, drawn from the system in one call: each call to the system's random
 /// source is a system call, which bulk work would otherwise make twice per row. Nonces are not secret. A batch is
 /// ordinary memory: it lives for one store or one batch of bulk work, and must never be kept across a `fork`.
-struct NonceBatch {
+/// Where a seal takes its nonces from: each `next()` is a fresh one, handed out once.
+protocol NonceSupply {
+    mutating func next() -> [UInt8]
+}
+
+/// The two nonces of one store, drawn in one call into a buffer on the stack: a store makes no allocation for
+/// them beyond the two arrays it keeps.
+struct NoncePair: NonceSupply {
+    private var bytes: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0)
+    private var used = 0
+
+    init() {
+        withUnsafeMutableBytes(of: &bytes) { NonceSource.fill($0) }
+    }
+
+    mutating func next() -> [UInt8] {
+        precondition(used < 2, "a nonce pair was asked for a third nonce")
+        defer { used += 1 }
+        let offset = used * Sodium.nonceBytes
+        return withUnsafeBytes(of: &bytes) { all in
+            [UInt8](UnsafeRawBufferPointer(rebasing: all[offset..<offset + Sodium.nonceBytes]))
+        }
+    }
+}
+
+struct NonceBatch: NonceSupply {
     private var bytes: [UInt8]
     private var offset = 0
 

@@ -77,10 +77,19 @@ final class SubkeyCache: @unchecked Sendable {
         }
     }
 
+    /// Where a row's entries are: its pair, found by hashing its names once for a prefetch and the lookup after it.
+    struct Slot {
+        fileprivate let first: Int
+    }
+
+    func slot(key: VaultKey, provider: String, clientID: String) -> Slot {
+        Slot(first: pair(key, provider, clientID))
+    }
+
     /// Starts loading a row's pair of entries and their subkeys into the CPU's caches, so that the lookup a moment
     /// later does not wait for memory (the table is large and, between two stores, cold).
-    func prefetchRow(key: VaultKey, provider: String, clientID: String) {
-        let first = pair(key, provider, clientID)
+    func prefetch(_ slot: Slot) {
+        let first = slot.first
         Sodium.prefetch(UnsafeRawPointer(entries + first))
         Sodium.prefetch(UnsafeRawPointer(entries + first + 1))
         Sodium.prefetch(UnsafeRawPointer(line(first).baseAddress!))
@@ -90,9 +99,9 @@ final class SubkeyCache: @unchecked Sendable {
     /// Copies the cached subkeys of a row into `output` (64 bytes: the access token's, then the refresh token's)
     /// under one lock and one hash; returns which were found (bit 0 access, bit 1 refresh).
     func lookupRow(
-        key: VaultKey, provider: String, clientID: String, into output: UnsafeMutableRawBufferPointer
+        key: VaultKey, provider: String, clientID: String, slot: Slot? = nil, into output: UnsafeMutableRawBufferPointer
     ) -> UInt8 {
-        let first = pair(key, provider, clientID)
+        let first = slot?.first ?? pair(key, provider, clientID)
         return lock.withLock { _ in
             guard let index = entryIndex(first, key, provider, clientID) else { return 0 }
             output.copyMemory(from: UnsafeRawBufferPointer(line(index)))

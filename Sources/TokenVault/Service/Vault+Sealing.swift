@@ -7,22 +7,28 @@ extension Vault {
     ) throws(VaultError)
         -> SealedRow
     {
-        // The row's cache entry loads while the nonces and the metadata JSON are made.
-        if cached { sealer.cache.prefetchRow(key: sealer.keyring.current, provider: provider, clientID: client) }
-        var nonces = NonceBatch(count: 2)
-        return try seal(tokens, client: client, provider: provider, cached: cached, nonces: &nonces)
+        var slot: SubkeyCache.Slot?
+        if cached {
+            // The row's cache entry loads while the nonces and the metadata JSON are made.
+            slot = sealer.cache.slot(key: sealer.keyring.current, provider: provider, clientID: client)
+            sealer.cache.prefetch(slot!)
+        }
+        var nonces = NoncePair()
+        return try seal(tokens, client: client, provider: provider, cached: cached, slot: slot, nonces: &nonces)
     }
 
     /// `seal`, taking both nonces from `nonces` (bulk work draws them for a whole batch at once).
     func seal(
-        _ tokens: TokenSet, client: String, provider: String, cached: Bool, nonces: inout NonceBatch
+        _ tokens: TokenSet, client: String, provider: String, cached: Bool, slot: SubkeyCache.Slot? = nil,
+        nonces: inout some NonceSupply
     ) throws(VaultError)
         -> SealedRow
     {
         let metadataJSON = JSONValue.serialize(tokens.metadata)
         let key = sealer.keyring.current
         let (access, refresh) = sealer.withRowSubkeys(
-            key: key, provider: provider, clientID: client, access: tokens.accessToken != nil, cached: cached
+            key: key, provider: provider, clientID: client, access: tokens.accessToken != nil, cached: cached,
+            slot: slot
         ) { accessSubkey, refreshSubkey in
             (
                 tokens.accessToken.map { Sealer.seal($0, subkey: accessSubkey, nonce: nonces.next()) },

@@ -56,8 +56,10 @@ public final class Vault: Sendable {
     public func store(_ tokens: TokenSet, client: String, provider: String) async throws(VaultError) -> Int64 {
         try Self.validate(client: client, provider: provider)
         let row = try seal(tokens, client: client, provider: provider)
-        let version = try await repository.upsert(row)
-        logger.info("stored tokens", metadata: Self.metadata(client, provider, row.keyID))
+        let keyID = row.keyID
+        // The parameters are built here, consuming the row, so that only they travel to the connection's thread.
+        let version = try await repository.upsert(parameters: TokenRepository.upsertParameters(row))
+        logger.info("stored tokens", metadata: Self.metadata(client, provider, keyID))
         return version
     }
 

@@ -52,11 +52,11 @@ struct TokenRepository: Sendable {
         ]
     }
 
-    /// Inserts or replaces the row for (client, provider); returns its new version.
+    /// Inserts or replaces a row, given as its ``upsertParameters(_:)``; returns its new version.
     /// Retried once on a dropped connection: writing the same sealed values twice leaves the same row.
-    func upsert(_ row: SealedRow) async throws(VaultError) -> Int64 {
+    func upsert(parameters: [SQLValue]) async throws(VaultError) -> Int64 {
         try await pool.withConnection(idempotent: true) { connection in
-            let result = try connection.query(prepared: Self.upsert, Self.upsertParameters(row))
+            let result = try connection.query(prepared: Self.upsert, parameters)
             return result.integer(0, 0) ?? 0
         }
     }

@@ -21,4 +21,32 @@ final class NonceBatchTests: XCTestCase {
         XCTAssertNotEqual(first.nonce, second.nonce)
         XCTAssertNotEqual(first.ciphertext, second.ciphertext)
     }
+
+    func testANoncePairGivesTwoDifferentFullLengthNonces() {
+        var seen: Set<[UInt8]> = []
+        for _ in 0..<500 {
+            var pair = NoncePair()
+            let first = pair.next()
+            let second = pair.next()
+            XCTAssertEqual(first.count, 24)
+            XCTAssertEqual(second.count, 24)
+            XCTAssertNotEqual(first, second)
+            seen.insert(first)
+            seen.insert(second)
+        }
+        XCTAssertEqual(seen.count, 1000, "every pair must be fresh")
+    }
+
+    func testAStoreSealsItsTwoTokensUnderDifferentNonces() throws {
+        let vault = Vault(
+            configuration: VaultConfiguration(
+                databaseURL: "", keyring: try Keyring(current: VaultKey.generate())))
+        let tokens = TokenSet(accessToken: Secret("access"), refreshToken: Secret("refresh"))
+        let row = try vault.seal(tokens, client: "c", provider: "p")
+        let again = try vault.seal(tokens, client: "c", provider: "p")
+        XCTAssertNotEqual(row.accessToken?.nonce, row.refreshToken.nonce)
+        XCTAssertNotEqual(row.refreshToken.nonce, again.refreshToken.nonce)
+        XCTAssertEqual(try vault.open(row).refreshToken, Secret("refresh"))
+        XCTAssertEqual(try vault.open(again).accessToken, Secret("access"))
+    }
 }

@@ -54,7 +54,7 @@ final class MultiProcessRefreshTests: XCTestCase {
                     environment: environment(fixture, endpoint)))
         }
         try? await Task.sleep(nanoseconds: 300_000_000)  // let all four connect and wait at the gate
-        FileManager.default.createFile(atPath: gate, contents: nil)
+        XCTAssertTrue(FileManager.default.createFile(atPath: gate, contents: nil), "cannot create the gate file")
         var tokens: [String] = []
         for (process, output) in children {
             let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
