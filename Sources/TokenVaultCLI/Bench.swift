@@ -6,9 +6,12 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure the vault against raw libsodium and libpq doing the same work, side by side.",
         discussion: """
-            Points at DATABASE_URL (or the PG* variables). Creates its own scratch schema, token_vault_bench_*,
+            Points at DATABASE_URL (or the PG* variables). Creates its own scratch schema, token_vault_bench_*, \
             and drops it at the end; touches nothing else. Needs no key: it makes a throwaway one.
-            Each figure alternates vault and baseline runs so that machine noise hits both. See
+
+            Each figure alternates vault and baseline runs (in ABBA order, so use an even number of rounds) so \
+            that machine noise hits both, and gives a 95% interval for its ratio from the spread of the rounds. \
+            On a noisy machine, give it more time (--duration 12 --rounds 12) before reading a miss as real. See \
             docs/performance.md for what each line measures and what limits it.
 
             Examples:
@@ -20,8 +23,8 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Seconds per figure (split across the alternating rounds).")
     var duration: Double = 3
 
-    @Option(help: "Vault/baseline alternations per figure.")
-    var rounds = 3
+    @Option(help: "Vault/baseline alternations per figure (even: half of them start with the vault).")
+    var rounds = 4
 
     @Option(help: "Rows for the import and rotate figures.")
     var rows = 20_000

@@ -1,7 +1,7 @@
 import Foundation
 
 /// One line of `token-vault bench`.
-struct BenchResult: Codable {
+struct BenchResult: Encodable {
     let name: String
     let connections: Int
     let vaultOpsPerS: Double
@@ -11,6 +11,9 @@ struct BenchResult: Codable {
     /// The median over rounds of each round's ratio (its vault turn against its baseline turn, run back to back):
     /// steadier than `ratio` on a machine whose speed drifts, since a slow moment hits one round, not the sum.
     var roundRatioMedian: Double = .nan
+    /// A 95 % confidence interval for `ratio` from the spread of the rounds' ratios: the range the machine's noise
+    /// alone leaves open. Nil with one round.
+    var ratioInterval: (low: Double, high: Double)? = nil
     /// The same SQL in a blocking loop on the connection's own thread, with no hand-off per call: what libpq
     /// does when nothing async is in the way. For reference; the ratio uses `baselineOpsPerS`.
     var blockingOpsPerS: Double? = nil
@@ -23,13 +26,32 @@ struct BenchResult: Codable {
     enum CodingKeys: String, CodingKey {
         case name, connections, vaultOpsPerS = "vault_ops_per_s", baselineOpsPerS = "baseline_ops_per_s", ratio, target
         case roundRatioMedian = "ratio_median_of_rounds"
+        case ratioLow = "ratio_ci95_low", ratioHigh = "ratio_ci95_high"
         case blockingOpsPerS = "blocking_loop_ops_per_s"
         case vaultCPUMicrosecondsPerOp = "vault_cpu_us_per_op", baselineCPUMicrosecondsPerOp = "baseline_cpu_us_per_op"
         case vaultSwitchesPerOp = "vault_switches_per_op", baselineSwitchesPerOp = "baseline_switches_per_op"
     }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(name, forKey: .name)
+        try container.encode(connections, forKey: .connections)
+        try container.encode(vaultOpsPerS, forKey: .vaultOpsPerS)
+        try container.encode(baselineOpsPerS, forKey: .baselineOpsPerS)
+        try container.encode(ratio, forKey: .ratio)
+        try container.encode(target, forKey: .target)
+        try container.encode(roundRatioMedian, forKey: .roundRatioMedian)
+        try container.encodeIfPresent(ratioInterval?.low, forKey: .ratioLow)
+        try container.encodeIfPresent(ratioInterval?.high, forKey: .ratioHigh)
+        try container.encodeIfPresent(blockingOpsPerS, forKey: .blockingOpsPerS)
+        try container.encode(vaultCPUMicrosecondsPerOp, forKey: .vaultCPUMicrosecondsPerOp)
+        try container.encode(baselineCPUMicrosecondsPerOp, forKey: .baselineCPUMicrosecondsPerOp)
+        try container.encode(vaultSwitchesPerOp, forKey: .vaultSwitchesPerOp)
+        try container.encode(baselineSwitchesPerOp, forKey: .baselineSwitchesPerOp)
+    }
 }
 
-struct StampedeResult: Codable {
+struct StampedeResult: Encodable {
     let callers: Int
     let endpointCalls: Int
     let distinctTokens: Int
@@ -40,7 +62,7 @@ struct StampedeResult: Codable {
     }
 }
 
-struct BenchReport: Codable {
+struct BenchReport: Encodable {
     var results: [BenchResult] = []
     var stampede: StampedeResult?
     var peakResidentBytes = 0
@@ -62,7 +84,7 @@ struct BenchReport: Codable {
     func table() -> String {
         var lines: [String] = []
         let header = [
-            "name", "conns", "vault ops/s", "baseline ops/s", "ratio", "target", "", "median of rounds",
+            "name", "conns", "vault ops/s", "baseline ops/s", "ratio", "target", "", "95% interval", "median of rounds",
             "blocking loop ops/s",
             "CPU µs/op vault/baseline",
         ]
@@ -71,6 +93,7 @@ struct BenchReport: Codable {
                 result.name, String(result.connections), String(format: "%.0f", result.vaultOpsPerS),
                 String(format: "%.0f", result.baselineOpsPerS), String(format: "%.2f", result.ratio),
                 String(format: "≥ %.2f", result.target), result.ratio >= result.target ? "ok" : "BELOW TARGET",
+                result.ratioInterval.map { String(format: "%.2f–%.2f", $0.low, $0.high) } ?? "",
                 String(format: "%.2f", result.roundRatioMedian),
                 result.blockingOpsPerS.map { String(format: "%.0f", $0) } ?? "",
                 String(

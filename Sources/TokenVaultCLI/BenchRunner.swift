@@ -168,11 +168,34 @@ struct BenchRunner {
         return BenchResult(
             name: name, connections: connections, vaultOpsPerS: vaultRate, baselineOpsPerS: baselineRate,
             ratio: vaultRate / baselineRate, target: target, roundRatioMedian: Self.median(roundRatios),
+            ratioInterval: Self.interval95(roundRatios),
             blockingOpsPerS: blocking == nil ? nil : Double(blockingOps) / blockingTime,
             vaultCPUMicrosecondsPerOp: vaultUsage.cpuSeconds * 1e6 / Double(vaultOps),
             baselineCPUMicrosecondsPerOp: baselineUsage.cpuSeconds * 1e6 / Double(baselineOps),
             vaultSwitchesPerOp: Double(vaultUsage.switches) / Double(vaultOps),
             baselineSwitchesPerOp: Double(baselineUsage.switches) / Double(baselineOps))
+    }
+
+    /// A 95 % confidence interval for the ratio from the rounds' ratios (Student's t on their logarithms, since
+    /// a ratio's noise is multiplicative): how far the machine's noise alone could have moved the figure. Nil with
+    /// fewer than two rounds.
+    static func interval95(_ ratios: [Double]) -> (low: Double, high: Double)? {
+        let logs = ratios.filter { $0 > 0 && $0.isFinite }.map { Foundation.log($0) }
+        guard logs.count >= 2 else { return nil }
+        let mean = logs.reduce(0, +) / Double(logs.count)
+        let variance = logs.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(logs.count - 1)
+        let spread = studentT975(degreesOfFreedom: logs.count - 1) * (variance / Double(logs.count)).squareRoot()
+        return (Foundation.exp(mean - spread), Foundation.exp(mean + spread))
+    }
+
+    /// The 97.5th percentile of Student's t distribution (two-sided 95 %).
+    static func studentT975(degreesOfFreedom: Int) -> Double {
+        let table: [Double] = [
+            12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
+            2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
+        ]
+        if degreesOfFreedom <= table.count { return table[max(degreesOfFreedom, 1) - 1] }
+        return degreesOfFreedom <= 60 ? 2.000 : degreesOfFreedom <= 120 ? 1.980 : 1.960
     }
 
     static func median(_ values: [Double]) -> Double {
@@ -226,9 +249,13 @@ struct BenchRunner {
     private func put(connections: Int, keyring: Keyring, clients: [String]) async throws -> BenchResult {
         let vault = vault(connections: connections, keyring: keyring)
         let raws = try await rawConnections(connections)
+        // The blocking loop has its own connections: run on the baseline's, it would keep them (and their server
+        // processes) warm for the baseline's next turn while the vault's sat idle.
+        let blockingRaws = try await rawConnections(connections)
         let tokens = benchTokens()
         let provider = self.provider
-        let rows = clients.map { RawConnection.randomRow(client: $0, provider: provider, sizes: sizes) }
+        let keyID = keyring.current.id
+        let rows = clients.map { RawConnection.randomRow(client: $0, provider: provider, sizes: sizes, keyID: keyID) }
         let result = try await alternate(
             name: "put", connections: connections, target: 0.90,
             vault: { seconds in
@@ -244,7 +271,7 @@ struct BenchRunner {
             },
             blocking: { seconds in
                 try await withThrowingTaskGroup(of: Int.self) { group in
-                    for (worker, raw) in raws.enumerated() {
+                    for (worker, raw) in blockingRaws.enumerated() {
                         let mine = stride(from: worker, to: clients.count, by: connections).map { rows[$0] }
                         group.addTask { try await raw.upsertLoop(rows: mine, seconds: seconds) }
                     }
@@ -294,6 +321,7 @@ struct BenchRunner {
             connections: connections, keyring: keyring,
             providers: [.zoho(provider, clientID: "bench", clientSecret: Secret("bench"))])
         let raws = try await rawConnections(connections)
+        let blockingRaws = try await rawConnections(connections)  // see `put`
         let provider = self.provider
         let accessPath = name == "access_token"
         let result = try await alternate(
@@ -316,7 +344,7 @@ struct BenchRunner {
             },
             blocking: { seconds in
                 try await withThrowingTaskGroup(of: Int.self) { group in
-                    for (worker, raw) in raws.enumerated() {
+                    for (worker, raw) in blockingRaws.enumerated() {
                         let mine = stride(from: worker, to: clients.count, by: connections).map { clients[$0] }
                         group.addTask { try await raw.selectLoop(clients: mine, provider: provider, seconds: seconds) }
                     }
@@ -339,7 +367,7 @@ struct BenchRunner {
                 tokens: benchTokens())
         }
         let rawBatches = RawConnection.importBatches(
-            clientPrefix: "import-", provider: provider, rows: settings.rows, sizes: sizes)
+            clientPrefix: "import-", provider: provider, rows: settings.rows, sizes: sizes, keyID: keyring.current.id)
         let rows = settings.rows
         let result = try await alternate(
             name: "import", connections: 1, target: 0.80,

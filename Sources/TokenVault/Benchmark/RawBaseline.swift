@@ -57,13 +57,15 @@ import Foundation
     }
 
     /// Random bytes of the sealed sizes for (client, provider), made once: a raw caller has its bytes already.
-    public static func randomRow(client: String, provider: String, sizes: SealedSizes) -> RawRow {
+    /// `keyID` is the vault's current key id, so that both sides write the same `key_id` and neither turns the
+    /// other's updates into non-HOT ones (`key_id` is indexed) by changing it on every row.
+    public static func randomRow(client: String, provider: String, sizes: SealedSizes, keyID: KeyID) -> RawRow {
         RawRow(
             row: SealedRow(
                 clientID: client, provider: provider,
                 accessToken: SealedValue(ciphertext: random(sizes.access), nonce: random(24)),
                 refreshToken: SealedValue(ciphertext: random(sizes.refresh), nonce: random(24)),
-                keyID: KeyID(rawValue: "raw"), expiresAt: Date().timeIntervalSince1970 + 3600,
+                keyID: keyID, expiresAt: Date().timeIntervalSince1970 + 3600,
                 scopes: "ZohoCRM.modules.ALL", metadataJSON: #"{"api_domain":"https://www.zohoapis.eu"}"#))
     }
 
@@ -116,11 +118,12 @@ import Foundation
     /// Rows of random bytes (one set shared by all: a raw caller has its bytes already) for `importRows`.
     /// Split into statements as the vault's import splits them.
     public static func importBatches(
-        clientPrefix: String, provider: String, rows: Int, sizes: SealedSizes
+        clientPrefix: String, provider: String, rows: Int, sizes: SealedSizes, keyID: KeyID
     ) -> [RawBatch] {
-        let template = randomRow(client: "", provider: provider, sizes: sizes).row
+        let template = randomRow(client: "", provider: provider, sizes: sizes, keyID: keyID).row
         return TokenRepository.importBatches(rows).map { range in
             RawBatch(
+                keyID: keyID,
                 rows: range.map { index in
                     var row = template
                     row.clientID = "\(clientPrefix)\(index)"
@@ -134,7 +137,7 @@ import Foundation
     public func importRows(_ batches: [RawBatch]) async throws(VaultError) {
         do throws(VaultError) {
             _ = try await TokenRepository.upsertBatches(on: connection, count: batches.count) { index in
-                TokenRepository.upsertBatchParameters(batches[index].rows, keyID: KeyID(rawValue: "raw"))
+                TokenRepository.upsertBatchParameters(batches[index].rows, keyID: batches[index].keyID)
             }
         } catch {
             try? await execute("ROLLBACK")
@@ -172,6 +175,7 @@ import Foundation
 
 /// Rows for one statement of the raw import baseline.
 @_spi(Benchmarking) public struct RawBatch: Sendable {
+    let keyID: KeyID
     let rows: [SealedRow]
 }
 

@@ -9,7 +9,7 @@ final class CLIBenchTests: XCTestCase {
         let database = try await TestDatabase.create()
         let cli = CLIRunner(databaseURL: database.url, key: nil)
         let run = try cli.run([
-            "bench", "--json", "--duration", "0.2", "--rounds", "1", "--rows", "300", "--clients", "20",
+            "bench", "--json", "--duration", "0.2", "--rounds", "2", "--rows", "300", "--clients", "20",
             "--callers", "8",
         ])
         XCTAssertEqual(run.status, 0, run.stderr)
@@ -22,6 +22,10 @@ final class CLIBenchTests: XCTestCase {
             for key in ["vault_ops_per_s", "baseline_ops_per_s", "ratio", "target", "ratio_median_of_rounds"] {
                 XCTAssertGreaterThan((result[key] as? Double) ?? 0, 0, "\(result["name"]!).\(key)")
             }
+            let low = try XCTUnwrap(
+                result["ratio_ci95_low"] as? Double, "\(result["name"]!): two rounds give an interval")
+            let high = try XCTUnwrap(result["ratio_ci95_high"] as? Double, "\(result["name"]!)")
+            XCTAssertTrue(low > 0 && low <= high, "\(result["name"]!): \(low)–\(high)")
             XCTAssertGreaterThan((result["vault_cpu_us_per_op"] as? Double) ?? 0, 0, "\(result["name"]!)")
             XCTAssertNotNil(result["baseline_switches_per_op"] as? Double, "\(result["name"]!)")
         }
@@ -44,9 +48,11 @@ final class CLIBenchTests: XCTestCase {
         let table = try cli.run(["bench", "--only", "seal_open,stampede", "--duration", "0.1", "--rounds", "1"])
         XCTAssertEqual(table.status, 0, table.stderr)
         XCTAssertTrue(table.stdout.contains("seal_open"), table.stdout)
+        XCTAssertFalse(table.stdout.contains("–"), "one round gives no interval: \(table.stdout)")
         XCTAssertTrue(table.stdout.contains("-> 1 endpoint call"), table.stdout)
-        let get = try cli.run(["bench", "--only", "get", "--duration", "0.1", "--rounds", "1", "--clients", "5"])
+        let get = try cli.run(["bench", "--only", "get", "--duration", "0.2", "--rounds", "2", "--clients", "5"])
         XCTAssertEqual(get.status, 0, get.stderr)
+        XCTAssertTrue(get.stdout.contains("95% interval"), get.stdout)
         XCTAssertTrue(get.stdout.contains("vault's own CPU per call, without the database"), get.stdout)
         XCTAssertEqual(try cli.run(["bench", "--only", "nonsense"]).status, 64)
         await database.drop()
