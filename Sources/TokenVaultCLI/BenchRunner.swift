@@ -119,12 +119,19 @@ struct BenchRunner {
 
     /// Alternates `vault` and `baseline`, each returning operations done in the seconds it is given; `prepare`
     /// runs, untimed, before each of them (its argument is true before the vault's turn).
+    /// With `warmUp`, each side first runs untimed for a moment: the vault's pool opens its connections on first
+    /// use, and the baseline's connections are open before timing, so without it the vault's first turn would pay
+    /// for connecting; both sides also prepare their statements then.
     private func alternate(
         name: String, connections: Int, target: Double, prepare: ((_ vaultSide: Bool) async throws -> Void)? = nil,
-        vault: (Double) async throws -> Int,
+        warmUp: Bool = false, vault: (Double) async throws -> Int,
         baseline: (Double) async throws -> Int, blocking: ((Double) async throws -> Int)? = nil
     ) async throws -> BenchResult {
         let slice = settings.duration / Double(settings.rounds) / 2
+        if warmUp {
+            _ = try await vault(min(slice, 0.2))
+            _ = try await baseline(min(slice, 0.2))
+        }
         var vaultOps = 0
         var baselineOps = 0
         var vaultTime = 0.0
@@ -257,7 +264,7 @@ struct BenchRunner {
         let keyID = keyring.current.id
         let rows = clients.map { RawConnection.randomRow(client: $0, provider: provider, sizes: sizes, keyID: keyID) }
         let result = try await alternate(
-            name: "put", connections: connections, target: 0.90,
+            name: "put", connections: connections, target: 0.90, warmUp: true,
             vault: { seconds in
                 try await Self.concurrently(connections, seconds: seconds) { worker, index in
                     let client = clients[(index * connections + worker) % clients.count]
@@ -325,7 +332,7 @@ struct BenchRunner {
         let provider = self.provider
         let accessPath = name == "access_token"
         let result = try await alternate(
-            name: name, connections: connections, target: accessPath ? 0.85 : 0.90,
+            name: name, connections: connections, target: accessPath ? 0.85 : 0.90, warmUp: true,
             vault: { seconds in
                 try await Self.concurrently(connections, seconds: seconds) { worker, index in
                     let client = clients[(index * connections + worker) % clients.count]
