@@ -21,10 +21,10 @@ struct Bench: AsyncParsableCommand {
             """)
 
     @Option(help: "Seconds per figure (split across the alternating rounds).")
-    var duration: Double = 3
+    var duration: Double = 5
 
     @Option(help: "Vault/baseline alternations per figure (even: half of them start with the vault).")
-    var rounds = 4
+    var rounds = 6
 
     @Option(help: "Rows for the import and rotate figures.")
     var rows = 20_000
