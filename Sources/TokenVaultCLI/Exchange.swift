@@ -5,8 +5,8 @@ struct Exchange: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Exchange an authorization code (read from stdin) for tokens and store them.",
         discussion: """
-            The usual way to onboard a Zoho account: in the Zoho API console, Self Client, generate a grant
-            token with the scopes you need (it expires within minutes), then pipe it in. The app credentials come
+            The usual way to onboard a Zoho account: in the Zoho API console, Self Client, generate a grant \
+            token with the scopes you need (it expires within minutes), then pipe it in. The app credentials come \
             from ZOHO_CLIENT_ID and ZOHO_CLIENT_SECRET, the data centre from ZOHO_DATA_CENTER.
 
             Example:

@@ -6,15 +6,16 @@ struct Import: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Store many tokens from newline-delimited JSON on stdin, sealed, in batches.",
         discussion: """
-            One JSON object per line: client_id, provider, and the token-response fields of `put`
-            (access_token, refresh_token, expires_in, scope, api_domain, …). expires_at (ISO 8601 or epoch
-            seconds) may replace expires_in, for exports of stored tokens. Existing rows are replaced (upsert), so
+            One JSON object per line: client_id, provider, and the token-response fields of `put` \
+            (access_token, refresh_token, expires_in, scope, api_domain, …). expires_at (ISO 8601 or epoch \
+            seconds) may replace expires_in, for exports of stored tokens. Existing rows are replaced (upsert), so \
             a partial import can simply be run again. To migrate from a plaintext table, see docs/key-rotation.md.
 
             Examples:
               token-vault import < tokens.ndjson
-              set -o pipefail   # so that a failed export is not an empty, successful import
-              psql "$OLD_DB" -X -At -v ON_ERROR_STOP=1 -c "SELECT json_build_object(…) …" | token-vault import
+              set -o pipefail   # a failed export must not look like an empty import
+              psql "$OLD_DB" -X -At -v ON_ERROR_STOP=1 \\
+                  -c "SELECT json_build_object(…) …" | token-vault import
             """)
 
     @Option(help: "Rows per transaction (written in statements of at most 1,000 rows).")

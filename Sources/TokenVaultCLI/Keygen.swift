@@ -5,7 +5,7 @@ struct Keygen: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print a new random key (standard base64 of 32 bytes) on stdout.",
         discussion: """
-            Write it straight into a file that only the service can read; never paste it into a shell history,
+            Write it straight into a file that only the service can read; never paste it into a shell history, \
             a ticket or the repository.
 
             Examples:

@@ -5,8 +5,8 @@ struct Put: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Store tokens: reads a provider's token response (JSON) on stdin and stores it sealed.",
         discussion: """
-            The JSON has the shape a token endpoint returns: access_token, refresh_token (required), expires_in
-            (seconds; expires_in_sec wins when present), scope, api_domain, … Other keys go into the row's
+            The JSON has the shape a token endpoint returns: access_token, refresh_token (required), expires_in \
+            (seconds; expires_in_sec wins when present), scope, api_domain, … Other keys go into the row's \
             metadata, except keys that look like credentials, which are dropped.
 
             Example:

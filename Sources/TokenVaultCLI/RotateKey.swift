@@ -8,13 +8,16 @@ struct RotateKey: AsyncParsableCommand {
         abstract: "Re-seal every row that is not under the current key (online, resumable).",
         discussion: """
             The order (docs/key-rotation.md has the full runbook):
-              A. add the new key to TOKEN_VAULT_PREVIOUS_KEYS everywhere, so every instance can open its rows;
-              B. make it TOKEN_VAULT_KEY (or TOKEN_VAULT_KEY_FILE) and move the old key to the previous keys,
-                 everywhere: services keep working and seal new writes with the new key;
+              A. add the new key to TOKEN_VAULT_PREVIOUS_KEYS everywhere, so that every
+                 instance can open rows sealed with it;
+              B. make it TOKEN_VAULT_KEY (or TOKEN_VAULT_KEY_FILE) and move the old key to
+                 the previous keys, everywhere: services keep working and seal new
+                 writes with the new key;
               C. run rotate-key;
-              D. run `token-vault verify` with only the new key; when it passes, retire the old key.
+              D. run `token-vault verify` with only the new key; when it passes, retire
+                 the old key.
 
-            Safe to kill at any moment and run again: each row switches keys in one atomic update, and a row
+            Safe to kill at any moment and run again: each row switches keys in one atomic update, and a row \
             that a service changed meanwhile is re-read, never overwritten. Ctrl-C stops after the current batch.
 
             Examples:

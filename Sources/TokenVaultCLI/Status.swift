@@ -6,7 +6,7 @@ struct Status: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show the refresh state of one row, without secrets.",
         discussion: """
-            Shows whether the access token is valid, whether the user must authorize again (the provider refused
+            Shows whether the access token is valid, whether the user must authorize again (the provider refused \
             the refresh token), and the last refresh error.
 
             Examples:

@@ -7,9 +7,9 @@ struct TokenCommand: AsyncParsableCommand {
         commandName: "token",
         abstract: "Print a valid access token on stdout, refreshing it at the provider when needed.",
         discussion: """
-            The stored token is printed while it is valid for more than the safety margin (5 minutes,
-            TOKEN_VAULT_REFRESH_MARGIN). Otherwise it is refreshed once, however many processes ask at the same
-            moment, with the app credentials from ZOHO_CLIENT_ID and ZOHO_CLIENT_SECRET (zoho_crm, zoho_calendar;
+            The stored token is printed while it is valid for more than the safety margin (5 minutes, \
+            TOKEN_VAULT_REFRESH_MARGIN). Otherwise it is refreshed once, however many processes ask at the same \
+            moment, with the app credentials from ZOHO_CLIENT_ID and ZOHO_CLIENT_SECRET (zoho_crm, zoho_calendar; \
             data centre from ZOHO_DATA_CENTER, or ZOHO_ACCOUNTS_URL).
 
             Examples:

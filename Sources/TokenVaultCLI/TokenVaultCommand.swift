@@ -9,26 +9,33 @@ struct TokenVaultCommand: AsyncParsableCommand {
         abstract: "Keep OAuth tokens sealed (libsodium secretbox) in PostgreSQL.",
         discussion: """
             Configuration comes from the environment, never from arguments:
-              TOKEN_VAULT_KEY or TOKEN_VAULT_KEY_FILE   the current key (base64 of 32 bytes)
-              TOKEN_VAULT_PREVIOUS_KEYS                 older keys, comma-separated, used only to open
-              TOKEN_VAULT_PREVIOUS_KEYS_FILE            a file of older keys, one per line
-              DATABASE_URL                              postgresql:// URL or libpq conninfo (or PG* variables)
-              TOKEN_VAULT_REFRESH_MARGIN                seconds before expiry that count as expired (300)
-              ZOHO_CLIENT_ID, ZOHO_CLIENT_SECRET        the Zoho app's credentials (zoho_crm, zoho_calendar)
-              ZOHO_DATA_CENTER                          us (default), eu, in, au, jp, ca, sa, cn
-              ZOHO_ACCOUNTS_URL                         overrides the accounts server (token endpoint host)
-              ZOHO_REFRESH_TOKEN                        used once when no row exists; the result is stored
-              TOKEN_VAULT_LOG_LEVEL                     trace, debug, info, notice, warning, error, critical
-                                                        (default: critical, i.e. only the error line)
+              TOKEN_VAULT_KEY, TOKEN_VAULT_KEY_FILE
+                  the current key (base64 of 32 bytes), or a file that holds it
+              TOKEN_VAULT_PREVIOUS_KEYS, TOKEN_VAULT_PREVIOUS_KEYS_FILE
+                  older keys, used only to open (comma-separated, or one per line)
+              DATABASE_URL
+                  a postgresql:// URL or libpq conninfo (or the PG* variables)
+              TOKEN_VAULT_REFRESH_MARGIN
+                  seconds before expiry that count as expired (300)
+              ZOHO_CLIENT_ID, ZOHO_CLIENT_SECRET
+                  the Zoho app's credentials (zoho_crm, zoho_calendar)
+              ZOHO_DATA_CENTER, ZOHO_ACCOUNTS_URL
+                  us (default), eu, in, au, jp, ca, sa, cn; or the accounts server
+              ZOHO_REFRESH_TOKEN
+                  used once when no row exists; the result is stored
+              TOKEN_VAULT_LOG_LEVEL
+                  trace, debug, info, notice, warning, error or critical
+                  (default: critical, i.e. only the error line)
 
-            Exit codes: 0 ok; 1 verify or rotate-key found rows that do not open; 64 bad arguments; 65 bad
-            input data or a row that fails authentication; 66 no tokens stored; 69 database or provider
-            unreachable; 70 database error; 75 temporary (rate limited, timed out, rows left to rotate);
-            77 the user must authorize again; 78 configuration (keys, DATABASE_URL, schema, providers);
+            Exit codes: 0 ok; 1 verify or rotate-key found rows that do not open; 64 bad arguments; 65 bad \
+            input data or a row that fails authentication; 66 no tokens stored; 69 database or provider \
+            unreachable; 70 database error; 75 temporary (rate limited, timed out, rows left to rotate); \
+            77 the user must authorize again; 78 configuration (keys, DATABASE_URL, schema, providers); \
             130 interrupted. Details: docs/cli.md.
 
             Quick start:
-              export TOKEN_VAULT_KEY_FILE=/run/secrets/token-vault.key   # holds `token-vault keygen` output
+              (umask 077; token-vault keygen > /run/secrets/token-vault.key)
+              export TOKEN_VAULT_KEY_FILE=/run/secrets/token-vault.key
               export DATABASE_URL=postgresql://vault@db.internal/vault?sslmode=verify-full
               token-vault migrate
               echo '{"access_token":"…","refresh_token":"…","expires_in":3600}' | \\

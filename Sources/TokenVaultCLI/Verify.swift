@@ -5,7 +5,7 @@ struct Verify: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Open every stored secret; exit 1 and name each row that fails.",
         discussion: """
-            Prints the number of rows under each key id. Run it with only the new key configured after a
+            Prints the number of rows under each key id. Run it with only the new key configured after a \
             rotation: when it passes, no row needs the old key any more.
 
             Examples:

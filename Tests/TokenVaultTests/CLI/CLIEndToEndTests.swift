@@ -199,6 +199,12 @@ final class CLIEndToEndTests: XCTestCase {
     func testHelpShowsExamples() throws {
         let help = try cli.run(["--help"])
         XCTAssertTrue(help.stdout.contains("Quick start"), help.stdout)
+        // Prose is wrapped by the terminal's width, not broken where the source line ended.
+        let long = help.stdout.split(separator: "\n").filter { $0.count > 80 && !$0.hasPrefix("USAGE:") }
+        XCTAssertEqual(long, [], "help lines wider than 80 columns wrap badly")
+        XCTAssertTrue(
+            try cli.run(["put", "--help"]).stdout.contains("refresh_token\n(required), expires_in (seconds;"),
+            "a paragraph of put's help flows as one")
         for command in ["put", "token", "verify", "keygen"] {
             let sub = try cli.run([command, "--help"])
             XCTAssertTrue(sub.stdout.contains("Example"), "\(command): \(sub.stdout)")
