@@ -10,7 +10,8 @@ struct Bench: AsyncParsableCommand {
             and drops it at the end; touches nothing else. Needs no key: it makes a throwaway one.
 
             Each figure alternates vault and baseline runs (in ABBA order, so use an even number of rounds) so \
-            that machine noise hits both, and gives a 95% interval for its ratio from the spread of the rounds. \
+            that machine noise hits both, and gives a 95% interval for its typical round's ratio from the \
+            spread of the rounds. \
             On a noisy machine, give it more time (--duration 12 --rounds 12) before reading a miss as real. See \
             docs/performance.md for what each line measures and what limits it.
 
@@ -20,7 +21,7 @@ struct Bench: AsyncParsableCommand {
               token-vault bench --only rotate --rows 1000000
             """)
 
-    @Option(help: "Seconds per figure (split across the alternating rounds).")
+    @Option(help: "Seconds of timed turns per figure, split across the alternating rounds.")
     var duration: Double = 5
 
     @Option(help: "Vault/baseline alternations per figure (even: half of them start with the vault).")
@@ -35,7 +36,8 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Concurrent callers in the stampede.")
     var callers = 50
 
-    @Option(help: "Run only these figures (comma-separated: seal_open,put,get,access_token,import,rotate,stampede).")
+    @Option(
+        help: "Run only these figures, comma-separated (seal_open, put, get, access_token, import, rotate, stampede).")
     var only: String?
 
     @Flag(help: "Print one JSON object with a results array.")
@@ -58,6 +60,12 @@ struct Bench: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if rounds > 1 && rounds % 2 == 1 {
+            FileHandle.standardError.write(
+                Data(
+                    ("bench: note: with an odd number of rounds, one side starts one round more than the other; "
+                        + "use an even number (ABBA order).\n").utf8))
+        }
         #if DEBUG
         FileHandle.standardError.write(
             Data(

@@ -11,8 +11,8 @@ struct BenchResult: Encodable {
     /// The median over rounds of each round's ratio (its vault turn against its baseline turn, run back to back):
     /// steadier than `ratio` on a machine whose speed drifts, since a slow moment hits one round, not the sum.
     var roundRatioMedian: Double = .nan
-    /// A 95 % confidence interval for `ratio` from the spread of the rounds' ratios: the range the machine's noise
-    /// alone leaves open. Nil with one round.
+    /// A 95 % confidence interval for the typical round's ratio (geometric mean of the rounds' ratios), from
+    /// their spread; see `BenchRunner.interval95`. Nil (left out of the JSON) with one round.
     var ratioInterval: (low: Double, high: Double)? = nil
     /// The same SQL in a blocking loop on the connection's own thread, with no hand-off per call: what libpq
     /// does when nothing async is in the way. For reference; the ratio uses `baselineOpsPerS`.

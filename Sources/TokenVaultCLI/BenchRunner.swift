@@ -131,6 +131,7 @@ struct BenchRunner {
         if warmUp {
             _ = try await vault(min(slice, 0.2))
             _ = try await baseline(min(slice, 0.2))
+            _ = try await blocking?(min(slice, 0.2))
         }
         // The blocking loop is a reference, not half of a ratio: one turn of it, before the rounds.
         var blockingOps = 0
@@ -184,12 +185,13 @@ struct BenchRunner {
             baselineSwitchesPerOp: Double(baselineUsage.switches) / Double(baselineOps))
     }
 
-    /// A 95 % confidence interval for the ratio from the rounds' ratios (Student's t on their logarithms, since
-    /// a ratio's noise is multiplicative): how far the machine's noise alone could have moved the figure. Nil with
-    /// fewer than two rounds.
+    /// A 95 % confidence interval for the typical round's ratio (the geometric mean of the rounds' ratios), from
+    /// their spread: Student's t on their logarithms, since a ratio's noise is multiplicative. It assumes the
+    /// rounds are independent, so drift within a run makes it narrower than it should be. Nil with fewer than two
+    /// rounds, or when a round's ratio is not a positive number (a turn that did nothing).
     static func interval95(_ ratios: [Double]) -> (low: Double, high: Double)? {
-        let logs = ratios.filter { $0 > 0 && $0.isFinite }.map { Foundation.log($0) }
-        guard logs.count >= 2 else { return nil }
+        guard ratios.count >= 2, ratios.allSatisfy({ $0 > 0 && $0.isFinite }) else { return nil }
+        let logs = ratios.map { Foundation.log($0) }
         let mean = logs.reduce(0, +) / Double(logs.count)
         let variance = logs.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(logs.count - 1)
         let spread = studentT975(degreesOfFreedom: logs.count - 1) * (variance / Double(logs.count)).squareRoot()
@@ -203,7 +205,8 @@ struct BenchRunner {
             2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
         ]
         if degreesOfFreedom <= table.count { return table[max(degreesOfFreedom, 1) - 1] }
-        return degreesOfFreedom <= 60 ? 2.000 : degreesOfFreedom <= 120 ? 1.980 : 1.960
+        // Beyond the table, the value at the band's lower end: never narrower than the true interval.
+        return degreesOfFreedom <= 40 ? 2.042 : degreesOfFreedom <= 60 ? 2.021 : degreesOfFreedom <= 120 ? 2.000 : 1.980
     }
 
     static func median(_ values: [Double]) -> Double {

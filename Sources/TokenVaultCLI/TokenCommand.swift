@@ -14,7 +14,8 @@ struct TokenCommand: AsyncParsableCommand {
 
             Examples:
               token-vault token --client acme --provider zoho_crm \\
-                | sed 's/^/Authorization: Zoho-oauthtoken /' | curl -H @- https://www.zohoapis.eu/crm/v6/Leads
+                | sed 's/^/Authorization: Zoho-oauthtoken /' \\
+                | curl -H @- https://www.zohoapis.eu/crm/v6/Leads
               token-vault token --client acme --provider zoho_crm --json
             """)
 

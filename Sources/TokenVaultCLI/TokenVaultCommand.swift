@@ -34,8 +34,8 @@ struct TokenVaultCommand: AsyncParsableCommand {
             130 interrupted. Details: docs/cli.md.
 
             Quick start:
-              (umask 077; token-vault keygen > /run/secrets/token-vault.key)
-              export TOKEN_VAULT_KEY_FILE=/run/secrets/token-vault.key
+              (umask 077; token-vault keygen > token-vault.key)   # into the secret manager
+              export TOKEN_VAULT_KEY_FILE=/run/secrets/token-vault.key   # mounted from it
               export DATABASE_URL=postgresql://vault@db.internal/vault?sslmode=verify-full
               token-vault migrate
               echo '{"access_token":"…","refresh_token":"…","expires_in":3600}' | \\

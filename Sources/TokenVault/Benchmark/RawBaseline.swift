@@ -78,10 +78,12 @@ import Foundation
         }
     }
 
-    /// One upsert of `row`, handed to the connection's thread like any async libpq call must be.
+    /// One upsert of `row`, handed to the connection's thread like any async libpq call must be. Its parameters
+    /// are built before the hand-off, as `Vault.store` builds its own.
     public func upsert(_ row: RawRow) async throws(VaultError) {
+        let parameters = TokenRepository.upsertParameters(row.row)
         try await connection.runTyped { (connection) throws(VaultError) in
-            _ = try connection.query(prepared: Self.rawUpsert, TokenRepository.upsertParameters(row.row))
+            _ = try connection.query(prepared: Self.rawUpsert, parameters)
         }
     }
 

@@ -17,8 +17,8 @@ import Glibc
 /// The vDSO keeps its generator state in memory the kernel provides the flags for (`MAP_DROPPABLE`): it is wiped
 /// in a child after `fork`, and the kernel's generation counter forces a reseed when the kernel reseeds (including
 /// after a virtual machine is cloned), so no two processes ever continue from the same generator state. (Nonces
-/// already drawn into a `NonceBatch` are ordinary memory; a batch never outlives the store or bulk batch it is
-/// for.) Each state serves one thread at a time; a caller that finds every state busy, or a system without the
+/// already drawn into a `NoncePair` or `NonceBatch` are ordinary memory; neither outlives the store or bulk batch
+/// it is for.) Each state serves one thread at a time; a caller that finds every state busy, or a system without the
 /// vDSO function, uses libsodium's `randombytes_buf` instead. Keys never come from here: `VaultKey.generate` uses
 /// libsodium.
 @_spi(Benchmarking) public enum NonceSource {
@@ -60,10 +60,14 @@ final class VDSOGetRandom: @unchecked Sendable {
     }
 
     private let function: Function
+    private let page: UnsafeMutableRawPointer
+    private let pageSize: Int
     private let states: [UnsafeMutableRawPointer]
     private let stateSize: Int
-    /// One flag per state, 1 while a thread uses it: taken with a compare-and-swap, never waited for.
+    /// One flag per state, 1 while a thread uses it: taken with a compare-and-swap, never waited for. Each flag
+    /// has a cache line of its own, so that threads using different states do not contend for one line.
     private let busy: UnsafeMutablePointer<Atomic<UInt32>>
+    private static let flagStride = 64 / MemoryLayout<Atomic<UInt32>>.stride
 
     /// Nil when the running kernel has no vDSO `getrandom` or refuses its states.
     static let shared: VDSOGetRandom? = VDSOGetRandom(maximumStates: 16)
@@ -89,23 +93,35 @@ final class VDSOGetRandom: @unchecked Sendable {
         self.function = function
         self.stateSize = Int(parameters.stateSize)
         self.states = (0..<count).map { page + $0 * stateSize }
-        self.busy = .allocate(capacity: count)
-        for index in 0..<count { (busy + index).initialize(to: Atomic(0)) }
-        // Never unmapped or freed: the shared instance lives as long as the process.
+        self.page = page
+        self.pageSize = pageSize
+        let flags = count * Self.flagStride
+        let busy = UnsafeMutableRawPointer.allocate(
+            byteCount: flags * MemoryLayout<Atomic<UInt32>>.stride, alignment: 64
+        ).bindMemory(to: Atomic<UInt32>.self, capacity: flags)
+        for index in 0..<flags { (busy + index).initialize(to: Atomic(0)) }
+        self.busy = busy
+    }
+
+    /// Only instances made for the tests end; the shared one lives as long as the process.
+    deinit {
+        busy.deinitialize(count: states.count * Self.flagStride)
+        UnsafeMutableRawPointer(busy).deallocate()
+        munmap(page, pageSize)
     }
 
     /// Takes state `index` if no thread is using it.
     private func tryTake(_ index: Int) -> Bool {
-        busy[index].compareExchange(expected: 0, desired: 1, ordering: .acquiring).exchanged
+        busy[index * Self.flagStride].compareExchange(expected: 0, desired: 1, ordering: .acquiring).exchanged
     }
 
     private func give(_ index: Int) {
-        busy[index].store(0, ordering: .releasing)
+        busy[index * Self.flagStride].store(0, ordering: .releasing)
     }
 
     /// Runs `body` while holding state `index` (for the tests: a busy state).
     func holdState(_ index: Int, _ body: () -> Void) {
-        while !tryTake(index) {}
+        while !tryTake(index) { sched_yield() }
         defer { give(index) }
         body()
     }

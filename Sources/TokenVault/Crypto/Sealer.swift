@@ -235,17 +235,16 @@ public struct Sealer: Sendable {
     }
 }
 
-/// Fresh random nonces for many seals, drawn from the system in one call: each call to the system's random
-/// source is a system call, which bulk work would otherwise make twice per row. Nonces are not secret. A batch is
-/// ordinary memory: it lives for one store or one batch of bulk work, and must never be kept across a `fork`.
-/// Where a seal takes its nonces from: each `next()` is a fresh one, handed out once.
-protocol NonceSupply {
+/// Where a seal takes its nonces from: each `next()` is a fresh one, handed out once. Supplies cannot be copied,
+/// so no copy can hand out the same nonces again. Nonces are not secret. A supply is ordinary memory: it lives for
+/// one store or one batch of bulk work, and must never be kept across a `fork`.
+protocol NonceSupply: ~Copyable {
     mutating func next() -> [UInt8]
 }
 
 /// The two nonces of one store, drawn in one call into a buffer on the stack: a store makes no allocation for
 /// them beyond the two arrays it keeps.
-struct NoncePair: NonceSupply {
+struct NoncePair: NonceSupply, ~Copyable {
     private var bytes: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0)
     private var used = 0
 
@@ -263,7 +262,9 @@ struct NoncePair: NonceSupply {
     }
 }
 
-struct NonceBatch: NonceSupply {
+/// Fresh random nonces for many seals, drawn from the system in one call: each call to the system's random
+/// source may be a system call, which bulk work would otherwise make twice per row.
+struct NonceBatch: NonceSupply, ~Copyable {
     private var bytes: [UInt8]
     private var offset = 0
 

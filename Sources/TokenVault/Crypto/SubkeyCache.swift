@@ -102,6 +102,7 @@ final class SubkeyCache: @unchecked Sendable {
         key: VaultKey, provider: String, clientID: String, slot: Slot? = nil, into output: UnsafeMutableRawBufferPointer
     ) -> UInt8 {
         let first = slot?.first ?? pair(key, provider, clientID)
+        precondition(first & ~mask == 0, "a cache slot from another cache")
         return lock.withLock { _ in
             guard let index = entryIndex(first, key, provider, clientID) else { return 0 }
             output.copyMemory(from: UnsafeRawBufferPointer(line(index)))

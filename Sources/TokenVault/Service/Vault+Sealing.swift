@@ -18,9 +18,9 @@ extension Vault {
     }
 
     /// `seal`, taking both nonces from `nonces` (bulk work draws them for a whole batch at once).
-    func seal(
+    func seal<Nonces: NonceSupply & ~Copyable>(
         _ tokens: TokenSet, client: String, provider: String, cached: Bool, slot: SubkeyCache.Slot? = nil,
-        nonces: inout some NonceSupply
+        nonces: inout Nonces
     ) throws(VaultError)
         -> SealedRow
     {

@@ -199,9 +199,16 @@ final class CLIEndToEndTests: XCTestCase {
     func testHelpShowsExamples() throws {
         let help = try cli.run(["--help"])
         XCTAssertTrue(help.stdout.contains("Quick start"), help.stdout)
-        // Prose is wrapped by the terminal's width, not broken where the source line ended.
-        let long = help.stdout.split(separator: "\n").filter { $0.count > 80 && !$0.hasPrefix("USAGE:") }
-        XCTAssertEqual(long, [], "help lines wider than 80 columns wrap badly")
+        // Prose is wrapped by the terminal's width, not broken where the source line ended, and no example
+        // is wider than 80 columns (a wrapped command line would run as two).
+        for command in [
+            "", "keygen", "migrate", "put", "exchange", "token", "status", "list", "delete", "verify",
+            "rotate-key", "import", "bench",
+        ] {
+            let output = try cli.run(command.isEmpty ? ["--help"] : [command, "--help"]).stdout
+            let long = output.split(separator: "\n").filter { $0.count > 80 && !$0.hasPrefix("USAGE:") }
+            XCTAssertEqual(long, [], "\(command) --help: lines wider than 80 columns wrap badly")
+        }
         XCTAssertTrue(
             try cli.run(["put", "--help"]).stdout.contains("refresh_token\n(required), expires_in (seconds;"),
             "a paragraph of put's help flows as one")
