@@ -61,22 +61,20 @@ struct Bench: AsyncParsableCommand {
 
     func run() async throws {
         if rounds > 1 && rounds % 2 == 1 {
-            FileHandle.standardError.write(
-                Data(
-                    ("bench: note: with an odd number of rounds, one side starts one round more than the other; "
-                        + "use an even number (ABBA order).\n").utf8))
+            Self.say(
+                "note: with an odd number of rounds, one side starts one round more than the other; use an even "
+                    + "number (ABBA order).")
         }
         #if DEBUG
-        FileHandle.standardError.write(
-            Data(
-                ("bench: note: this is a debug build; its figures are not representative. Build with "
-                    + "`swift build -c release` and run .build/release/token-vault bench.\n").utf8))
+        Self.say(
+            "note: this is a debug build; its figures are not representative. Build with `swift build -c release` "
+                + "and run .build/release/token-vault bench.")
         #endif
         let settings = BenchRunner.Settings(
             databaseURL: ProcessInfo.processInfo.environment["DATABASE_URL"] ?? "", duration: duration,
             rounds: rounds, rows: rows, clients: clients, callers: callers,
             only: only.map { Set($0.split(separator: ",").map(String.init)) } ?? Set(BenchRunner.names),
-            progress: json ? { _ in } : { FileHandle.standardError.write(Data("bench: \($0)\n".utf8)) })
+            progress: json ? { _ in } : { Self.say($0) })
         let report: BenchReport
         do {
             report = try await BenchRunner(settings: settings).run()
@@ -88,5 +86,10 @@ struct Bench: AsyncParsableCommand {
         } else {
             print(report.table())
         }
+    }
+
+    /// One line on standard error, after `bench: `.
+    static func say(_ line: String) {
+        FileHandle.standardError.write(Data("bench: \(line)\n".utf8))
     }
 }

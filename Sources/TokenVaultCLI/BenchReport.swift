@@ -13,7 +13,8 @@ struct BenchResult: Encodable {
     var roundRatioMedian: Double = .nan
     /// A 95 % confidence interval for the typical round's ratio (geometric mean of the rounds' ratios), from
     /// their spread; see `BenchRunner.interval95`. Nil (left out of the JSON) with one round.
-    var ratioInterval: (low: Double, high: Double)? = nil
+    var ratioLow: Double? = nil
+    var ratioHigh: Double? = nil
     /// The same SQL in a blocking loop on the connection's own thread, with no hand-off per call: what libpq
     /// does when nothing async is in the way. For reference; the ratio uses `baselineOpsPerS`.
     var blockingOpsPerS: Double? = nil
@@ -30,24 +31,6 @@ struct BenchResult: Encodable {
         case blockingOpsPerS = "blocking_loop_ops_per_s"
         case vaultCPUMicrosecondsPerOp = "vault_cpu_us_per_op", baselineCPUMicrosecondsPerOp = "baseline_cpu_us_per_op"
         case vaultSwitchesPerOp = "vault_switches_per_op", baselineSwitchesPerOp = "baseline_switches_per_op"
-    }
-
-    func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(name, forKey: .name)
-        try container.encode(connections, forKey: .connections)
-        try container.encode(vaultOpsPerS, forKey: .vaultOpsPerS)
-        try container.encode(baselineOpsPerS, forKey: .baselineOpsPerS)
-        try container.encode(ratio, forKey: .ratio)
-        try container.encode(target, forKey: .target)
-        try container.encode(roundRatioMedian, forKey: .roundRatioMedian)
-        try container.encodeIfPresent(ratioInterval?.low, forKey: .ratioLow)
-        try container.encodeIfPresent(ratioInterval?.high, forKey: .ratioHigh)
-        try container.encodeIfPresent(blockingOpsPerS, forKey: .blockingOpsPerS)
-        try container.encode(vaultCPUMicrosecondsPerOp, forKey: .vaultCPUMicrosecondsPerOp)
-        try container.encode(baselineCPUMicrosecondsPerOp, forKey: .baselineCPUMicrosecondsPerOp)
-        try container.encode(vaultSwitchesPerOp, forKey: .vaultSwitchesPerOp)
-        try container.encode(baselineSwitchesPerOp, forKey: .baselineSwitchesPerOp)
     }
 }
 
@@ -93,7 +76,7 @@ struct BenchReport: Encodable {
                 result.name, String(result.connections), String(format: "%.0f", result.vaultOpsPerS),
                 String(format: "%.0f", result.baselineOpsPerS), String(format: "%.2f", result.ratio),
                 String(format: "≥ %.2f", result.target), result.ratio >= result.target ? "ok" : "BELOW TARGET",
-                result.ratioInterval.map { String(format: "%.2f–%.2f", $0.low, $0.high) } ?? "",
+                result.ratioLow.flatMap { low in result.ratioHigh.map { String(format: "%.2f–%.2f", low, $0) } } ?? "",
                 String(format: "%.2f", result.roundRatioMedian),
                 result.blockingOpsPerS.map { String(format: "%.0f", $0) } ?? "",
                 String(

@@ -174,10 +174,11 @@ struct BenchRunner {
         }
         let vaultRate = Double(vaultOps) / vaultTime
         let baselineRate = Double(baselineOps) / baselineTime
+        let interval = Self.interval95(roundRatios)
         return BenchResult(
             name: name, connections: connections, vaultOpsPerS: vaultRate, baselineOpsPerS: baselineRate,
             ratio: vaultRate / baselineRate, target: target, roundRatioMedian: Self.median(roundRatios),
-            ratioInterval: Self.interval95(roundRatios),
+            ratioLow: interval?.low, ratioHigh: interval?.high,
             blockingOpsPerS: blocking == nil ? nil : Double(blockingOps) / blockingTime,
             vaultCPUMicrosecondsPerOp: vaultUsage.cpuSeconds * 1e6 / Double(vaultOps),
             baselineCPUMicrosecondsPerOp: baselineUsage.cpuSeconds * 1e6 / Double(baselineOps),

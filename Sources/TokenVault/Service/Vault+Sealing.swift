@@ -7,12 +7,9 @@ extension Vault {
     ) throws(VaultError)
         -> SealedRow
     {
-        var slot: SubkeyCache.Slot?
-        if cached {
-            // The row's cache entry loads while the nonces and the metadata JSON are made.
-            slot = sealer.cache.slot(key: sealer.keyring.current, provider: provider, clientID: client)
-            sealer.cache.prefetch(slot!)
-        }
+        let slot = cached ? sealer.cache.slot(key: sealer.keyring.current, provider: provider, clientID: client) : nil
+        // The row's cache entry loads while the nonces and the metadata JSON are made.
+        if let slot { sealer.cache.prefetch(slot) }
         var nonces = NoncePair()
         return try seal(tokens, client: client, provider: provider, cached: cached, slot: slot, nonces: &nonces)
     }
