@@ -45,6 +45,19 @@ final class ImportTests: XCTestCase {
         await fixture.tearDown()
     }
 
+    func testTheLastRecordForARowWinsInOneStatement() async throws {
+        let fixture = try await VaultFixture.make()
+        let records = [
+            record("client-a", access: "1000.first"), record("client-b", access: "1000.b"),
+            record("client-a", access: "1000.second"),
+        ]
+        let written = try await fixture.vault.importTokens(records)
+        XCTAssertEqual(written, 2, "a row counts once, however many records it had")
+        let tokens = try await fixture.vault.fetch(client: "client-a", provider: "zoho_crm")
+        XCTAssertEqual(tokens.accessToken?.reveal(), "1000.second")
+        await fixture.tearDown()
+    }
+
     func testAFailureInALaterBatchWritesNothing() async throws {
         let fixture = try await VaultFixture.make()
         // A real statement failure in the third batch, raised by PostgreSQL itself.
