@@ -30,7 +30,7 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Rows for the import and rotate figures.")
     var rows = 20_000
 
-    @Option(help: "Distinct (client, provider) rows that put/get/access_token cycle through.")
+    @Option(help: "Distinct (client, provider) rows that put/get/access_token cycle through (at least 4).")
     var clients = 1000
 
     @Option(help: "Concurrent callers in the stampede.")
@@ -49,7 +49,10 @@ struct Bench: AsyncParsableCommand {
         }
         guard (1...100).contains(rounds) else { throw ValidationError("--rounds must be 1 to 100.") }
         guard (1...100_000_000).contains(rows) else { throw ValidationError("--rows must be 1 to 100000000.") }
-        guard (1...1_000_000).contains(clients) else { throw ValidationError("--clients must be 1 to 1000000.") }
+        guard (4...1_000_000).contains(clients) else {
+            // Each of the 4 workers needs rows of its own.
+            throw ValidationError("--clients must be 4 to 1000000 (each of the 4 connections' workers needs a row).")
+        }
         guard (1...10_000).contains(callers) else { throw ValidationError("--callers must be 1 to 10000.") }
         if let only {
             let unknown = Set(only.split(separator: ",").map(String.init)).subtracting(BenchRunner.names)

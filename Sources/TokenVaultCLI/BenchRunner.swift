@@ -291,7 +291,11 @@ struct BenchRunner {
             blocking: { seconds in
                 try await withThrowingTaskGroup(of: Int.self) { group in
                     for (worker, raw) in blockingRaws.enumerated() {
-                        let mine = stride(from: worker, to: rows.count, by: connections).map { rows[$0] }
+                        // This worker's clients (no other worker's), each with both of its rows in turn.
+                        let clientIndices = stride(from: worker, to: clients.count, by: connections)
+                        let mine = (0..<2).flatMap { variant in
+                            clientIndices.map { rows[variant * clients.count + $0] }
+                        }
                         group.addTask { try await raw.upsertLoop(rows: mine, seconds: seconds) }
                     }
                     return try await group.reduce(0, +)

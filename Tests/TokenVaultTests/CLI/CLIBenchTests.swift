@@ -55,6 +55,10 @@ final class CLIBenchTests: XCTestCase {
         XCTAssertTrue(get.stdout.contains("95% interval"), get.stdout)
         XCTAssertTrue(get.stdout.contains("vault's own CPU per call, without the database"), get.stdout)
         XCTAssertEqual(try cli.run(["bench", "--only", "nonsense"]).status, 64)
+        // Fewer rows than workers crashed the blocking loop (a worker with no rows) and left the schema behind.
+        let few = try cli.run(["bench", "--only", "put", "--clients", "3"])
+        XCTAssertEqual(few.status, 64, few.stderr)
+        XCTAssertTrue(few.stderr.contains("--clients must be 4 to 1000000"), few.stderr)
         await database.drop()
     }
 }
