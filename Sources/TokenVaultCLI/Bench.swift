@@ -7,7 +7,8 @@ struct Bench: AsyncParsableCommand {
         abstract: "Measure the vault against raw libsodium and libpq doing the same work, side by side.",
         discussion: """
             Points at DATABASE_URL (or the PG* variables). Creates its own scratch schema, token_vault_bench_*, \
-            and drops it at the end; touches nothing else. Needs no key: it makes a throwaway one.
+            and drops it at the end, or on Ctrl-C before the next turn; touches nothing else. Needs no key: it \
+            makes a throwaway one.
 
             Each figure alternates vault and baseline runs (in ABBA order, so use an even number of rounds) so \
             that machine noise hits both, and gives a 95% interval for its typical round's ratio from the \
@@ -78,9 +79,16 @@ struct Bench: AsyncParsableCommand {
             rounds: rounds, rows: rows, clients: clients, callers: callers,
             only: only.map { Set($0.split(separator: ",").map(String.init)) } ?? Set(BenchRunner.names),
             progress: json ? { _ in } : { Self.say($0) })
+        var runner = BenchRunner(settings: settings)
+        runner.stop = StopRequest(
+            message: "bench: stopping before the next turn and dropping the scratch schema \(runner.schema) (Ctrl-C "
+                + "again to quit at once and leave it; then: DROP SCHEMA \(runner.schema) CASCADE)…")
         let report: BenchReport
         do {
-            report = try await BenchRunner(settings: settings).run()
+            report = try await runner.run()
+        } catch is BenchRunner.Interrupted {
+            Self.say("interrupted; the scratch schema \(runner.schema) was dropped.")
+            throw ExitCode(130)
         } catch {
             throw Runner.fail(error)
         }

@@ -22,6 +22,15 @@ struct BenchRunner {
     }
 
     let settings: Settings
+    /// Set by Ctrl-C: the bench stops before its next timed turn and drops its schema.
+    var stop: StopRequest?
+
+    /// Thrown when Ctrl-C stopped the bench between turns.
+    struct Interrupted: Error {}
+
+    private func checkStop() throws {
+        if stop?.isRequested == true { throw Interrupted() }
+    }
     let schema = "token_vault_bench_\(UInt32.random(in: 0...UInt32.max))"
     let provider = "zoho_crm"
     // Realistic Zoho token lengths: "1000." + 32 hex + "." + 32 hex.
@@ -153,6 +162,7 @@ struct BenchRunner {
             // ABBA order, so that neither side always runs first (warm caches, a just-woken backend).
             var rates = (vault: 0.0, baseline: 0.0)
             for side in round % 2 == 0 ? [true, false] : [false, true] {
+                try checkStop()
                 try await prepare?(side)  // not timed
                 let started = Date()
                 let before = Usage.now()
@@ -420,6 +430,7 @@ struct BenchRunner {
         let seeding = vault(connections: 1, keyring: try Keyring(current: keys[0]))
         var start = 0
         while start < rows {
+            try checkStop()
             let records = (start..<min(rows, start + 5000)).map { index in
                 ImportRecord(
                     client: "rotate-\(index)", provider: provider,

@@ -61,4 +61,37 @@ final class CLIBenchTests: XCTestCase {
         XCTAssertTrue(few.stderr.contains("--clients must be 4 to 1000000"), few.stderr)
         await database.drop()
     }
+
+    func testCtrlCStopsTheBenchAndDropsItsSchema() async throws {
+        let database = try await TestDatabase.create()
+        let cli = CLIRunner(databaseURL: database.url, key: nil)
+        let process = Process()
+        process.executableURL = CLIRunner.binary
+        process.arguments = ["bench", "--only", "put", "--duration", "60", "--rounds", "20", "--clients", "20"]
+        process.environment = cli.environment
+        let errors = Pipe()
+        process.standardOutput = Pipe()
+        process.standardError = errors
+        try process.run()
+        // Wait until the scratch schema holds the vault's table, then press Ctrl-C once.
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline {
+            let tables = try await AdminSQL.query(
+                "SELECT count(*) FROM pg_tables WHERE schemaname LIKE 'token_vault_bench_%'", url: database.url)
+            if Int(tables.first?[0] ?? "0") ?? 0 > 0 { break }
+            try? await Task.sleep(nanoseconds: 20_000_000)
+        }
+        let pressed = Date()
+        kill(process.processIdentifier, SIGINT)
+        let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 130, stderr)
+        XCTAssertLessThan(Date().timeIntervalSince(pressed), 15, "it stops before the next turn, not at the end")
+        XCTAssertTrue(stderr.contains("stopping before the next turn"), stderr)
+        XCTAssertTrue(stderr.contains("interrupted; the scratch schema token_vault_bench_"), stderr)
+        let leftovers = try await AdminSQL.query(
+            "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'token_vault_bench_%'", url: database.url)
+        XCTAssertEqual(leftovers.count, 0, "the scratch schema is dropped")
+        await database.drop()
+    }
 }
