@@ -63,20 +63,15 @@ extension Vault {
     /// Seals and upserts many rows (bulk onboarding, migration from a plaintext table), all or nothing: one
     /// statement per batch of up to ``importBatchSize`` rows, in one transaction, each batch checked and sealed
     /// while the previous one is written. Later records for the same (client, provider) win. Returns the number
-    /// of rows written (each row once, however many records it had).
+    /// of rows written.
     @discardableResult
     public func importTokens(_ records: [ImportRecord]) async throws(VaultError) -> Int {
-        guard !records.isEmpty else { return 0 }
+        let chosen = Self.lastRecordPerRow(records)
+        guard !chosen.isEmpty else { return 0 }
         let keyID = sealer.keyring.current.id
-        let batches = TokenRepository.importBatches(records.count)
-        // Duplicates are found batch by batch, while the previous statement runs, rather than all before the
-        // first: within a statement only a row's last record is written (PostgreSQL refuses to upsert a row twice
-        // in one statement), and a later statement overwrites an earlier one's row.
-        var seen = RecordIndex(capacity: records.count)
-        var sent = 0
+        let batches = TokenRepository.importBatches(chosen.count).map { chosen[$0] }
         let parameters = { (batch: Int) throws(VaultError) -> [SQLValue] in
-            let indices = seen.lastRecordPerRow(records, in: batches[batch])
-            sent += indices.count
+            let indices = batches[batch]
             var nonces = NonceBatch(count: 2 * indices.count)
             var rows: [SealedRow] = []
             rows.reserveCapacity(indices.count)
@@ -95,37 +90,24 @@ extension Vault {
             }
             return TokenRepository.upsertBatchParameters(rows, keyID: keyID)
         }
-        let statementRows = try await repository.upsertBatches(count: batches.count, parameters: parameters)
-        // A row written by two statements counts once.
-        let written = statementRows - (sent - seen.rows)
+        let written = try await repository.upsertBatches(count: batches.count, parameters: parameters)
         logger.info("imported tokens", metadata: ["token_vault.rows": "\(written)"])
         return written
     }
 
     /// Rows per statement of ``importTokens(_:)``, but for a short first statement that starts the pipeline.
     public static let importBatchSize = TokenRepository.importBatchSize
-}
 
-/// The last record seen of each (client, provider), filled batch by batch.
-struct RecordIndex {
-    private var last: [RowKey: Int] = [:]
-
-    init(capacity: Int) {
-        last.reserveCapacity(capacity)
-    }
-
-    /// Distinct rows seen so far.
-    var rows: Int { last.count }
-
-    /// The indices in `range` (which follows every range given before) of each row's last record within it,
-    /// in record order. One hash lookup per record when the range has no duplicates.
-    mutating func lastRecordPerRow(_ records: [ImportRecord], in range: Range<Int>) -> [Int] {
-        var repeated = false
-        for index in range {
-            let key = RowKey(client: records[index].client, provider: records[index].provider)
-            if let previous = last.updateValue(index, forKey: key), previous >= range.lowerBound { repeated = true }
+    /// The index of the last record of each (client, provider), in record order.
+    static func lastRecordPerRow(_ records: [ImportRecord]) -> [Int] {
+        var last: [RowKey: Int] = [:]
+        last.reserveCapacity(records.count)
+        for (index, record) in records.enumerated() {
+            last[RowKey(client: record.client, provider: record.provider)] = index
         }
-        guard repeated else { return Array(range) }
-        return range.filter { last[RowKey(client: records[$0].client, provider: records[$0].provider)] == $0 }
+        guard last.count < records.count else { return Array(records.indices) }  // no duplicates
+        return records.indices.filter {
+            last[RowKey(client: records[$0].client, provider: records[$0].provider)] == $0
+        }
     }
 }
