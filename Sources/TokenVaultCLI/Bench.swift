@@ -89,6 +89,12 @@ struct Bench: AsyncParsableCommand {
         } catch is BenchRunner.Interrupted {
             Self.say("interrupted; the scratch schema \(runner.schema) was dropped.")
             throw ExitCode(130)
+        } catch let left as BenchRunner.SchemaLeft {
+            Self.say(
+                "could not drop the scratch schema \(left.schema): \(left.dropError). Drop it yourself: "
+                    + "DROP SCHEMA \(left.schema) CASCADE")
+            if left.cause is BenchRunner.Interrupted { throw ExitCode(130) }
+            throw Runner.fail(left.cause ?? left.dropError)
         } catch {
             throw Runner.fail(error)
         }

@@ -40,17 +40,35 @@ struct BenchRunner {
         SealedSizes(accessTokenLength: accessToken.utf8.count, refreshTokenLength: refreshToken.utf8.count)
     }
 
+    /// The scratch schema could not be dropped after the run (which ended with `cause`, or succeeded).
+    struct SchemaLeft: Error {
+        let schema: String
+        let dropError: any Error
+        let cause: (any Error)?
+    }
+
     func run() async throws -> BenchReport {
         let url = settings.databaseURL
         try await AdminSQL.execute("CREATE SCHEMA \(schema)", url: url)
+        let outcome: Result<BenchReport, any Error>
         do {
-            let report = try await measureAll()
-            try await AdminSQL.execute("DROP SCHEMA \(schema) CASCADE", url: url)
-            return report
+            outcome = .success(try await measureAll())
         } catch {
-            try? await AdminSQL.execute("DROP SCHEMA \(schema) CASCADE", url: url)
-            throw error
+            outcome = .failure(error)
         }
+        do {
+            try await AdminSQL.execute("DROP SCHEMA \(schema) CASCADE", url: url)
+        } catch {
+            if case .failure(let cause) = outcome { throw SchemaLeft(schema: schema, dropError: error, cause: cause) }
+            throw SchemaLeft(schema: schema, dropError: error, cause: nil)
+        }
+        return try outcome.get()
+    }
+
+    /// Says which figure starts, unless Ctrl-C was pressed.
+    private func begin(_ figure: String) throws {
+        try checkStop()
+        settings.progress(figure)
     }
 
     /// The tokens that put, import and the vault's own work per call store: valid for an hour, Zoho-shaped.
@@ -78,47 +96,49 @@ struct BenchRunner {
         let want = settings.only
 
         if want.contains("seal_open") {
-            settings.progress("seal_open")
+            try begin("seal_open")
             report.results.append(try await sealOpen(keyring: keyring))
         }
         if want.contains("put") {
             for connections in [1, 4] {
-                settings.progress("put, \(connections) connection\(connections == 1 ? "" : "s")")
+                try begin("put, \(connections) connection\(connections == 1 ? "" : "s")")
                 report.results.append(try await put(connections: connections, keyring: keyring, clients: clientIDs))
             }
         }
         if want.contains("get") || want.contains("access_token") || want.contains("put") {
+            try checkStop()
             try await seedValid(keyring: keyring, clients: clientIDs)
-            settings.progress("the vault's own work per call")
+            try begin("the vault's own work per call")
             report.work = try await vaultWork(keyring: keyring, clients: clientIDs, kinds: want)
         }
         if want.contains("get") {
             for connections in [1, 4] {
-                settings.progress("get, \(connections) connection\(connections == 1 ? "" : "s")")
+                try begin("get, \(connections) connection\(connections == 1 ? "" : "s")")
                 report.results.append(
                     try await get(name: "get", connections: connections, keyring: keyring, clients: clientIDs))
             }
         }
         if want.contains("access_token") {
-            settings.progress("access_token, 4 connections")
+            try begin("access_token, 4 connections")
             report.results.append(
                 try await get(name: "access_token", connections: 4, keyring: keyring, clients: clientIDs))
         }
         if want.contains("import") {
-            settings.progress("import, \(settings.rows) rows")
+            try begin("import, \(settings.rows) rows")
             report.results.append(try await importRows(keyring: keyring))
         }
         if want.contains("rotate") {
-            settings.progress("rotate, \(settings.rows) rows")
+            try begin("rotate, \(settings.rows) rows")
             let (result, seconds) = try await rotate()
             report.results.append(result)
             report.rotateRows = settings.rows
             report.rotateSeconds = seconds
         }
         if want.contains("stampede") {
-            settings.progress("stampede, \(settings.callers) callers")
+            try begin("stampede, \(settings.callers) callers")
             report.stampede = try await stampede(keyring: keyring)
         }
+        try checkStop()  // the last figure's turns are done; Ctrl-C during them still stops without a report
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         report.peakResidentBytes = Int(usage.ru_maxrss) * 1024

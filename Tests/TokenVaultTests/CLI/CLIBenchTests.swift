@@ -1,7 +1,8 @@
 import Foundation
-import TokenVault
 import TokenVaultTesting
 import XCTest
+
+@testable import TokenVault
 
 /// `token-vault bench` with tiny sizes, so that it keeps working. No assertion on speed.
 final class CLIBenchTests: XCTestCase {
@@ -65,22 +66,7 @@ final class CLIBenchTests: XCTestCase {
     func testCtrlCStopsTheBenchAndDropsItsSchema() async throws {
         let database = try await TestDatabase.create()
         let cli = CLIRunner(databaseURL: database.url, key: nil)
-        let process = Process()
-        process.executableURL = CLIRunner.binary
-        process.arguments = ["bench", "--only", "put", "--duration", "60", "--rounds", "20", "--clients", "20"]
-        process.environment = cli.environment
-        let errors = Pipe()
-        process.standardOutput = Pipe()
-        process.standardError = errors
-        try process.run()
-        // Wait until the scratch schema holds the vault's table, then press Ctrl-C once.
-        let deadline = Date().addingTimeInterval(20)
-        while Date() < deadline {
-            let tables = try await AdminSQL.query(
-                "SELECT count(*) FROM pg_tables WHERE schemaname LIKE 'token_vault_bench_%'", url: database.url)
-            if Int(tables.first?[0] ?? "0") ?? 0 > 0 { break }
-            try? await Task.sleep(nanoseconds: 20_000_000)
-        }
+        let (process, errors) = try await startLongBench(cli, database: database)
         let pressed = Date()
         kill(process.processIdentifier, SIGINT)
         let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
@@ -93,5 +79,70 @@ final class CLIBenchTests: XCTestCase {
             "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'token_vault_bench_%'", url: database.url)
         XCTAssertEqual(leftovers.count, 0, "the scratch schema is dropped")
         await database.drop()
+    }
+
+    func testASchemaThatCannotBeDroppedIsNamedWithTheStatementToDropIt() async throws {
+        let database = try await TestDatabase.create()
+        var cli = CLIRunner(databaseURL: database.url, key: nil)
+        cli.environment["PGOPTIONS"] = "-c lock_timeout=1000"  // the bench's DROP SCHEMA gives up after 1 s
+        let (process, errors) = try await startLongBench(cli, database: database)
+        // Another session holds a lock on the bench's table, so that DROP SCHEMA cannot take it.
+        let schemas = try await AdminSQL.query(
+            "SELECT schemaname FROM pg_tables WHERE schemaname LIKE 'token_vault_bench_%'", url: database.url)
+        let schema = try XCTUnwrap(schemas.first?[0])
+        let holder = try PGConnection(conninfo: database.url, applicationName: "lock-holder")
+        try holder.execute(script: "BEGIN; LOCK TABLE \(schema).oauth_tokens IN ACCESS SHARE MODE")
+        kill(process.processIdentifier, SIGINT)
+        let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 130, stderr)
+        XCTAssertTrue(stderr.contains("could not drop the scratch schema \(schema)"), stderr)
+        XCTAssertTrue(stderr.contains("DROP SCHEMA \(schema) CASCADE"), stderr)
+        XCTAssertFalse(stderr.contains("was dropped"), stderr)
+        try holder.execute(script: "ROLLBACK")
+        await database.drop()
+    }
+
+    func testCtrlCDuringTheLastTurnStillStopsWithoutAReport() async throws {
+        let database = try await TestDatabase.create()
+        let cli = CLIRunner(databaseURL: database.url, key: nil)
+        let process = Process()
+        process.executableURL = CLIRunner.binary
+        // One round: the vault's 1-second turn, then the baseline's, the last; Ctrl-C lands in the last.
+        process.arguments = ["bench", "--only", "seal_open", "--duration", "2", "--rounds", "1"]
+        process.environment = cli.environment
+        let output = Pipe()
+        let errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        try await Task.sleep(nanoseconds: 1_500_000_000)
+        kill(process.processIdentifier, SIGINT)
+        let stdout = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 130, stderr)
+        XCTAssertEqual(stdout, "", "no report after Ctrl-C")
+        await database.drop()
+    }
+
+    /// Starts a bench that runs for a minute and returns once its scratch schema holds the vault's table.
+    private func startLongBench(_ cli: CLIRunner, database: TestDatabase) async throws -> (Process, Pipe) {
+        let process = Process()
+        process.executableURL = CLIRunner.binary
+        process.arguments = ["bench", "--only", "put", "--duration", "60", "--rounds", "20", "--clients", "20"]
+        process.environment = cli.environment
+        let errors = Pipe()
+        process.standardOutput = Pipe()
+        process.standardError = errors
+        try process.run()
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline {
+            let tables = try await AdminSQL.query(
+                "SELECT count(*) FROM pg_tables WHERE schemaname LIKE 'token_vault_bench_%'", url: database.url)
+            if Int(tables.first?[0] ?? "0") ?? 0 > 0 { break }
+            try? await Task.sleep(nanoseconds: 20_000_000)
+        }
+        return (process, errors)
     }
 }
