@@ -473,9 +473,13 @@ struct BenchRunner {
         // The next turn's rotating vault, made and connected in `prepare`, outside the timed turn, as the
         // baseline's connection is.
         var rotating: (vault: Vault, key: VaultKey)?
+        // The last turn's rotating vault, shut down untimed in the next `prepare` (or at the end).
+        var retired: Vault?
         let result = try await alternate(
             name: "rotate", connections: 1, target: 0.50,
             prepare: { vaultSide in
+                await retired?.shutdown()
+                retired = nil
                 if vaultSide {
                     try await raw.execute("VACUUM ANALYZE oauth_tokens")
                     let next = VaultKey.generate()
@@ -497,7 +501,7 @@ struct BenchRunner {
                 let started = Date()
                 let report = try await vault.rotateKeys(batchSize: 1000)
                 lastVaultSeconds = Date().timeIntervalSince(started)
-                await vault.shutdown()
+                retired = vault
                 guard report.resealed == rows, report.remaining == 0 else {
                     throw VaultError(.database, "bench rotation re-sealed \(report.resealed) of \(rows) rows")
                 }
@@ -509,6 +513,7 @@ struct BenchRunner {
                     update.replacingOccurrences(of: "UPDATE oauth_tokens", with: "UPDATE rotate_baseline"))
                 return rows
             })
+        await retired?.shutdown()
         try await raw.execute("DROP TABLE IF EXISTS rotate_baseline; TRUNCATE oauth_tokens")
         return (result, lastVaultSeconds)
     }
