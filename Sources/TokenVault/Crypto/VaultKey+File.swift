@@ -20,6 +20,7 @@ extension VaultKey {
                     + "Check the path and that this user may read it.")
         }
         defer { close(descriptor) }
+        try Self.checkAccess(descriptor: descriptor, path: path, variable: variable)
         let limit = 4096
         var length = 0
         var readError: Int32 = 0
@@ -69,7 +70,12 @@ extension VaultKey {
     static func keys(fromFile path: String, variable: String) throws(VaultError) -> [VaultKey] {
         let contents: String
         do {
-            contents = try String(contentsOfFile: path, encoding: .utf8)
+            let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
+            defer { try? handle.close() }
+            try Self.checkAccess(descriptor: handle.fileDescriptor, path: path, variable: variable)
+            contents = String(decoding: try handle.readToEnd() ?? Data(), as: UTF8.self)
+        } catch let error as VaultError {
+            throw error
         } catch {
             let reason = (error as NSError).localizedFailureReason ?? (error as NSError).localizedDescription
             throw VaultError(
@@ -84,5 +90,37 @@ extension VaultKey {
             keys.append(try VaultKey(base64: String(trimmed), name: "line \(index + 1) of \(variable) (\(path))"))
         }
         return keys
+    }
+}
+
+extension VaultKey {
+    /// Refuses a key file that users other than this one (and root) could read or change: libpq's rule for a
+    /// client's private key file. Checked on the open descriptor, so a symbolic link (as Kubernetes mounts
+    /// secrets) is judged by the file it points to.
+    static func checkAccess(descriptor: Int32, path: String, variable: String) throws(VaultError) {
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else { return }  // reading it will report the problem
+        guard (info.st_mode & S_IFMT) == S_IFREG else { return }  // not a file: reading it will say so
+        if let problem = accessProblem(mode: info.st_mode & 0o777, owner: info.st_uid, user: geteuid()) {
+            throw VaultError(.keyConfiguration, "the file named by \(variable) (\(path)) \(problem)")
+        }
+    }
+
+    /// Why a key file with these permission bits and owner must not be used by `user`, or nil. Owned by the user,
+    /// it may give nothing to its group or to others (0600 or less); owned by root, its group may read it (0640
+    /// or less), so that a service can read a root-owned secret through its group; owned by anyone else, never.
+    static func accessProblem(mode: mode_t, owner: uid_t, user: uid_t) -> String? {
+        guard owner == user || owner == 0 else {
+            return "belongs to user id \(owner), neither this user (\(user)) nor root, so another account controls "
+                + "the key. Make this user or root its owner (chown)."
+        }
+        let allowed: mode_t = owner == user ? 0o700 : 0o740
+        guard mode & ~allowed == 0 else {
+            return "has mode 0\(String(mode, radix: 8)): other users could read or change the key. Run "
+                + "`chmod 600` on it (or 640 for a root-owned file the service reads through its group); for a "
+                + "mounted secret, set its mode (Kubernetes: defaultMode 0440 with fsGroup; Docker: uid and mode "
+                + "0400). See Keys/README.md."
+        }
+        return nil
     }
 }

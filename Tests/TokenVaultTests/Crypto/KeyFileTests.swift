@@ -23,10 +23,48 @@ final class CryptoKeyFileTests: XCTestCase {
         try FileManager.default.removeItem(at: folder)
     }
 
-    private func write(_ contents: String, name: String = "token-vault.key") throws -> String {
+    private func write(_ contents: String, name: String = "token-vault.key", mode: Int = 0o600) throws -> String {
         let url = folder.appendingPathComponent(name)
         try Data(contents.utf8).write(to: url)
+        try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: url.path)
         return url.path
+    }
+
+    func testAKeyFileOthersCouldReadOrChangeIsRefused() throws {
+        for mode in [0o644, 0o640, 0o604, 0o620, 0o666] {
+            let path = try write("\(key)\n", mode: mode)
+            CryptoAssert.throwsVaultError(
+                .keyConfiguration,
+                mentioning: ["TOKEN_VAULT_KEY_FILE", path, "has mode 0\(String(mode, radix: 8))", "chmod 600"],
+                secrets: [key]
+            ) { try Keyring.fromEnvironment(["TOKEN_VAULT_KEY_FILE": path]) }
+        }
+        for mode in [0o600, 0o400] {
+            XCTAssertEqual(try VaultKey(contentsOfFile: try write("\(key)\n", mode: mode)).id.rawValue, keyID)
+        }
+    }
+
+    func testAKeyFileOwnedByAnotherUserIsRefused() throws {
+        guard geteuid() == 0 else { return }  // only root can give a file away; the rule itself is tested below
+        let path = try write("\(key)\n", mode: 0o600)
+        XCTAssertEqual(chown(path, 65534, 65534), 0)
+        CryptoAssert.throwsVaultError(
+            .keyConfiguration, mentioning: [path, "belongs to user id 65534", "chown"], secrets: [key]
+        ) { try VaultKey(contentsOfFile: path) }
+    }
+
+    /// libpq's rule for private key files, for owners a test cannot create.
+    func testTheAccessRuleIsLibpqs() {
+        let user: uid_t = 1000
+        XCTAssertNil(VaultKey.accessProblem(mode: 0o600, owner: user, user: user))
+        XCTAssertNil(VaultKey.accessProblem(mode: 0o400, owner: user, user: user))
+        XCTAssertNotNil(VaultKey.accessProblem(mode: 0o640, owner: user, user: user))
+        XCTAssertNil(VaultKey.accessProblem(mode: 0o640, owner: 0, user: user), "root-owned, read by the group")
+        XCTAssertNil(VaultKey.accessProblem(mode: 0o440, owner: 0, user: user))
+        XCTAssertNotNil(VaultKey.accessProblem(mode: 0o660, owner: 0, user: user), "the group could change it")
+        XCTAssertNotNil(VaultKey.accessProblem(mode: 0o644, owner: 0, user: user), "anyone could read it")
+        XCTAssertNotNil(VaultKey.accessProblem(mode: 0o640, owner: 0, user: 0), "root's own file: 0600 or less")
+        XCTAssertNotNil(VaultKey.accessProblem(mode: 0o600, owner: 1001, user: user), "another user's file")
     }
 
     func testAKeyFileWithSurroundingWhitespaceWorks() throws {
