@@ -11,17 +11,78 @@ extension VaultKey {
     /// The file's bytes are read into wiped memory, never into an ordinary string.
     public init(contentsOfFile path: String) throws(VaultError) {
         let variable = Keyring.Variable.keyFile
+        let (contents, length) = try Self.readKeyFile(
+            path: path, variable: variable, noun: "the key file", limit: 4096,
+            tooLarge: "is larger than a key; it must hold only the base64 key")
+        let decoded = contents.withUnsafeBytes { bytes in
+            Self.decodeKey(Self.trimmed(UnsafeRawBufferPointer(rebasing: bytes[0..<length])))
+        }
+        switch decoded {
+        case .success(let material):
+            self.init(material: material)
+        case .failure(let problem):
+            throw VaultError(
+                .keyConfiguration, "the key file named by \(variable) (\(path)) \(problem). \(Self.howToMakeAKey)")
+        }
+    }
+
+    /// Keys from a file holding one base64 key per line (blank lines and lines starting with # are ignored),
+    /// for `TOKEN_VAULT_PREVIOUS_KEYS_FILE`. Read into wiped memory, like the current key's file. Errors name the
+    /// line, never its content.
+    static func keys(fromFile path: String, variable: String) throws(VaultError) -> [VaultKey] {
+        let (contents, length) = try Self.readKeyFile(
+            path: path, variable: variable, noun: "the file", limit: 1 << 16,
+            tooLarge: "is larger than 64 KiB; it must hold one base64 key per line")
+        let parsed = contents.withUnsafeBytes { (bytes) -> Result<[VaultKey], VaultError> in
+            var keys: [VaultKey] = []
+            var lineStart = 0
+            var lineNumber = 0
+            while lineStart <= length {
+                let lineEnd = (lineStart..<length).first { bytes[$0] == 0x0a } ?? length
+                lineNumber += 1
+                let line = Self.trimmed(UnsafeRawBufferPointer(rebasing: bytes[lineStart..<lineEnd]))
+                lineStart = lineEnd + 1
+                if line.isEmpty || line.first == UInt8(ascii: "#") { continue }
+                switch Self.decodeKey(line) {
+                case .success(let material):
+                    keys.append(VaultKey(material: material))
+                case .failure(let problem):
+                    return .failure(
+                        VaultError(
+                            .keyConfiguration,
+                            "line \(lineNumber) of \(variable) (\(path)) \(problem). \(Self.howToMakeAKey)"))
+                }
+            }
+            return .success(keys)
+        }
+        return try parsed.get()
+    }
+
+    /// `bytes` without the ASCII whitespace around them.
+    private static func trimmed(_ bytes: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
+        let isSpace: (UInt8) -> Bool = { $0 == 0x20 || $0 == 0x0a || $0 == 0x0d || $0 == 0x09 }
+        var start = 0
+        var end = bytes.count
+        while start < end && isSpace(bytes[start]) { start += 1 }
+        while end > start && isSpace(bytes[end - 1]) { end -= 1 }
+        return UnsafeRawBufferPointer(rebasing: bytes[start..<end])
+    }
+
+    /// The whole file, read into wiped memory once ``checkAccess(descriptor:path:variable:)`` allows it, and its
+    /// length. `limit` bytes or more are refused with `tooLarge`.
+    private static func readKeyFile(
+        path: String, variable: String, noun: String, limit: Int, tooLarge: String
+    ) throws(VaultError) -> (SecureBuffer, Int) {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else {
             let reason = String(cString: strerror(errno))
             throw VaultError(
                 .keyConfiguration,
-                "cannot read the key file named by \(variable) (\(path)): \(reason). "
+                "cannot read \(noun) named by \(variable) (\(path)): \(reason). "
                     + "Check the path and that this user may read it.")
         }
         defer { close(descriptor) }
         try Self.checkAccess(descriptor: descriptor, path: path, variable: variable)
-        let limit = 4096
         var length = 0
         var readError: Int32 = 0
         let contents = SecureBuffer.make(
@@ -38,58 +99,13 @@ extension VaultKey {
         guard readError == 0 else {
             throw VaultError(
                 .keyConfiguration,
-                "cannot read the key file named by \(variable) (\(path)): \(String(cString: strerror(readError))). "
-                    + "It must be a regular file holding the base64 key.")
+                "cannot read \(noun) named by \(variable) (\(path)): \(String(cString: strerror(readError))). "
+                    + "It must be a regular file holding base64 keys.")
         }
         guard length < limit else {
-            throw VaultError(
-                .keyConfiguration,
-                "the key file named by \(variable) (\(path)) is larger than a key; it must hold only the base64 key.")
+            throw VaultError(.keyConfiguration, "\(noun) named by \(variable) (\(path)) \(tooLarge).")
         }
-        let decoded = contents.withUnsafeBytes { bytes in
-            let isSpace: (UInt8) -> Bool = { $0 == 0x20 || $0 == 0x0a || $0 == 0x0d || $0 == 0x09 }
-            var start = 0
-            var end = length
-            while start < end && isSpace(bytes[start]) { start += 1 }
-            while end > start && isSpace(bytes[end - 1]) { end -= 1 }
-            return Self.decodeKey(UnsafeRawBufferPointer(rebasing: bytes[start..<end]))
-        }
-        switch decoded {
-        case .success(let material):
-            self.init(material: material)
-        case .failure(let problem):
-            throw VaultError(
-                .keyConfiguration, "the key file named by \(variable) (\(path)) \(problem). \(Self.howToMakeAKey)")
-        }
-    }
-}
-
-extension VaultKey {
-    /// Keys from a file holding one base64 key per line (blank lines and lines starting with # are ignored),
-    /// for `TOKEN_VAULT_PREVIOUS_KEYS_FILE`. Errors name the line, never its content.
-    static func keys(fromFile path: String, variable: String) throws(VaultError) -> [VaultKey] {
-        let contents: String
-        do {
-            let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
-            defer { try? handle.close() }
-            try Self.checkAccess(descriptor: handle.fileDescriptor, path: path, variable: variable)
-            contents = String(decoding: try handle.readToEnd() ?? Data(), as: UTF8.self)
-        } catch let error as VaultError {
-            throw error
-        } catch {
-            let reason = (error as NSError).localizedFailureReason ?? (error as NSError).localizedDescription
-            throw VaultError(
-                .keyConfiguration,
-                "cannot read the file named by \(variable) (\(path)): \(reason). Check the path and that this user "
-                    + "may read it.")
-        }
-        var keys: [VaultKey] = []
-        for (index, line) in contents.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let trimmed = line.trimmingASCIIWhitespace()
-            if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
-            keys.append(try VaultKey(base64: String(trimmed), name: "line \(index + 1) of \(variable) (\(path))"))
-        }
-        return keys
+        return (contents, length)
     }
 }
 

@@ -40,6 +40,21 @@ final class CryptoPreviousKeysFileTests: XCTestCase {
             ]))
     }
 
+    func testAFileTooLargeForKeysIsRefused() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("prev-\(UUID()).keys-fixture").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try String(repeating: "#\n", count: 40_000).write(toFile: path, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
+        XCTAssertThrowsError(
+            try Keyring.fromEnvironment([
+                "TOKEN_VAULT_KEY": VaultKey.generate().exportBase64(), "TOKEN_VAULT_PREVIOUS_KEYS_FILE": path,
+            ])
+        ) { error in
+            let message = (error as? VaultError)?.message ?? ""
+            XCTAssertTrue(message.contains("larger than 64 KiB; it must hold one base64 key per line"), message)
+        }
+    }
+
     func testAFileOthersCanReadIsRefused() throws {
         let old = VaultKey.generate()
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("prev-\(UUID()).keys-fixture").path
