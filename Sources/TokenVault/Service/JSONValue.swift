@@ -57,10 +57,29 @@ public enum JSONValue: Sendable, Hashable, Codable {
 extension JSONValue {
     /// Compact JSON with sorted keys, written by hand as UTF-8: JSONEncoder costs more than the rest of a store.
     static func serialize(_ object: [String: JSONValue]) -> String {
+        var nul = false
+        return serialize(object, nul: &nul)
+    }
+
+    /// `serialize`, refusing a NUL character (U+0000) in a key or a string, which PostgreSQL's `jsonb` cannot
+    /// store (it fails the whole statement with SQLSTATE 22P05).
+    static func serializeForStorage(_ object: [String: JSONValue]) throws(VaultError) -> String {
+        var nul = false
+        let json = serialize(object, nul: &nul)
+        guard !nul else {
+            throw VaultError(
+                .invalidInput,
+                "the token response's metadata holds a NUL character (\\u0000) in a key or value, which PostgreSQL "
+                    + "cannot store; remove it.")
+        }
+        return json
+    }
+
+    private static func serialize(_ object: [String: JSONValue], nul: inout Bool) -> String {
         if object.isEmpty { return "{}" }
         var out: [UInt8] = []
         out.reserveCapacity(64)
-        JSONValue.object(object).write(to: &out)
+        JSONValue.object(object).write(to: &out, nul: &nul)
         return String(decoding: out, as: UTF8.self)
     }
 
@@ -70,7 +89,7 @@ extension JSONValue {
         return (try? JSONDecoder().decode([String: JSONValue].self, from: Data(json.utf8))) ?? [:]
     }
 
-    private func write(to out: inout [UInt8]) {
+    private func write(to out: inout [UInt8], nul: inout Bool) {
         switch self {
         case .null: out.append(contentsOf: "null".utf8)
         case .bool(let value): out.append(contentsOf: (value ? "true" : "false").utf8)
@@ -82,26 +101,26 @@ extension JSONValue {
             } else {
                 out.append(contentsOf: "null".utf8)
             }
-        case .string(let value): Self.writeString(value, to: &out)
+        case .string(let value): Self.writeString(value, to: &out, nul: &nul)
         case .array(let values):
             out.append(UInt8(ascii: "["))
             for (index, value) in values.enumerated() {
                 if index > 0 { out.append(UInt8(ascii: ",")) }
-                value.write(to: &out)
+                value.write(to: &out, nul: &nul)
             }
             out.append(UInt8(ascii: "]"))
         case .object(let object):
             out.append(UInt8(ascii: "{"))
             if object.count == 1, let (key, value) = object.first {  // the usual case (api_domain): no sorting
-                Self.writeString(key, to: &out)
+                Self.writeString(key, to: &out, nul: &nul)
                 out.append(UInt8(ascii: ":"))
-                value.write(to: &out)
+                value.write(to: &out, nul: &nul)
             } else {
                 for (index, key) in object.keys.sorted().enumerated() {
                     if index > 0 { out.append(UInt8(ascii: ",")) }
-                    Self.writeString(key, to: &out)
+                    Self.writeString(key, to: &out, nul: &nul)
                     out.append(UInt8(ascii: ":"))
-                    object[key]!.write(to: &out)
+                    object[key]!.write(to: &out, nul: &nul)
                 }
             }
             out.append(UInt8(ascii: "}"))
@@ -109,7 +128,7 @@ extension JSONValue {
     }
 
     /// A JSON string: `"` and `\` escaped, control characters as escapes, everything else (UTF-8) as is.
-    private static func writeString(_ value: String, to out: inout [UInt8]) {
+    private static func writeString(_ value: String, to out: inout [UInt8], nul: inout Bool) {
         out.append(UInt8(ascii: "\""))
         // Most strings (URLs, ids) need no escape: copy them whole.
         var value = value
@@ -138,6 +157,7 @@ extension JSONValue {
                 continue
             }
             if byte < 0x20 {
+                if byte == 0 { nul = true }
                 let hex = { (nibble: UInt8) in
                     nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
                 }

@@ -81,9 +81,11 @@ public enum TokenResponse {
         for (key, value) in object where !consumedKeys.contains(key) && !isSecretLooking(key) {
             metadata[key] = value
         }
-        return TokenSet(
+        let tokens = TokenSet(
             accessToken: access, refreshToken: refresh,
             expiresAt: lifetime.map { now.addingTimeInterval($0) }, scopes: scopes, metadata: metadata)
+        _ = try tokens.storableMetadataJSON()  // refused here, naming the input line, rather than when stored
+        return tokens
     }
 
     private static func secretField(_ name: String, in object: [String: JSONValue]) throws(VaultError) -> Secret? {

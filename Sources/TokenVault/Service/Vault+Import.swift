@@ -79,14 +79,14 @@ extension Vault {
                 let record = records[index]
                 do throws(VaultError) {
                     try Self.validate(client: record.client, provider: record.provider)
+                    rows.append(
+                        try self.seal(
+                            record.tokens, client: record.client, provider: record.provider, cached: false,
+                            nonces: &nonces))
                 } catch {
                     // Thrown before this batch is written; the transaction then rolls back the earlier ones.
                     throw VaultError(error.code, "import record \(index + 1): \(error.message) Nothing was imported.")
                 }
-                rows.append(
-                    try self.seal(
-                        record.tokens, client: record.client, provider: record.provider, cached: false,
-                        nonces: &nonces))
             }
             return TokenRepository.upsertBatchParameters(rows, keyID: keyID)
         }

@@ -21,7 +21,7 @@ extension Vault {
     ) throws(VaultError)
         -> SealedRow
     {
-        let metadataJSON = JSONValue.serialize(tokens.metadata)
+        let metadataJSON = try tokens.storableMetadataJSON()
         let key = sealer.keyring.current
         let (access, refresh) = sealer.withRowSubkeys(
             key: key, provider: provider, clientID: client, access: tokens.accessToken != nil, cached: cached,
@@ -60,5 +60,20 @@ extension Vault {
         metadata["token_vault.error"] = "\(error.code)"
         logger.error("could not open a stored row", metadata: metadata)
         return error
+    }
+}
+
+extension TokenSet {
+    /// The metadata as the JSON the row stores, after checking that PostgreSQL can store the metadata and the
+    /// scopes as they are: a NUL character (U+0000) fails a `jsonb` value (SQLSTATE 22P05), and would cut a
+    /// text parameter short (libpq sends those as C strings), silently.
+    func storableMetadataJSON() throws(VaultError) -> String {
+        if let scopes, scopes.utf8.contains(0) {
+            throw VaultError(
+                .invalidInput,
+                "the token response's scope holds a NUL character (\\u0000), which PostgreSQL cannot store; "
+                    + "remove it.")
+        }
+        return try JSONValue.serializeForStorage(metadata)
     }
 }

@@ -58,6 +58,18 @@ final class ImportTests: XCTestCase {
         await fixture.tearDown()
     }
 
+    func testARecordPostgreSQLCannotStoreIsNamed() async throws {
+        let fixture = try await VaultFixture.make()
+        var records = (0..<5).map { record("client-\($0)", access: "1000.a-\($0)") }
+        records[3].tokens.metadata = ["api_domain": .string("https://x\u{0}")]
+        let error = await assertVaultError(.invalidInput) { try await fixture.vault.importTokens(records) }
+        XCTAssertTrue(error?.message.hasPrefix("import record 4: ") ?? false, "\(String(describing: error))")
+        XCTAssertTrue(error?.message.contains("NUL character") ?? false, "\(String(describing: error))")
+        let rows = try await fixture.sql("SELECT count(*) FROM oauth_tokens")
+        XCTAssertEqual(rows, [["0"]])
+        await fixture.tearDown()
+    }
+
     func testAFailureInALaterBatchWritesNothing() async throws {
         let fixture = try await VaultFixture.make()
         // A real statement failure in the third batch, raised by PostgreSQL itself.

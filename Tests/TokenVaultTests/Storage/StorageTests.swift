@@ -124,6 +124,38 @@ final class StorageTests: XCTestCase {
         await fixture.tearDown()
     }
 
+    /// PostgreSQL cannot store U+0000 in jsonb (the statement fails) or in a text parameter (cut short, silently).
+    func testANulInScopesOrMetadataIsRefusedBeforeAnythingIsWritten() async throws {
+        let fixture = try await VaultFixture.make()
+        var scopes = sampleTokens()
+        scopes.scopes = "ZohoCRM.modules.ALL\u{0},ZohoCRM.users.ALL"
+        let scopeError = await assertVaultError(.invalidInput) {
+            try await fixture.vault.store(scopes, client: "nul", provider: "zoho_crm")
+        }
+        XCTAssertTrue(
+            scopeError?.message.contains("scope holds a NUL character") ?? false, "\(String(describing: scopeError))")
+        let metadataCases: [[String: JSONValue]] = [
+            ["api_domain": .string("https://www.zohoapis.eu\u{0}")], ["a\u{0}b": .string("v")],
+            ["nested": .array([.object(["k": .string("\u{0}")])])],
+        ]
+        for metadata in metadataCases {
+            var tokens = sampleTokens()
+            tokens.metadata = metadata
+            let error = await assertVaultError(.invalidInput) {
+                try await fixture.vault.store(tokens, client: "nul", provider: "zoho_crm")
+            }
+            XCTAssertTrue(
+                error?.message.contains("metadata holds a NUL character") ?? false, "\(String(describing: error))")
+        }
+        let rows = try await fixture.sql("SELECT count(*) FROM oauth_tokens")
+        XCTAssertEqual(rows, [["0"]])
+        let response = Array(#"{"access_token":"1000.a","refresh_token":"1000.r","scope":"A\u0000B"}"#.utf8)
+        XCTAssertThrowsError(try TokenResponse.parse(response)) { error in
+            XCTAssertEqual((error as? VaultError)?.code, .invalidInput)
+        }
+        await fixture.tearDown()
+    }
+
     func testInvalidClientOrProviderIsRefused() async throws {
         let fixture = try await VaultFixture.make()
         await assertVaultError(.invalidInput) {
