@@ -12,7 +12,7 @@ extension VaultKey {
     public init(contentsOfFile path: String) throws(VaultError) {
         let variable = Keyring.Variable.keyFile
         let (contents, length) = try Self.readKeyFile(
-            path: path, variable: variable, noun: "the key file", limit: 4096,
+            path: path, variable: variable, noun: "the key file", holding: "the base64 key", limit: 4096,
             tooLarge: "is larger than a key; it must hold only the base64 key")
         let decoded = contents.withUnsafeBytes { bytes in
             Self.decodeKey(Self.trimmed(UnsafeRawBufferPointer(rebasing: bytes[0..<length])))
@@ -31,8 +31,8 @@ extension VaultKey {
     /// line, never its content.
     static func keys(fromFile path: String, variable: String) throws(VaultError) -> [VaultKey] {
         let (contents, length) = try Self.readKeyFile(
-            path: path, variable: variable, noun: "the file", limit: 1 << 16,
-            tooLarge: "is larger than 64 KiB; it must hold one base64 key per line")
+            path: path, variable: variable, noun: "the file", holding: "base64 keys, one per line", limit: 1 << 16,
+            tooLarge: "holds 64 KiB or more; it must hold only base64 keys, one per line, and comments")
         let parsed = contents.withUnsafeBytes { (bytes) -> Result<[VaultKey], VaultError> in
             var keys: [VaultKey] = []
             var lineStart = 0
@@ -71,7 +71,7 @@ extension VaultKey {
     /// The whole file, read into wiped memory once ``checkAccess(descriptor:path:variable:)`` allows it, and its
     /// length. `limit` bytes or more are refused with `tooLarge`.
     private static func readKeyFile(
-        path: String, variable: String, noun: String, limit: Int, tooLarge: String
+        path: String, variable: String, noun: String, holding: String, limit: Int, tooLarge: String
     ) throws(VaultError) -> (SecureBuffer, Int) {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else {
@@ -100,7 +100,7 @@ extension VaultKey {
             throw VaultError(
                 .keyConfiguration,
                 "cannot read \(noun) named by \(variable) (\(path)): \(String(cString: strerror(readError))). "
-                    + "It must be a regular file holding base64 keys.")
+                    + "It must be a regular file holding \(holding).")
         }
         guard length < limit else {
             throw VaultError(.keyConfiguration, "\(noun) named by \(variable) (\(path)) \(tooLarge).")
@@ -110,32 +110,35 @@ extension VaultKey {
 }
 
 extension VaultKey {
-    /// Refuses a key file that users other than this one (and root) could read or change: libpq's rule for a
-    /// client's private key file. Checked on the open descriptor, so a symbolic link (as Kubernetes mounts
-    /// secrets) is judged by the file it points to.
+    /// Refuses a key file that users other than this one could read or change, by libpq's rule for a client's
+    /// private key file. Checked on the open descriptor, so a symbolic link (as Kubernetes mounts secrets) is
+    /// judged by the file it points to; a pipe (`<(…)`) is judged by its own mode, and a directory is left to the
+    /// read, which reports it.
     static func checkAccess(descriptor: Int32, path: String, variable: String) throws(VaultError) {
         var info = stat()
-        guard fstat(descriptor, &info) == 0 else { return }  // reading it will report the problem
-        guard (info.st_mode & S_IFMT) == S_IFREG else { return }  // not a file: reading it will say so
-        if let problem = accessProblem(mode: info.st_mode & 0o777, owner: info.st_uid, user: geteuid()) {
+        guard fstat(descriptor, &info) == 0 else {
+            throw VaultError(
+                .keyConfiguration,
+                "cannot check who may read the file named by \(variable) (\(path)): "
+                    + "\(String(cString: strerror(errno))).")
+        }
+        guard (info.st_mode & S_IFMT) != S_IFDIR else { return }
+        if let problem = accessProblem(mode: info.st_mode & 0o777, owner: info.st_uid) {
             throw VaultError(.keyConfiguration, "the file named by \(variable) (\(path)) \(problem)")
         }
     }
 
-    /// Why a key file with these permission bits and owner must not be used by `user`, or nil. Owned by the user,
-    /// it may give nothing to its group or to others (0600 or less); owned by root, its group may read it (0640
-    /// or less), so that a service can read a root-owned secret through its group; owned by anyone else, never.
-    static func accessProblem(mode: mode_t, owner: uid_t, user: uid_t) -> String? {
-        guard owner == user || owner == 0 else {
-            return "belongs to user id \(owner), neither this user (\(user)) nor root, so another account controls "
-                + "the key. Make this user or root its owner (chown)."
-        }
-        let allowed: mode_t = owner == user ? 0o700 : 0o740
+    /// Why a key file with these permission bits and owner must not be used, or nil: libpq's rule. Owned by root,
+    /// its group may read it (0640 or less), so that a service can read a root-owned secret through its group;
+    /// owned by anyone else, group and others get nothing (0600 or less). Who owns it otherwise does not matter:
+    /// a file this restricted that the service can read is the service's, or the service runs as root.
+    static func accessProblem(mode: mode_t, owner: uid_t) -> String? {
+        let allowed: mode_t = owner == 0 ? 0o740 : 0o700
         guard mode & ~allowed == 0 else {
             return "has mode 0\(String(mode, radix: 8)): other users could read or change the key. Run "
-                + "`chmod 600` on it (or 640 for a root-owned file the service reads through its group); for a "
-                + "mounted secret, set its mode (Kubernetes: defaultMode 0440 with fsGroup; Docker: uid and mode "
-                + "0400). See Keys/README.md."
+                + "`chmod 600` on it (640 is allowed when root owns it and the service reads it through its group); "
+                + "for a mounted secret, set its mode (Kubernetes: defaultMode 0440 with fsGroup, or 0400; Docker "
+                + "swarm: mode 0400). See Keys/README.md."
         }
         return nil
     }

@@ -51,7 +51,7 @@ final class CryptoPreviousKeysFileTests: XCTestCase {
             ])
         ) { error in
             let message = (error as? VaultError)?.message ?? ""
-            XCTAssertTrue(message.contains("larger than 64 KiB; it must hold one base64 key per line"), message)
+            XCTAssertTrue(message.contains("holds 64 KiB or more; it must hold only base64 keys"), message)
         }
     }
 
