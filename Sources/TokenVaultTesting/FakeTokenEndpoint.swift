@@ -49,6 +49,7 @@ public final class FakeTokenEndpoint: @unchecked Sendable {
     private var rotation: Rotation
     private var lifetime: Int
     private var script: [Behavior] = []
+    private var extraFields: [String: String] = [:]
     private var refreshFamilies: [String: Int] = [:]  // live refresh token -> family
     private var retired: [String: Int] = [:]  // rotated-out refresh token -> family
     private var revokedFamilies: Set<Int> = []
@@ -142,6 +143,11 @@ public final class FakeTokenEndpoint: @unchecked Sendable {
     /// Changes the lifetime of access tokens issued from now on.
     public func setLifetime(_ seconds: Int) {
         lock.withLock { lifetime = seconds }
+    }
+
+    /// Adds these fields (such as a `scope`) to every answer that issues tokens.
+    public func setExtraFields(_ fields: [String: String]) {
+        lock.withLock { extraFields = fields }
     }
 
     /// Also send `expires_in_sec` (seconds) with `expires_in` in milliseconds, as some Zoho products do.
@@ -340,6 +346,7 @@ public final class FakeTokenEndpoint: @unchecked Sendable {
             "access_token": "1000.at-\(counter)-\(UUID().uuidString.prefix(8))",
             "api_domain": "https://www.zohoapis.eu", "token_type": "Bearer",
         ]
+        for (key, value) in extraFields { response[key] = value }
         if expiresInSecondsKey {
             response["expires_in"] = lifetime * 1000
             response["expires_in_sec"] = lifetime

@@ -115,10 +115,17 @@ struct TokenEndpointClient: Sendable {
         let object = try? JSONDecoder().decode([String: JSONValue].self, from: Data(response.body))
         if let object, object["access_token"]?.stringValue != nil {
             do {
-                return .final(
-                    .success(
-                        try TokenResponse.parse(response.body, fallbackRefreshToken: fallback, requireAccessToken: true)
-                    ))
+                var tokens = try TokenResponse.parse(
+                    object: object, receivedAt: Date(), fallbackRefreshToken: fallback, requireAccessToken: true,
+                    strict: false)
+                if let clean = tokens.removingNULs() {
+                    // Refusing the answer would lose its tokens (a rotated refresh token exists nowhere else).
+                    logger.warning(
+                        "the token endpoint's answer held NUL characters in its scope or metadata, which PostgreSQL cannot store; they were removed",
+                        metadata: ["token_vault.provider": "\(name)"])
+                    tokens = clean
+                }
+                return .final(.success(tokens))
             } catch {
                 return .final(
                     .failed(

@@ -66,14 +66,14 @@ extension JSONValue {
     static func serializeForStorage(_ object: [String: JSONValue]) throws(VaultError) -> String {
         var nul = false
         let json = serialize(object, nul: &nul)
-        guard !nul else {
-            throw VaultError(
-                .invalidInput,
-                "the token response's metadata holds a NUL character (\\u0000) in a key or value, which PostgreSQL "
-                    + "cannot store; remove it.")
-        }
+        guard !nul else { throw nulInMetadata }
         return json
     }
+
+    static let nulInMetadata = VaultError(
+        .invalidInput,
+        "the token response's metadata holds a NUL character (\\u0000) in a key or value, which PostgreSQL cannot "
+            + "store; remove it.")
 
     private static func serialize(_ object: [String: JSONValue], nul: inout Bool) -> String {
         if object.isEmpty { return "{}" }
@@ -170,4 +170,40 @@ extension JSONValue {
         }
         out.append(UInt8(ascii: "\""))
     }
+}
+
+extension JSONValue {
+    /// Whether a key or a string anywhere in `object` holds U+0000.
+    static func containsNUL(_ object: [String: JSONValue]) -> Bool {
+        object.contains { key, value in key.utf8.contains(0) || value.containsNUL }
+    }
+
+    private var containsNUL: Bool {
+        switch self {
+        case .string(let value): value.utf8.contains(0)
+        case .array(let values): values.contains { $0.containsNUL }
+        case .object(let object): Self.containsNUL(object)
+        case .number, .bool, .null: false
+        }
+    }
+
+    /// `object` with every U+0000 removed from its keys and strings (keys that then collide: the later wins).
+    static func removingNULs(_ object: [String: JSONValue]) -> [String: JSONValue] {
+        var clean: [String: JSONValue] = [:]
+        for (key, value) in object { clean[key.removingNULs] = value.removingNULs }
+        return clean
+    }
+
+    private var removingNULs: JSONValue {
+        switch self {
+        case .string(let value): .string(value.removingNULs)
+        case .array(let values): .array(values.map(\.removingNULs))
+        case .object(let object): .object(Self.removingNULs(object))
+        case .number, .bool, .null: self
+        }
+    }
+}
+
+extension String {
+    fileprivate var removingNULs: String { utf8.contains(0) ? String(unicodeScalars.filter { $0 != "\u{0}" }) : self }
 }

@@ -38,12 +38,16 @@ public enum TokenResponse {
     }
 
     /// Parses an already decoded token response object.
+    /// - Parameter strict: refuse what PostgreSQL cannot store (a NUL character in the scope or the metadata), as
+    ///   for input a person gave; false for a provider's answer, whose tokens must be kept (see
+    ///   ``TokenSet/removingNULs()``).
     static func parse(
         object: [String: JSONValue], receivedAt now: Date, fallbackRefreshToken: Secret? = nil,
-        requireAccessToken: Bool = false
+        requireAccessToken: Bool = false, strict: Bool = true
     ) throws(VaultError) -> TokenSet {
         if let error = object["error"]?.stringValue {
-            throw VaultError(.invalidInput, "the token response is an error: \(error).")
+            throw VaultError(
+                .invalidInput, "the token response is an error: \(TokenEndpointClient.sanitize(error)).")
         }
         let access = try secretField("access_token", in: object)
         if requireAccessToken && access == nil {
@@ -84,7 +88,7 @@ public enum TokenResponse {
         let tokens = TokenSet(
             accessToken: access, refreshToken: refresh,
             expiresAt: lifetime.map { now.addingTimeInterval($0) }, scopes: scopes, metadata: metadata)
-        _ = try tokens.storableMetadataJSON()  // refused here, naming the input line, rather than when stored
+        if strict { try tokens.checkStorable() }  // refused here, naming the input line, rather than when stored
         return tokens
     }
 

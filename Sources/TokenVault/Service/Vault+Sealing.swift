@@ -68,12 +68,33 @@ extension TokenSet {
     /// scopes as they are: a NUL character (U+0000) fails a `jsonb` value (SQLSTATE 22P05), and would cut a
     /// text parameter short (libpq sends those as C strings), silently.
     func storableMetadataJSON() throws(VaultError) -> String {
+        try checkScopesStorable()
+        return try JSONValue.serializeForStorage(metadata)
+    }
+
+    /// `storableMetadataJSON`'s checks without writing the JSON.
+    func checkStorable() throws(VaultError) {
+        try checkScopesStorable()
+        if JSONValue.containsNUL(metadata) { throw JSONValue.nulInMetadata }
+    }
+
+    private func checkScopesStorable() throws(VaultError) {
         if let scopes, scopes.utf8.contains(0) {
             throw VaultError(
                 .invalidInput,
                 "the token response's scope holds a NUL character (\\u0000), which PostgreSQL cannot store; "
                     + "remove it.")
         }
-        return try JSONValue.serializeForStorage(metadata)
+    }
+
+    /// These tokens with every NUL character removed from the scopes and the metadata, for a provider's answer:
+    /// its tokens must be kept even so (a rotated refresh token exists nowhere else). Nil when there was none.
+    func removingNULs() -> TokenSet? {
+        let scopesHaveNUL = scopes?.utf8.contains(0) ?? false
+        guard scopesHaveNUL || JSONValue.containsNUL(metadata) else { return nil }
+        var clean = self
+        if scopesHaveNUL { clean.scopes = scopes.map { String($0.unicodeScalars.filter { $0 != "\u{0}" }) } }
+        clean.metadata = JSONValue.removingNULs(metadata)
+        return clean
     }
 }

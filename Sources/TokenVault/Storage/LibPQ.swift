@@ -74,7 +74,7 @@ final class PGConnection {
 
     /// Runs a statement with bound parameters; results come back in binary.
     func query(_ sql: String, _ parameters: [SQLValue] = []) throws(VaultError) -> PGResult {
-        let result = withParameters(parameters) { count, values, lengths, formats in
+        let result = try withParameters(parameters) { count, values, lengths, formats in
             PQexecParams(handle, sql, count, nil, values, lengths, formats, 1)
         }
         return try check(result)
@@ -95,7 +95,7 @@ final class PGConnection {
             _ = try check(result)
             prepared.insert(statement.name)
         }
-        let result = withParameters(parameters) { count, values, lengths, formats in
+        let result = try withParameters(parameters) { count, values, lengths, formats in
             PQexecPrepared(handle, statement.name, count, values, lengths, formats, 1)
         }
         return try check(result)
@@ -150,12 +150,13 @@ final class PGConnection {
     private func withParameters<R>(
         _ parameters: [SQLValue],
         _ body: (Int32, UnsafePointer<UnsafePointer<CChar>?>?, UnsafePointer<Int32>?, UnsafePointer<Int32>?) -> R
-    ) -> R {
+    ) throws(VaultError) -> R {
         // Copy every value into one buffer that outlives the call; pointers into it are handed to libpq.
         var storage: [UInt8] = []
         var offsets: [Int?] = []
         var lengths: [Int32] = []
         var formats: [Int32] = []
+        defer { storage.withUnsafeMutableBytes { Sodium.zero($0) } }  // may have held ciphertext; keep it tidy
         for parameter in parameters {
             switch parameter {
             case .null:
@@ -163,8 +164,20 @@ final class PGConnection {
                 lengths.append(0)
                 formats.append(0)
             case .text(let string):
-                offsets.append(storage.count)
+                let start = storage.count
+                offsets.append(start)
                 storage.append(contentsOf: string.utf8)
+                // libpq reads a text value up to its first NUL: PostgreSQL would store it cut short, silently.
+                // The vault refuses such input where it enters; this is the backstop.
+                let hasNUL = storage.withUnsafeBytes { bytes in
+                    bytes.count > start && memchr(bytes.baseAddress! + start, 0, bytes.count - start) != nil
+                }
+                if hasNUL {
+                    throw VaultError(
+                        .invalidInput,
+                        "a text value holds a NUL character (U+0000), which PostgreSQL cannot store; nothing was "
+                            + "sent.")
+                }
                 storage.append(0)
                 lengths.append(0)
                 formats.append(0)
@@ -176,7 +189,6 @@ final class PGConnection {
                 formats.append(1)
             }
         }
-        defer { storage.withUnsafeMutableBytes { Sodium.zero($0) } }  // may have held ciphertext; keep it tidy
         return storage.withUnsafeBytes { raw in
             let base = raw.baseAddress?.assumingMemoryBound(to: CChar.self)
             let pointers: [UnsafePointer<CChar>?] = offsets.map { offset in

@@ -64,6 +64,24 @@ final class RefreshTests: XCTestCase {
         await fixture.tearDown()
     }
 
+    /// PostgreSQL cannot store U+0000; refusing the answer would lose its rotated refresh token, so it is removed.
+    func testANulInTheProvidersAnswerIsRemovedAndItsTokensKept() async throws {
+        let rotating = try FakeTokenEndpoint.start(rotation: .rotating)
+        defer { rotating.stop() }
+        rotating.addRefreshToken("rt-1")
+        rotating.setExtraFields(["scope": "ZohoCRM.modules.ALL\u{0}", "note": "a\u{0}b"])
+        let fixture = try await VaultFixture.make(providers: [rotating.zoho()])
+        try await fixture.vault.store(expiredTokens(refresh: "rt-1"), client: "a", provider: "zoho_crm")
+        let token = try await fixture.vault.accessToken(client: "a", provider: "zoho_crm")
+        XCTAssertTrue(token.refreshed)
+        let stored = try await fixture.vault.fetch(client: "a", provider: "zoho_crm")
+        XCTAssertNotEqual(stored.refreshToken.reveal(), "rt-1", "the rotated refresh token is kept")
+        XCTAssertTrue(rotating.isValidRefreshToken(stored.refreshToken.reveal()))
+        XCTAssertEqual(stored.scopes, "ZohoCRM.modules.ALL")
+        XCTAssertEqual(stored.metadata["note"], .string("ab"))
+        await fixture.tearDown()
+    }
+
     func testARotatedRefreshTokenIsKeptAndNeverReused() async throws {
         let rotating = try FakeTokenEndpoint.start(rotation: .rotating, lifetime: 0)
         defer { rotating.stop() }

@@ -1,7 +1,8 @@
 import Foundation
-import TokenVault
 import TokenVaultTesting
 import XCTest
+
+@testable import TokenVault
 
 final class StorageTests: XCTestCase {
     func testStoreAndFetchRoundTrip() async throws {
@@ -153,6 +154,17 @@ final class StorageTests: XCTestCase {
         XCTAssertThrowsError(try TokenResponse.parse(response)) { error in
             XCTAssertEqual((error as? VaultError)?.code, .invalidInput)
         }
+        let refused = Array(#"{"error":"bad\u0000tail\nline"}"#.utf8)
+        XCTAssertThrowsError(try TokenResponse.parse(refused)) { error in
+            let message = (error as? VaultError)?.message ?? ""
+            XCTAssertFalse(message.contains("\u{0}") || message.contains("\n"), "a provider's text is sanitized")
+        }
+        // The backstop: no text value with a NUL reaches libpq, which would cut it short.
+        let connection = try PGConnection(conninfo: fixture.database.url, applicationName: "nul-test")
+        XCTAssertThrowsError(try connection.query("SELECT $1::text", [.text("a\u{0}b")])) { error in
+            XCTAssertEqual((error as? VaultError)?.code, .invalidInput)
+        }
+        XCTAssertEqual(try connection.query("SELECT $1::text", [.text("ab")]).rowCount, 1)
         await fixture.tearDown()
     }
 
