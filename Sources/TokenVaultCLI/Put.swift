@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import TokenVault
 
 struct Put: AsyncParsableCommand {
@@ -31,5 +32,14 @@ struct Put: AsyncParsableCommand {
             try await vault.store(tokens, client: row.client, provider: row.provider)
         }
         print("stored tokens for client '\(row.client)', provider '\(row.provider)' (version \(version))")
+        if !OAuthProvider.zohoProducts.contains(row.provider) {
+            // Not an error: a service that registers this provider refreshes its tokens. But it may be a typo.
+            FileHandle.standardError.write(
+                Data(
+                    ("token-vault: note: this command line refreshes only \(OAuthProvider.zohoProducts.joined(separator: " and ")); "
+                        + "`token-vault token` serves tokens of '\(row.provider)' until they expire. A service that "
+                        + "registers '\(row.provider)' refreshes them. If it is a typo, delete the row "
+                        + "(`token-vault delete`).\n").utf8))
+        }
     }
 }

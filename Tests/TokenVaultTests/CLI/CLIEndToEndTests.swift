@@ -39,6 +39,12 @@ final class CLIEndToEndTests: XCTestCase {
         let put = try cli.run(["put", "--client", "acme", "--provider", "zoho_crm"], stdin: response)
         XCTAssertEqual(put.status, 0, put.stderr)
         XCTAssertFalse(put.stdout.contains("1000."), "put must not echo tokens")
+        XCTAssertEqual(put.stderr, "", "a provider this command line refreshes needs no note")
+        let typo = try cli.run(["put", "--client", "acme", "--provider", "zoho_crmm"], stdin: response)
+        XCTAssertEqual(typo.status, 0, typo.stderr)
+        XCTAssertTrue(typo.stderr.contains("refreshes only zoho_crm and zoho_calendar"), typo.stderr)
+        XCTAssertTrue(typo.stderr.contains("'zoho_crmm'") && typo.stderr.contains("token-vault delete"), typo.stderr)
+        XCTAssertEqual(try cli.run(["delete", "--client", "acme", "--provider", "zoho_crmm"]).status, 0)
 
         let token = try cli.run(["token", "--client", "acme", "--provider", "zoho_crm"])
         XCTAssertEqual(token.status, 0, token.stderr)
