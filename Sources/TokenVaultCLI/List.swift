@@ -33,36 +33,83 @@ struct List: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let summaries = try await Runner.withVault(needsKeys: false) { try await $0.list() }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .iso8601
+        var count = 0
+        var table = TableWriter(header: ["CLIENT", "PROVIDER", "KEY ID", "EXPIRES", "UPDATED"])
+        var encodingError: (any Error)?
+        // A page at a time, so that memory stays flat however large the table; the output is the same as the
+        // whole list's (a pretty-printed JSON array, or a table whose columns fit the first page).
+        try await Runner.withVault(needsKeys: false) { vault in
+            try await vault.list(pageSize: 1000) { page in
+                guard encodingError == nil else { return }
+                if json {
+                    // The page as a JSON array, without its brackets: its elements are indented as in the whole.
+                    do {
+                        let array = String(decoding: try encoder.encode(page.map(Row.init)), as: UTF8.self)
+                        let elements = array.dropFirst(2).dropLast(2)  // "[\n" and "\n]"
+                        print(count == 0 ? "[\n" + elements : ",\n" + elements, terminator: "")
+                        count += page.count
+                    } catch {
+                        encodingError = error
+                    }
+                } else {
+                    table.write(
+                        page.map {
+                            [
+                                $0.clientID, $0.provider, $0.keyID.rawValue, Runner.iso8601($0.expiresAt),
+                                Runner.iso8601($0.updatedAt),
+                            ]
+                        })
+                    count += page.count
+                }
+            }
+        }
+        if let encodingError { throw Runner.fail(encodingError) }
         if json {
-            try Runner.printJSON(
-                summaries.map {
-                    Row(
-                        clientId: $0.clientID, provider: $0.provider, keyId: $0.keyID.rawValue,
-                        expiresAt: $0.expiresAt, updatedAt: $0.updatedAt, hasAccessToken: $0.hasAccessToken,
-                        scopes: $0.scopes, version: $0.version)
-                })
-            return
+            print(count == 0 ? "[\n\n]" : "\n]")
+        } else {
+            table.write([])  // the header, when there were no rows
+            print(Runner.rows(count))
         }
-        let header = ["CLIENT", "PROVIDER", "KEY ID", "EXPIRES", "UPDATED"]
-        let rows = summaries.map {
-            [$0.clientID, $0.provider, $0.keyID.rawValue, Runner.iso8601($0.expiresAt), Runner.iso8601($0.updatedAt)]
-        }
-        printTable(header: header, rows: rows)
-        print(Runner.rows(summaries.count))
     }
 }
 
-func printTable(header: [String], rows: [[String]]) {
-    var widths = header.map(\.count)
-    for row in rows {
-        for (index, cell) in row.enumerated() { widths[index] = max(widths[index], cell.count) }
+extension List.Row {
+    init(_ summary: TokenSummary) {
+        self.init(
+            clientId: summary.clientID, provider: summary.provider, keyId: summary.keyID.rawValue,
+            expiresAt: summary.expiresAt, updatedAt: summary.updatedAt, hasAccessToken: summary.hasAccessToken,
+            scopes: summary.scopes, version: summary.version)
     }
-    func line(_ cells: [String]) -> String {
+}
+
+/// A table printed as its rows arrive: columns as wide as the header and the first rows written; a longer cell
+/// later widens its own line, never cut.
+struct TableWriter {
+    private let header: [String]
+    private var widths: [Int]?
+
+    init(header: [String]) {
+        self.header = header
+    }
+
+    mutating func write(_ rows: [[String]]) {
+        if widths == nil {
+            var widths = header.map(\.count)
+            for row in rows {
+                for (index, cell) in row.enumerated() { widths[index] = max(widths[index], cell.count) }
+            }
+            self.widths = widths
+            print(line(header, widths))
+        }
+        for row in rows { print(line(row, widths!)) }
+    }
+
+    private func line(_ cells: [String], _ widths: [Int]) -> String {
         cells.enumerated().map { index, cell in
-            index == cells.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+            index == cells.count - 1 ? cell : cell + String(repeating: " ", count: max(0, widths[index] - cell.count))
         }.joined(separator: "  ")
     }
-    print(line(header))
-    for row in rows { print(line(row)) }
 }

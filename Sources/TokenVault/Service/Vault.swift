@@ -96,13 +96,21 @@ public final class Vault: Sendable {
         return deleted
     }
 
-    /// Every row, without secrets, in (client, provider) order.
+    /// Every row, without secrets, in (client, provider) order. For a large table, ``list(pageSize:_:)`` keeps
+    /// memory flat.
     public func list() async throws(VaultError) -> [TokenSummary] {
         var summaries: [TokenSummary] = []
-        try await forEachPage(batchSize: 1000) { rows in
-            summaries.append(contentsOf: rows.map(Self.summary))
-        }
+        try await list(pageSize: 1000) { summaries.append(contentsOf: $0) }
         return summaries
+    }
+
+    /// Every row, without secrets, in (client, provider) order, handed to `body` a page of up to `pageSize` rows
+    /// at a time: memory stays flat however large the table. A page is read after `body` returns.
+    public func list(pageSize: Int, _ body: ([TokenSummary]) -> Void) async throws(VaultError) {
+        guard pageSize > 0 else { throw VaultError(.invalidInput, "the page size must be at least 1.") }
+        try await forEachPage(batchSize: pageSize) { rows in
+            if !rows.isEmpty { body(rows.map(Self.summary)) }
+        }
     }
 
     /// Walks the table in pages of `batchSize` rows in key order.

@@ -108,6 +108,29 @@ final class CLIRotationTests: XCTestCase {
         try await assertAllRowsIntactUnderNewKeyOnly(count: count)
     }
 
+    /// `list` prints a page at a time; the pages must join into one table and one JSON array, in key order.
+    func testListJoinsItsPages() async throws {
+        let count = 2345
+        XCTAssertEqual(try oldCLI.run(["import"], stdin: ndjson(count)).status, 0)
+        let json = try oldCLI.run(["list", "--json"])
+        XCTAssertEqual(json.status, 0, json.stderr)
+        let rows = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]])
+        XCTAssertEqual(rows.count, count)
+        let ids = rows.compactMap { $0["client_id"] as? String }
+        XCTAssertEqual(ids, ids.sorted(), "key order across pages")
+        XCTAssertEqual(Set(ids).count, count, "no row twice, none missing")
+        XCTAssertTrue(json.stdout.hasPrefix("[\n  {\n    \"client_id\" : "), json.stdout.prefix(80).description)
+        XCTAssertTrue(json.stdout.hasSuffix("  }\n]\n"))
+        let table = try oldCLI.run(["list"])
+        let lines = table.stdout.split(separator: "\n")
+        XCTAssertEqual(lines.count, count + 2, "header, rows, count")
+        XCTAssertTrue(lines[0].hasPrefix("CLIENT"))
+        XCTAssertEqual(lines.last, "\(count) rows")
+        _ = try await AdminSQL.query("TRUNCATE oauth_tokens", url: database.url)
+        XCTAssertEqual(try oldCLI.run(["list", "--json"]).stdout, "[\n\n]\n", "as JSONEncoder writes an empty array")
+        XCTAssertEqual(try oldCLI.run(["list"]).stdout, "CLIENT  PROVIDER  KEY ID  EXPIRES  UPDATED\n0 rows\n")
+    }
+
     func testCtrlCStopsAfterTheCurrentBatchAndARerunFinishes() async throws {
         let count = 20_000
         XCTAssertEqual(try oldCLI.run(["import", "--batch-size", "5000"], stdin: ndjson(count)).status, 0)
