@@ -98,6 +98,14 @@ public enum TokenResponse {
         guard let string = value.stringValue, !string.isEmpty else {
             throw VaultError(.invalidInput, "\(name) in the token response is not a non-empty string.")
         }
+        // RFC 6749 (appendix A) allows printable characters only. A control character (a NUL, a line break) would
+        // be handed back by `token-vault token` and could inject a header into a script's HTTP request.
+        guard !string.utf8.contains(where: { $0 < 0x20 || $0 == 0x7f }) else {
+            throw VaultError(
+                .invalidInput,
+                "\(name) in the token response holds a control character (such as a line break or NUL); OAuth "
+                    + "tokens are printable characters only (RFC 6749, appendix A). Check what was piped in.")
+        }
         return Secret(string)
     }
 }

@@ -154,6 +154,17 @@ final class StorageTests: XCTestCase {
         XCTAssertThrowsError(try TokenResponse.parse(response)) { error in
             XCTAssertEqual((error as? VaultError)?.code, .invalidInput)
         }
+        for token in [#"AT-1\r\nX-Evil: 1"#, #"AT-2\u0000"#, #"AT-3\u007f"#] {
+            for field in ["access_token", "refresh_token"] {
+                let other = field == "access_token" ? "refresh_token" : "access_token"
+                let body = Array(#"{"\#(field)":"\#(token)","\#(other)":"1000.fine"}"#.utf8)
+                XCTAssertThrowsError(try TokenResponse.parse(body), "\(field) \(token)") { error in
+                    let message = (error as? VaultError)?.message ?? ""
+                    XCTAssertTrue(message.contains("\(field) in the token response holds a control character"), message)
+                    XCTAssertFalse(message.contains("AT-"), "the token is not echoed")
+                }
+            }
+        }
         let refused = Array(#"{"error":"bad\u0000tail\nline"}"#.utf8)
         XCTAssertThrowsError(try TokenResponse.parse(refused)) { error in
             let message = (error as? VaultError)?.message ?? ""
