@@ -25,11 +25,17 @@ run() {
 # The demo uses its own key; a key already in the environment must not get in the way.
 unset TOKEN_VAULT_KEY TOKEN_VAULT_KEY_FILE TOKEN_VAULT_PREVIOUS_KEYS TOKEN_VAULT_PREVIOUS_KEYS_FILE
 
-bold "Installing system packages: libsodium-dev libpq-dev postgresql"
-SUDO=""
-if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
-run $SUDO apt-get update
-run $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y libsodium-dev libpq-dev postgresql
+if command -v dpkg >/dev/null 2>&1 && dpkg -s libsodium-dev libpq-dev postgresql >/dev/null 2>&1; then
+    bold "System packages already installed: libsodium-dev libpq-dev postgresql"
+elif command -v apt-get >/dev/null 2>&1; then
+    bold "Installing system packages: libsodium-dev libpq-dev postgresql"
+    SUDO=""
+    if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
+    run $SUDO apt-get update
+    run $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y libsodium-dev libpq-dev postgresql
+else
+    bold "No apt-get here: libsodium, libpq and PostgreSQL must already be installed (macOS: brew install libsodium libpq postgresql)"
+fi
 
 bold "Building"
 run swift build

@@ -15,6 +15,8 @@ struct TokenVaultCommand: AsyncParsableCommand {
                   older keys, used only to open (comma-separated, or one per line)
               DATABASE_URL
                   a postgresql:// URL or libpq conninfo (or the PG* variables)
+              TOKEN_VAULT_POOL_SIZE
+                  database connections per process (4)
               TOKEN_VAULT_REFRESH_MARGIN
                   seconds before expiry that count as expired (300)
               ZOHO_CLIENT_ID, ZOHO_CLIENT_SECRET

@@ -2,7 +2,7 @@ import Foundation
 import TokenVaultTesting
 
 // token-vault-test-postgres: starts or stops a throwaway PostgreSQL cluster for demos and scripts.
-//   token-vault-test-postgres start      prints shell assignments: DATABASE_URL=…; TOKEN_VAULT_TEST_PGDIR=…
+//   token-vault-test-postgres start      prints shell exports: export DATABASE_URL=…; export TOKEN_VAULT_TEST_PGDIR=…
 //   token-vault-test-postgres stop DIR   stops the cluster in DIR and deletes DIR
 
 func fail(_ message: String) -> Never {
@@ -15,7 +15,8 @@ switch arguments.first {
 case "start":
     do {
         let cluster = try TemporaryPostgres.start()
-        print("DATABASE_URL='\(cluster.databaseURL)'; TOKEN_VAULT_TEST_PGDIR='\(cluster.directory)'")
+        // Exported, so that `eval "$(token-vault-test-postgres start)"` is enough for the commands run after it.
+        print("export DATABASE_URL='\(cluster.databaseURL)'; export TOKEN_VAULT_TEST_PGDIR='\(cluster.directory)'")
     } catch {
         fail("\(error)")
     }

@@ -29,7 +29,7 @@ public enum TokenResponse {
         } catch {
             throw VaultError(
                 .invalidInput,
-                "the token response is not a JSON object; expected {\"access_token\": …, \"refresh_token\": …, "
+                "the token response is not a JSON object (or not valid JSON); expected {\"access_token\": …, \"refresh_token\": …, "
                     + "\"expires_in\": …}.")
         }
         return try parse(
@@ -47,7 +47,10 @@ public enum TokenResponse {
     ) throws(VaultError) -> TokenSet {
         if let error = object["error"]?.stringValue {
             throw VaultError(
-                .invalidInput, "the token response is an error: \(TokenEndpointClient.sanitize(error)).")
+                .invalidInput,
+                "the token response is an error (\(TokenEndpointClient.sanitize(error))), not tokens: store the "
+                    + "provider's successful answer (access_token, refresh_token, …), or authorize again for a new one."
+            )
         }
         let access = try secretField("access_token", in: object)
         if requireAccessToken && access == nil {

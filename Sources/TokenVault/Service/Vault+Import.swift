@@ -20,7 +20,7 @@ public struct ImportRecord: Sendable {
         do {
             object = try JSONDecoder().decode([String: JSONValue].self, from: Data(line))
         } catch {
-            throw VaultError(.invalidInput, "not a JSON object.")
+            throw VaultError(.invalidInput, "not a JSON object (or not valid JSON).")
         }
         guard let client = object.removeValue(forKey: "client_id")?.stringValue,
             let provider = object.removeValue(forKey: "provider")?.stringValue

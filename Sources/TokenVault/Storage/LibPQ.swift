@@ -140,11 +140,17 @@ final class PGConnection {
         state.hasPrefix("08") || state == "57P01" || state == "57P02" || state == "57P03"
     }
 
+    /// libpq's message on one line, to sit inside a sentence of ours: without its tab-indented hint ("Is the server
+    /// running …?", which our own advice replaces), its double spaces ("FATAL:  …") or a final full stop.
     private static func cleanMessage(_ message: UnsafePointer<CChar>?) -> String {
         guard let message else { return "unknown error" }
         let text = String(cString: message)
-        let lines = text.split(whereSeparator: \.isNewline).map { $0.trimmingASCIIWhitespace() }
-        return lines.filter { !$0.isEmpty }.joined(separator: "; ")
+        let lines = text.split(whereSeparator: \.isNewline).filter { !$0.hasPrefix("\t") }.map { line in
+            line.split(whereSeparator: { $0 == " " || $0 == "\t" }).joined(separator: " ")
+        }
+        var joined = lines.filter { !$0.isEmpty }.joined(separator: "; ")
+        while joined.last == "." { joined.removeLast() }
+        return joined.isEmpty ? "unknown error" : joined
     }
 
     private func withParameters<R>(
