@@ -73,7 +73,9 @@ struct BenchReport: Encodable {
         ]
         var rows: [[String]] = results.map { result in
             [
-                result.name, String(result.connections), String(format: "%.0f", result.vaultOpsPerS),
+                // seal_open uses no connection: "–", as in docs/performance.md (0 in JSON).
+                result.name, result.connections == 0 ? "–" : String(result.connections),
+                String(format: "%.0f", result.vaultOpsPerS),
                 String(format: "%.0f", result.baselineOpsPerS), String(format: "%.2f", result.ratio),
                 String(format: "≥ %.2f", result.target), result.ratio >= result.target ? "ok" : "BELOW TARGET",
                 result.ratioLow.flatMap { low in result.ratioHigh.map { String(format: "%.2f–%.2f", low, $0) } } ?? "",
