@@ -34,6 +34,10 @@ struct Put: AsyncParsableCommand {
         print("stored tokens for client '\(row.client)', provider '\(row.provider)' (version \(version))")
         if !OAuthProvider.zohoProducts.contains(row.provider) {
             // Not an error: a service that registers this provider refreshes its tokens. But it may be a typo.
+            if let near = OAuthProvider.zohoProducts.first(where: { Self.distance($0, row.provider.lowercased()) <= 2 })
+            {
+                FileHandle.standardError.write(Data("token-vault: note: did you mean '\(near)'?\n".utf8))
+            }
             FileHandle.standardError.write(
                 Data(
                     ("token-vault: note: this command line refreshes only \(OAuthProvider.zohoProducts.joined(separator: " and ")); "
@@ -41,5 +45,19 @@ struct Put: AsyncParsableCommand {
                         + "registers '\(row.provider)' refreshes them. If it is a typo, delete the row "
                         + "(`token-vault delete`).\n").utf8))
         }
+    }
+
+    /// Edit distance (insertions, deletions, substitutions) between two short names.
+    static func distance(_ a: String, _ b: String) -> Int {
+        let b = Array(b)
+        var previous = Array(0...b.count)
+        for (i, x) in a.enumerated() {
+            var current = [i + 1]
+            for (j, y) in b.enumerated() {
+                current.append(min(previous[j + 1] + 1, current[j] + 1, previous[j] + (x == y ? 0 : 1)))
+            }
+            previous = current
+        }
+        return previous[b.count]
     }
 }

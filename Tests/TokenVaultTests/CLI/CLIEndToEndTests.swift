@@ -44,6 +44,7 @@ final class CLIEndToEndTests: XCTestCase {
         XCTAssertEqual(typo.status, 0, typo.stderr)
         XCTAssertTrue(typo.stderr.contains("refreshes only zoho_crm and zoho_calendar"), typo.stderr)
         XCTAssertTrue(typo.stderr.contains("'zoho_crmm'") && typo.stderr.contains("token-vault delete"), typo.stderr)
+        XCTAssertTrue(typo.stderr.contains("did you mean 'zoho_crm'?"), typo.stderr)
         XCTAssertEqual(try cli.run(["delete", "--client", "acme", "--provider", "zoho_crmm"]).status, 0)
 
         let token = try cli.run(["token", "--client", "acme", "--provider", "zoho_crm"])
