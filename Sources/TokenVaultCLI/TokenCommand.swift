@@ -56,7 +56,18 @@ struct TokenCommand: AsyncParsableCommand {
                     expiresAt: tokens.expiresAt, expiresIn: tokens.expiresAt.map { Int($0.timeIntervalSinceNow) },
                     scopes: tokens.scopes, metadata: tokens.metadata))
         } else {
-            print(access.reveal())
+            let value = access.reveal()
+            // Refused since put and import check tokens, but a row stored before could hold one: printed raw, a
+            // line break would add a header to the request a script builds from it.
+            guard !value.utf8.contains(where: { $0 < 0x20 || $0 == 0x7f }) else {
+                throw Runner.fail(
+                    VaultError(
+                        .invalidInput,
+                        "the stored access token of client '\(row.client)', provider '\(row.provider)' holds a control "
+                            + "character (such as a line break), so it is not printed raw; store fresh tokens "
+                            + "(`token-vault put`), or read it with --json, which escapes it."))
+            }
+            print(value)
         }
     }
 }

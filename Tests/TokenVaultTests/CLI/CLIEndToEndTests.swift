@@ -140,6 +140,28 @@ final class CLIEndToEndTests: XCTestCase {
         XCTAssertFalse(tooLate.stdout.contains("x"))
     }
 
+    /// put refuses such a token now; a row stored before (here through the library) must not be printed raw.
+    func testTokenDoesNotPrintAStoredControlCharacter() async throws {
+        _ = try cli.run(["migrate"])
+        let key = try VaultKey(base64: try XCTUnwrap(cli.environment["TOKEN_VAULT_KEY"]))
+        let vault = Vault(
+            configuration: VaultConfiguration(databaseURL: database.url, keyring: try Keyring(current: key)))
+        try await vault.store(
+            TokenSet(
+                accessToken: Secret("1000.a\r\nX-Evil: 1"), refreshToken: Secret("1000.r"),
+                expiresAt: Date().addingTimeInterval(3600)),
+            client: "old", provider: "zoho_crm")
+        await vault.shutdown()
+        let plain = try cli.run(["token", "--client", "old", "--provider", "zoho_crm"])
+        XCTAssertEqual(plain.status, 65, plain.stderr)
+        XCTAssertEqual(plain.stdout, "")
+        XCTAssertTrue(plain.stderr.contains("holds a control character"), plain.stderr)
+        XCTAssertFalse(plain.stderr.contains("X-Evil"), "the token is not echoed")
+        let json = try cli.run(["token", "--client", "old", "--provider", "zoho_crm", "--json"])
+        XCTAssertEqual(json.status, 0, json.stderr)
+        XCTAssertTrue(json.stdout.contains(#"1000.a\r\nX-Evil: 1"#), "JSON escapes it")
+    }
+
     func testKeyFileIsAccepted() throws {
         _ = try cli.run(["migrate"])
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("tv-test-\(UUID()).key-fixture").path
