@@ -27,10 +27,22 @@ final class PGConnection {
         if let options = PQconninfoParse(conninfo, &parseError) {
             PQconninfoFree(options)
         } else {
-            if let parseError { PQfreemem(parseError) }
+            // The parse errors that are safe to repeat: an unknown option names a keyword, never a value.
+            var unknownOption = ""
+            if let parseError {
+                let message = String(cString: parseError)
+                PQfreemem(parseError)
+                for prefix in ["invalid connection option \"", "invalid URI query parameter: \""]
+                where message.hasPrefix(prefix) {
+                    let name = message.dropFirst(prefix.count).prefix { $0 != "\"" }
+                    if !name.isEmpty, name.count <= 64, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0 == "_") }) {
+                        unknownOption = " (libpq has no option '\(name)')"
+                    }
+                }
+            }
             throw VaultError(
                 .databaseConfiguration,
-                "DATABASE_URL is not a valid connection string: use postgresql://user:password@host:5432/dbname "
+                "DATABASE_URL is not a valid connection string\(unknownOption): use postgresql://user:password@host:5432/dbname "
                     + "(percent-encode special characters in the password, e.g. % as %25) or key=value pairs "
                     + "(quote values with spaces: password='a b').")
         }

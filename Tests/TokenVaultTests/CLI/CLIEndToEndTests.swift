@@ -190,6 +190,13 @@ final class CLIEndToEndTests: XCTestCase {
             XCTAssertTrue(result.stderr.contains("DATABASE_URL is not a valid connection string"), result.stderr)
             XCTAssertFalse(result.stderr.contains("HUNTER2"), result.stderr)
         }
+        // An unknown option's name is a keyword, safe to repeat; the values around it are not.
+        for url in ["host=localhost password=HUNTER2 sslmod=require", "postgresql://v:HUNTER2@localhost/v?sslmod=1"] {
+            let result = try cli.run(["list"], extraEnvironment: ["DATABASE_URL": url])
+            XCTAssertEqual(result.status, 78, result.stderr)
+            XCTAssertTrue(result.stderr.contains("libpq has no option 'sslmod'"), result.stderr)
+            XCTAssertFalse(result.stderr.contains("HUNTER2"), result.stderr)
+        }
         let level = try cli.run(["list"], extraEnvironment: ["TOKEN_VAULT_LOG_LEVEL": "verbose"])
         XCTAssertEqual(level.status, 64)
         XCTAssertTrue(level.stderr.contains("TOKEN_VAULT_LOG_LEVEL must be one of"), level.stderr)
