@@ -205,5 +205,6 @@ extension JSONValue {
 }
 
 extension String {
-    fileprivate var removingNULs: String { utf8.contains(0) ? String(unicodeScalars.filter { $0 != "\u{0}" }) : self }
+    /// This string without its U+0000 characters (itself when it has none).
+    var removingNULs: String { utf8.contains(0) ? String(unicodeScalars.filter { $0 != "\u{0}" }) : self }
 }

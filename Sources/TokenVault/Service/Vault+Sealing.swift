@@ -90,10 +90,9 @@ extension TokenSet {
     /// These tokens with every NUL character removed from the scopes and the metadata, for a provider's answer:
     /// its tokens must be kept even so (a rotated refresh token exists nowhere else). Nil when there was none.
     func removingNULs() -> TokenSet? {
-        let scopesHaveNUL = scopes?.utf8.contains(0) ?? false
-        guard scopesHaveNUL || JSONValue.containsNUL(metadata) else { return nil }
+        guard scopes?.utf8.contains(0) == true || JSONValue.containsNUL(metadata) else { return nil }
         var clean = self
-        if scopesHaveNUL { clean.scopes = scopes.map { String($0.unicodeScalars.filter { $0 != "\u{0}" }) } }
+        clean.scopes = scopes?.removingNULs
         clean.metadata = JSONValue.removingNULs(metadata)
         return clean
     }
