@@ -33,9 +33,7 @@ struct List: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-        encoder.dateEncodingStrategy = .iso8601
+        let encoder = Runner.jsonEncoder()  // as printJSON's, so that the pages join into the same array
         var count = 0
         var table = TableWriter(header: ["CLIENT", "PROVIDER", "KEY ID", "EXPIRES", "UPDATED"])
         var encodingError: (any Error)?

@@ -98,10 +98,15 @@ enum Runner {
     }
 
     static func printJSON(_ value: some Encodable) throws {
+        print(String(decoding: try jsonEncoder().encode(value), as: UTF8.self))
+    }
+
+    /// How every command writes JSON: sorted keys, pretty-printed, ISO 8601 dates.
+    static func jsonEncoder() -> JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .iso8601
-        print(String(decoding: try encoder.encode(value), as: UTF8.self))
+        return encoder
     }
 
     /// "1 row", "2 rows".
