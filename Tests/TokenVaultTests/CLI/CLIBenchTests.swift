@@ -111,16 +111,10 @@ final class CLIBenchTests: XCTestCase {
     func testCtrlCDuringTheLastTurnStillStopsWithoutAReport() async throws {
         let database = try await TestDatabase.create()
         let cli = CLIRunner(databaseURL: database.url, key: nil)
-        let process = Process()
-        process.executableURL = CLIRunner.binary
         // One round: the vault's 1-second turn, then the baseline's, the last; Ctrl-C lands in the last.
-        process.arguments = ["bench", "--only", "seal_open", "--duration", "2", "--rounds", "1"]
-        process.environment = cli.environment
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
+        let (process, output, errors) = try cli.start([
+            "bench", "--only", "seal_open", "--duration", "2", "--rounds", "1",
+        ])
         try await Task.sleep(nanoseconds: 1_500_000_000)
         kill(process.processIdentifier, SIGINT)
         let stdout = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
@@ -133,14 +127,9 @@ final class CLIBenchTests: XCTestCase {
 
     /// Starts a bench that runs for a minute and returns once its scratch schema holds the vault's table.
     private func startLongBench(_ cli: CLIRunner, database: TestDatabase) async throws -> (Process, Pipe) {
-        let process = Process()
-        process.executableURL = CLIRunner.binary
-        process.arguments = ["bench", "--only", "put", "--duration", "60", "--rounds", "20", "--clients", "20"]
-        process.environment = cli.environment
-        let errors = Pipe()
-        process.standardOutput = Pipe()
-        process.standardError = errors
-        try process.run()
+        let (process, _, errors) = try cli.start([
+            "bench", "--only", "put", "--duration", "60", "--rounds", "20", "--clients", "20",
+        ])
         let deadline = Date().addingTimeInterval(20)
         while Date() < deadline {
             let tables = try await AdminSQL.query(

@@ -134,15 +134,7 @@ final class CLIRotationTests: XCTestCase {
     func testCtrlCStopsAfterTheCurrentBatchAndARerunFinishes() async throws {
         let count = 20_000
         XCTAssertEqual(try oldCLI.run(["import", "--batch-size", "5000"], stdin: ndjson(count)).status, 0)
-        let process = Process()
-        process.executableURL = CLIRunner.binary
-        process.arguments = ["rotate-key", "--batch-size", "100"]
-        process.environment = rotatingCLI.environment
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
+        let (process, output, errors) = try rotatingCLI.start(["rotate-key", "--batch-size", "100"])
         // Wait until some rows are re-sealed, then press Ctrl-C once.
         let deadline = Date().addingTimeInterval(20)
         while Date() < deadline {

@@ -27,6 +27,21 @@ struct CLIRunner {
         self.environment = environment
     }
 
+    /// Starts the binary without waiting for it, its output on pipes, for tests that signal it mid-run. Read
+    /// both pipes before `waitUntilExit()`.
+    func start(_ arguments: [String]) throws -> (process: Process, stdout: Pipe, stderr: Pipe) {
+        let process = Process()
+        process.executableURL = Self.binary
+        process.arguments = arguments
+        process.environment = environment
+        let output = Pipe()
+        let errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        return (process, output, errors)
+    }
+
     func run(_ arguments: [String], stdin: String = "", extraEnvironment: [String: String] = [:]) throws -> Output {
         let binary = Self.binary
         guard FileManager.default.isExecutableFile(atPath: binary.path) else {
