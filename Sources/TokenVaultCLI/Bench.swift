@@ -20,6 +20,7 @@ struct Bench: AsyncParsableCommand {
               token-vault bench
               token-vault bench --json --duration 5 --rows 100000
               token-vault bench --only rotate --rows 1000000
+              token-vault bench --only put,get --calibrate
             """)
 
     @Option(help: "Seconds of timed turns per figure, split across the alternating rounds.")
@@ -41,6 +42,20 @@ struct Bench: AsyncParsableCommand {
         help: "Run only these figures, comma-separated (seal_open, put, get, access_token, import, rotate, stampede).")
     var only: String?
 
+    @Flag(
+        help: ArgumentHelp(
+            "Also time put, get and access_token's baselines with pure CPU work (no memory, no allocation) added to "
+                + "each call, as much as the vault's own work per call: what the vault's work would cost here if it "
+                + "ran at its warm speed. Doubles those figures' time."))
+    var calibrate = false
+
+    @Option(
+        name: .customLong("calibrate-ns"),
+        help: ArgumentHelp(
+            "With --calibrate: add this many nanoseconds of work per call instead of the vault's own work.",
+            valueName: "ns"))
+    var calibrateNanoseconds: Double?
+
     @Flag(help: "Print one JSON object with a results array.")
     var json = false
 
@@ -55,10 +70,20 @@ struct Bench: AsyncParsableCommand {
             throw ValidationError("--clients must be 4 to 1000000 (each of the 4 connections' workers needs a row).")
         }
         guard (1...10_000).contains(callers) else { throw ValidationError("--callers must be 1 to 10000.") }
+        if let calibrateNanoseconds {
+            guard calibrate else { throw ValidationError("--calibrate-ns goes with --calibrate.") }
+            guard calibrateNanoseconds >= 0, calibrateNanoseconds <= 1_000_000 else {
+                throw ValidationError("--calibrate-ns must be 0 to 1000000 nanoseconds.")
+            }
+        }
         if let only {
-            let unknown = Set(only.split(separator: ",").map(String.init)).subtracting(BenchRunner.names)
+            let figures = Set(only.split(separator: ",").map(String.init))
+            let unknown = figures.subtracting(BenchRunner.names)
             if !unknown.isEmpty {
                 throw ValidationError("--only: unknown figure \(unknown.sorted().joined(separator: ", ")).")
+            }
+            if calibrate, figures.isDisjoint(with: ["put", "get", "access_token"]) {
+                throw ValidationError("--calibrate applies to put, get and access_token; --only names none of them.")
             }
         }
     }
@@ -78,6 +103,7 @@ struct Bench: AsyncParsableCommand {
             databaseURL: ProcessInfo.processInfo.environment["DATABASE_URL"] ?? "", duration: duration,
             rounds: rounds, rows: rows, clients: clients, callers: callers,
             only: only.map { Set($0.split(separator: ",").map(String.init)) } ?? Set(BenchRunner.names),
+            calibrate: calibrate, calibrateNanoseconds: calibrateNanoseconds,
             progress: json ? { _ in } : { Self.say($0) })
         var runner = BenchRunner(settings: settings)
         runner.stop = StopRequest(

@@ -34,6 +34,25 @@ struct BenchResult: Encodable {
     }
 }
 
+/// One line of `token-vault bench --calibrate`: the baseline with `workNanoseconds` of pure CPU added to each call,
+/// where the vault does its own work, against the baseline. Its ratio is what a vault whose work per call were that
+/// long, and as cheap to run as work can be (no cache miss, no allocation, no system call), would get on this
+/// machine; `vaultRatio` is what the vault got.
+struct BenchCalibration: Encodable {
+    let name: String
+    let connections: Int
+    let workNanoseconds: Double
+    let ratio: Double
+    let ratioLow: Double?
+    let ratioHigh: Double?
+    let vaultRatio: Double
+
+    enum CodingKeys: String, CodingKey {
+        case name, connections, workNanoseconds = "work_ns", ratio
+        case ratioLow = "ratio_ci95_low", ratioHigh = "ratio_ci95_high", vaultRatio = "vault_ratio"
+    }
+}
+
 struct StampedeResult: Encodable {
     let callers: Int
     let endpointCalls: Int
@@ -47,6 +66,8 @@ struct StampedeResult: Encodable {
 
 struct BenchReport: Encodable {
     var results: [BenchResult] = []
+    /// With `--calibrate` only (left out of the JSON otherwise).
+    var calibrations: [BenchCalibration]?
     var stampede: StampedeResult?
     var peakResidentBytes = 0
     var rotateRows = 0
@@ -58,10 +79,15 @@ struct BenchReport: Encodable {
     var nonceSource = ""
 
     enum CodingKeys: String, CodingKey {
-        case results, stampede, peakResidentBytes = "peak_resident_bytes", rotateRows = "rotate_rows"
+        case results, calibrations = "calibration", stampede, peakResidentBytes = "peak_resident_bytes", rotateRows =
+            "rotate_rows"
         case rotateSeconds = "rotate_seconds"
         case work = "vault_work_ns_per_call"
         case nonceSource = "nonce_source"
+    }
+
+    mutating func add(_ calibration: BenchCalibration?) {
+        if let calibration { calibrations = (calibrations ?? []) + [calibration] }
     }
 
     func table() -> String {
@@ -95,6 +121,23 @@ struct BenchReport: Encodable {
                         ? cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
                         : String(repeating: " ", count: widths[index] - cell.count) + cell
                 }.joined(separator: "  "))
+        }
+        if let calibrations {
+            lines.append(
+                "calibration: the baseline with pure CPU work added to each call (no cache miss, no allocation), "
+                    + "against the baseline:")
+            for calibration in calibrations {
+                let interval = calibration.ratioLow.flatMap { low in
+                    calibration.ratioHigh.map { String(format: " (%.2f–%.2f)", low, $0) }
+                }
+                lines.append(
+                    "  \(calibration.name), \(calibration.connections) "
+                        + "connection\(calibration.connections == 1 ? "" : "s"): "
+                        + String(
+                            format: "%.2f µs a call → ratio %.2f", calibration.workNanoseconds / 1000, calibration.ratio
+                        )
+                        + (interval ?? "") + String(format: "; the vault's own work gave %.2f", calibration.vaultRatio))
+            }
         }
         if let stampede {
             lines.append(

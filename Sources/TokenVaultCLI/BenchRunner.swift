@@ -18,6 +18,10 @@ struct BenchRunner {
         var clients: Int
         var callers: Int
         var only: Set<String>
+        /// Also measure the baseline with pure CPU work added per call (`--calibrate`): this many nanoseconds, or
+        /// the vault's own work per call when nil.
+        var calibrate = false
+        var calibrateNanoseconds: Double?
         var progress: (String) -> Void
     }
 
@@ -94,6 +98,16 @@ struct BenchRunner {
         await setup.shutdown()
         let clientIDs = (0..<settings.clients).map { "bench-client-\($0)" }
         let want = settings.only
+        let burn = settings.calibrate ? CPUBurn() : nil
+        var workMeasured = false
+        if burn != nil, settings.calibrateNanoseconds == nil, want.contains("put") {
+            // The put calibration adds the vault's own work per call to the baseline: measure it first.
+            try checkStop()
+            try await seedValid(keyring: keyring, clients: clientIDs)
+            try begin("the vault's own work per call")
+            report.work = try await vaultWork(keyring: keyring, clients: clientIDs, kinds: want)
+            workMeasured = true
+        }
 
         if want.contains("seal_open") {
             try begin("seal_open")
@@ -102,26 +116,39 @@ struct BenchRunner {
         if want.contains("put") {
             for connections in [1, 4] {
                 try begin("put, \(connections) connection\(connections == 1 ? "" : "s")")
-                report.results.append(try await put(connections: connections, keyring: keyring, clients: clientIDs))
+                let (result, calibration) = try await put(
+                    connections: connections, keyring: keyring, clients: clientIDs,
+                    burn: burn.map { ($0, settings.calibrateNanoseconds ?? report.work["put"] ?? 0) })
+                report.results.append(result)
+                report.add(calibration)
             }
         }
         if want.contains("get") || want.contains("access_token") || want.contains("put") {
+            // Valid sealed tokens in every row again (the put baseline wrote random bytes over them).
             try checkStop()
             try await seedValid(keyring: keyring, clients: clientIDs)
-            try begin("the vault's own work per call")
-            report.work = try await vaultWork(keyring: keyring, clients: clientIDs, kinds: want)
+            if !workMeasured {
+                try begin("the vault's own work per call")
+                report.work = try await vaultWork(keyring: keyring, clients: clientIDs, kinds: want)
+            }
         }
         if want.contains("get") {
             for connections in [1, 4] {
                 try begin("get, \(connections) connection\(connections == 1 ? "" : "s")")
-                report.results.append(
-                    try await get(name: "get", connections: connections, keyring: keyring, clients: clientIDs))
+                let (result, calibration) = try await get(
+                    name: "get", connections: connections, keyring: keyring, clients: clientIDs,
+                    burn: burn.map { ($0, settings.calibrateNanoseconds ?? report.work["get"] ?? 0) })
+                report.results.append(result)
+                report.add(calibration)
             }
         }
         if want.contains("access_token") {
             try begin("access_token, 4 connections")
-            report.results.append(
-                try await get(name: "access_token", connections: 4, keyring: keyring, clients: clientIDs))
+            let (result, calibration) = try await get(
+                name: "access_token", connections: 4, keyring: keyring, clients: clientIDs,
+                burn: burn.map { ($0, settings.calibrateNanoseconds ?? report.work["access_token"] ?? 0) })
+            report.results.append(result)
+            report.add(calibration)
         }
         if want.contains("import") {
             try begin("import, \(settings.rows) rows")
@@ -288,7 +315,11 @@ struct BenchRunner {
             })
     }
 
-    private func put(connections: Int, keyring: Keyring, clients: [String]) async throws -> BenchResult {
+    /// With `burn`, the calibration too: the baseline with that many nanoseconds of pure CPU before each call (where
+    /// the vault seals), against the baseline.
+    private func put(
+        connections: Int, keyring: Keyring, clients: [String], burn: (CPUBurn, Double)?
+    ) async throws -> (BenchResult, BenchCalibration?) {
         let vault = vault(connections: connections, keyring: keyring)
         let raws = try await rawConnections(connections)
         // The blocking loop has its own connections: run on the baseline's, it would keep them (and their server
@@ -332,7 +363,30 @@ struct BenchRunner {
                 }
             })
         await vault.shutdown()
-        return result
+        guard let (burn, nanoseconds) = burn else { return (result, nil) }
+        try begin("put, \(connections) connection\(connections == 1 ? "" : "s"): calibration")
+        let calibration = try await calibrate(result, burn: burn, nanoseconds: nanoseconds) { seconds, work in
+            try await Self.concurrently(connections, seconds: seconds) { worker, index in
+                work()
+                try await raws[worker].upsert(rows[(index * connections + worker) % rows.count])
+            }
+        }
+        return (result, calibration)
+    }
+
+    /// The calibration of `figure`: `calls(seconds, work)` makes the baseline's calls, running `work` where the
+    /// vault does its own work; it alternates with `work` burning `nanoseconds` of pure CPU and doing nothing.
+    private func calibrate(
+        _ figure: BenchResult, burn: CPUBurn, nanoseconds: Double,
+        calls: @escaping (Double, @escaping @Sendable () -> Void) async throws -> Int
+    ) async throws -> BenchCalibration {
+        let result = try await alternate(
+            name: figure.name, connections: figure.connections, target: 0, warmUp: true,
+            vault: { seconds in try await calls(seconds) { burn.burn(nanoseconds: nanoseconds) } },
+            baseline: { seconds in try await calls(seconds) {} })
+        return BenchCalibration(
+            name: figure.name, connections: figure.connections, workNanoseconds: nanoseconds, ratio: result.ratio,
+            ratioLow: result.ratioLow, ratioHigh: result.ratioHigh, vaultRatio: figure.ratio)
     }
 
     /// Valid tokens for every bench client, for get and access_token.
@@ -369,7 +423,11 @@ struct BenchRunner {
         return work
     }
 
-    private func get(name: String, connections: Int, keyring: Keyring, clients: [String]) async throws -> BenchResult {
+    /// With `burn`, the calibration too: the baseline with that many nanoseconds of pure CPU after each call (where
+    /// the vault opens), against the baseline.
+    private func get(
+        name: String, connections: Int, keyring: Keyring, clients: [String], burn: (CPUBurn, Double)?
+    ) async throws -> (BenchResult, BenchCalibration?) {
         let vault = vault(
             connections: connections, keyring: keyring,
             providers: [.zoho(provider, clientID: "bench", clientSecret: Secret("bench"))])
@@ -405,7 +463,16 @@ struct BenchRunner {
                 }
             })
         await vault.shutdown()
-        return result
+        guard let (burn, nanoseconds) = burn else { return (result, nil) }
+        try begin("\(name), \(connections) connection\(connections == 1 ? "" : "s"): calibration")
+        let calibration = try await calibrate(result, burn: burn, nanoseconds: nanoseconds) { seconds, work in
+            try await Self.concurrently(connections, seconds: seconds) { worker, index in
+                try await raws[worker].select(
+                    client: clients[(index * connections + worker) % clients.count], provider: provider)
+                work()
+            }
+        }
+        return (result, calibration)
     }
 
     /// Both sides insert the same `rows` new rows into an emptied table, from inputs made before timing: the

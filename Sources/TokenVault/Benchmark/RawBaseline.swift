@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Raw libsodium and libpq loops that `token-vault bench` measures the vault against: the same work without
 /// the vault (no key derivation, no sealing, no pool). Not a stable API.
@@ -226,4 +227,46 @@ import Foundation
         }
         return Double(DispatchTime.now().uptimeNanoseconds - started) / Double(iterations)
     }
+}
+
+/// Pure CPU work of a chosen length: a dependent chain of multiply-adds on one register, touching no memory. What
+/// `token-vault bench --calibrate` adds to the baseline's calls, to show what a given amount of work per call
+/// costs on this machine when it is as cheap to run as work can be (no cache misses, no allocation, no system
+/// call), next to what the vault's own work costs.
+@_spi(Benchmarking) public struct CPUBurn: Sendable {
+    /// Loop iterations per nanosecond on this machine, measured when made.
+    public let iterationsPerNanosecond: Double
+
+    /// Measures the loop's speed: the best of 7 runs of 2 ms.
+    public init() {
+        var best = 0.0
+        var iterations = 1 << 16
+        for _ in 0..<7 {
+            var elapsed = 0.0
+            repeat {
+                let started = DispatchTime.now().uptimeNanoseconds
+                Self.spin(iterations)
+                elapsed = Double(DispatchTime.now().uptimeNanoseconds - started)
+                if elapsed < 2_000_000 { iterations *= 2 }
+            } while elapsed < 2_000_000
+            best = max(best, Double(iterations) / elapsed)
+        }
+        iterationsPerNanosecond = best
+    }
+
+    /// Runs the loop for about `nanoseconds` of CPU (less if the thread is descheduled mid-way: it counts work,
+    /// not time).
+    public func burn(nanoseconds: Double) {
+        Self.spin(Int((nanoseconds * iterationsPerNanosecond).rounded()))
+    }
+
+    @inline(never)
+    static func spin(_ iterations: Int) {
+        var value: UInt64 = 0x9E37_79B9_7F4A_7C15
+        for _ in 0..<iterations { value = value &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407 }
+        sink.store(value, ordering: .relaxed)
+    }
+
+    /// Written by `spin`, so that the optimizer keeps the loop.
+    static let sink = Atomic<UInt64>(0)
 }

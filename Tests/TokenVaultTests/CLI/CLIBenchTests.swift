@@ -61,10 +61,54 @@ final class CLIBenchTests: XCTestCase {
         XCTAssertTrue(get.stdout.contains("95% interval"), get.stdout)
         XCTAssertTrue(get.stdout.contains("vault's own CPU per call, without the database"), get.stdout)
         XCTAssertEqual(try cli.run(["bench", "--only", "nonsense"]).status, 64)
+        XCTAssertNil(object["calibration"], "no calibration unless asked for")
         // Fewer rows than workers crashed the blocking loop (a worker with no rows) and left the schema behind.
         let few = try cli.run(["bench", "--only", "put", "--clients", "3"])
         XCTAssertEqual(few.status, 64, few.stderr)
         XCTAssertTrue(few.stderr.contains("--clients must be 4 to 1000000"), few.stderr)
+        await database.drop()
+    }
+
+    /// `--calibrate` times the baselines with pure CPU work added to each call, against the baselines.
+    func testBenchCalibrates() async throws {
+        let database = try await TestDatabase.create()
+        let cli = CLIRunner(databaseURL: database.url, key: nil)
+        let run = try cli.run([
+            "bench", "--json", "--only", "put,access_token", "--calibrate", "--duration", "0.2", "--rounds", "2",
+            "--clients", "8",
+        ])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
+        let results = try XCTUnwrap(object["results"] as? [[String: Any]])
+        let calibrations = try XCTUnwrap(object["calibration"] as? [[String: Any]])
+        let work = try XCTUnwrap(object["vault_work_ns_per_call"] as? [String: Double])
+        XCTAssertEqual(
+            calibrations.map { "\($0["name"]!)/\($0["connections"]!)" }, ["put/1", "put/4", "access_token/4"])
+        for (calibration, result) in zip(calibrations, results) {
+            let name = "\(calibration["name"]!)"
+            XCTAssertEqual(calibration["work_ns"] as? Double, work[name], "\(name): the vault's own work per call")
+            XCTAssertGreaterThan(calibration["ratio"] as? Double ?? 0, 0, name)
+            XCTAssertNotNil(calibration["ratio_ci95_low"] as? Double, name)
+            XCTAssertEqual(calibration["vault_ratio"] as? Double, result["ratio"] as? Double, name)
+        }
+
+        let fixed = try cli.run([
+            "bench", "--only", "get", "--calibrate", "--calibrate-ns", "500", "--duration", "0.2", "--rounds", "1",
+            "--clients", "4",
+        ])
+        XCTAssertEqual(fixed.status, 0, fixed.stderr)
+        XCTAssertTrue(fixed.stdout.contains("calibration: the baseline with pure CPU work"), fixed.stdout)
+        XCTAssertTrue(fixed.stdout.contains("get, 4 connections: 0.50 µs a call → ratio"), fixed.stdout)
+
+        for (arguments, message) in [
+            (["--calibrate-ns", "500"], "--calibrate-ns goes with --calibrate."),
+            (["--calibrate", "--calibrate-ns=-1"], "--calibrate-ns must be 0 to 1000000 nanoseconds."),
+            (["--calibrate", "--only", "rotate"], "--calibrate applies to put, get and access_token"),
+        ] {
+            let refused = try cli.run(["bench"] + arguments)
+            XCTAssertEqual(refused.status, 64, "\(arguments): \(refused.stderr)")
+            XCTAssertTrue(refused.stderr.contains(message), "\(arguments): \(refused.stderr)")
+        }
         await database.drop()
     }
 
