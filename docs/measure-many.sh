@@ -4,6 +4,7 @@
 # machine; many runs can, as long as one remembers that they are not independent (the machine drifts over minutes).
 #   usage: DATABASE_URL=… bash docs/measure-many.sh [N] [bench options…]     (default: 10 runs, all figures)
 #   e.g.   bash docs/measure-many.sh 20 --only put,get
+#          bash docs/measure-many.sh 6 --only put,get,access_token --calibrate   (adds the calibration's means)
 # Needs a release build (swift build -c release) and python3. Each run creates and drops its own scratch schema.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,6 +33,19 @@ for (name, connections), figure in figures.items():
     print("%-14s %5s %5d %7.3f %7.3f %6.3f-%.3f %6d %8.2f" % (
         name, connections or "-", len(ratios), statistics.mean(ratios), sd, min(ratios), max(ratios),
         sum(r < target for r in ratios), target))
+calibrations = {}
+for run in runs:
+    for calibration in run.get("calibration", []):
+        key = (calibration["name"], calibration["connections"])
+        calibrations.setdefault(key, []).append(calibration)
+if calibrations:
+    print()
+    print("--calibrate: the baseline with pure CPU work added to each call, against the baseline (mean of runs)")
+    print("%-14s %5s %5s %9s %11s %11s" % ("name", "conns", "runs", "work µs", "calibrated", "the vault"))
+    for (name, connections), entries in calibrations.items():
+        print("%-14s %5s %5d %9.2f %11.3f %11.3f" % (
+            name, connections, len(entries), statistics.mean(e["work_ns"] for e in entries) / 1000,
+            statistics.mean(e["ratio"] for e in entries), statistics.mean(e["vault_ratio"] for e in entries)))
 print("The runs are not independent (the machine's speed and the vault's share drift over minutes): read the mean")
 print("with the range, and repeat at another time before trusting a difference of a few points.")
 PY
