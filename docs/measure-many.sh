@@ -40,12 +40,17 @@ for run in runs:
         calibrations.setdefault(key, []).append(calibration)
 if calibrations:
     print()
-    print("--calibrate: the baseline with pure CPU work added to each call, against the baseline (mean of runs)")
-    print("%-14s %5s %5s %9s %11s %11s" % ("name", "conns", "runs", "work µs", "calibrated", "the vault"))
+    print("--calibrate: the baseline with pure CPU work added to each call, against the baseline; the gap is the")
+    print("calibrated ratio minus the vault's, run by run (what running cold and the pool and call path cost)")
+    print("%-14s %5s %5s %8s %11s %10s %7s %7s %13s" % (
+        "name", "conns", "runs", "work µs", "calibrated", "the vault", "gap", "gap sd", "gap range"))
     for (name, connections), entries in calibrations.items():
-        print("%-14s %5s %5d %9.2f %11.3f %11.3f" % (
+        gaps = [e["ratio"] - e["vault_ratio"] for e in entries]
+        gap_sd = statistics.stdev(gaps) if len(gaps) > 1 else float("nan")
+        print("%-14s %5s %5d %8.2f %11.3f %10.3f %7.3f %7.3f %6.3f-%.3f" % (
             name, connections, len(entries), statistics.mean(e["work_ns"] for e in entries) / 1000,
-            statistics.mean(e["ratio"] for e in entries), statistics.mean(e["vault_ratio"] for e in entries)))
+            statistics.mean(e["ratio"] for e in entries), statistics.mean(e["vault_ratio"] for e in entries),
+            statistics.mean(gaps), gap_sd, min(gaps), max(gaps)))
 print("The runs are not independent (the machine's speed and the vault's share drift over minutes): read the mean")
 print("with the range, and repeat at another time before trusting a difference of a few points.")
 PY

@@ -45,15 +45,14 @@ struct Bench: AsyncParsableCommand {
     @Flag(
         help: ArgumentHelp(
             "Also time put, get and access_token's baselines with pure CPU work (no memory, no allocation) added to "
-                + "each call, as much as the vault's own work per call: what the vault's work would cost here if it "
-                + "ran at its warm speed. Doubles those figures' time."))
+                + "each call, lasting as long as the vault's work beyond the baseline's, measured warm: what the "
+                + "vault's work would cost here if it ran at its warm speed. Doubles those figures' time."))
     var calibrate = false
 
     @Option(
         name: .customLong("calibrate-ns"),
         help: ArgumentHelp(
-            "With --calibrate: add this many nanoseconds of work per call instead of the vault's own work.",
-            valueName: "ns"))
+            "With --calibrate: add this many nanoseconds of work per call (0 to 1000000) instead.", valueName: "ns"))
     var calibrateNanoseconds: Double?
 
     @Flag(help: "Print one JSON object with a results array.")
@@ -71,7 +70,7 @@ struct Bench: AsyncParsableCommand {
         }
         guard (1...10_000).contains(callers) else { throw ValidationError("--callers must be 1 to 10000.") }
         if let calibrateNanoseconds {
-            guard calibrate else { throw ValidationError("--calibrate-ns goes with --calibrate.") }
+            guard calibrate else { throw ValidationError("--calibrate-ns needs --calibrate.") }
             guard calibrateNanoseconds >= 0, calibrateNanoseconds <= 1_000_000 else {
                 throw ValidationError("--calibrate-ns must be 0 to 1000000 nanoseconds.")
             }
