@@ -82,8 +82,8 @@ struct BenchReport: Encodable {
     var nonceSource = ""
 
     enum CodingKeys: String, CodingKey {
-        case results, calibrations = "calibration", stampede, peakResidentBytes = "peak_resident_bytes", rotateRows =
-            "rotate_rows"
+        case results, calibrations = "calibration", stampede
+        case peakResidentBytes = "peak_resident_bytes", rotateRows = "rotate_rows"
         case rotateSeconds = "rotate_seconds"
         case work = "vault_work_ns_per_call"
         case nonceSource = "nonce_source"
@@ -138,8 +138,7 @@ struct BenchReport: Encodable {
                     calibration.ratioHigh.map { String(format: " (%.2f–%.2f)", low, $0) }
                 }
                 lines.append(
-                    "  \(calibration.name), \(calibration.connections) "
-                        + "connection\(calibration.connections == 1 ? "" : "s"): "
+                    "  \(BenchRunner.label(calibration.name, connections: calibration.connections)): "
                         + String(
                             format: "%.2f µs a call → ratio %.2f", calibration.workNanoseconds / 1000, calibration.ratio
                         )

@@ -19,7 +19,7 @@ struct BenchRunner {
         var callers: Int
         var only: Set<String>
         /// Also measure the baseline with pure CPU work added per call (`--calibrate`): this many nanoseconds, or
-        /// the vault's own work per call when nil.
+        /// the vault's work beyond the baseline's, measured warm, when nil.
         var calibrate = false
         var calibrateNanoseconds: Double?
         var progress: (String) -> Void
@@ -75,6 +75,11 @@ struct BenchRunner {
             throw SchemaLeft(schema: schema, dropError: error, cause: nil)
         }
         return try outcome.get()
+    }
+
+    /// A figure's name with its connection count, as progress lines and the calibration table say it.
+    static func label(_ name: String, connections: Int) -> String {
+        "\(name), \(connections) connection\(connections == 1 ? "" : "s")"
     }
 
     /// Says which figure starts, unless Ctrl-C was pressed.
@@ -133,7 +138,7 @@ struct BenchRunner {
         }
         if want.contains("put") {
             for connections in [1, 4] {
-                try begin("put, \(connections) connection\(connections == 1 ? "" : "s")")
+                try begin(Self.label("put", connections: connections))
                 let (result, calibration) = try await put(
                     connections: connections, keyring: keyring, clients: clientIDs,
                     burn: try calibration("put"))
@@ -148,7 +153,7 @@ struct BenchRunner {
         }
         if want.contains("get") {
             for connections in [1, 4] {
-                try begin("get, \(connections) connection\(connections == 1 ? "" : "s")")
+                try begin(Self.label("get", connections: connections))
                 let (result, calibration) = try await get(
                     name: "get", connections: connections, keyring: keyring, clients: clientIDs,
                     burn: try calibration("get"))
@@ -157,7 +162,7 @@ struct BenchRunner {
             }
         }
         if want.contains("access_token") {
-            try begin("access_token, 4 connections")
+            try begin(Self.label("access_token", connections: 4))
             let (result, calibration) = try await get(
                 name: "access_token", connections: 4, keyring: keyring, clients: clientIDs,
                 burn: try calibration("access_token"))
@@ -377,9 +382,7 @@ struct BenchRunner {
                 }
             })
         await vault.shutdown()
-        guard let (burn, nanoseconds) = burn else { return (result, nil) }
-        try begin("put, \(connections) connection\(connections == 1 ? "" : "s"): calibration")
-        let calibration = try await calibrate(result, burn: burn, nanoseconds: nanoseconds) { seconds, work in
+        let calibration = try await calibrate(result, burn: burn) { seconds, work in
             try await Self.concurrently(connections, seconds: seconds) { worker, index in
                 work()
                 try await raws[worker].upsert(rows[(index * connections + worker) % rows.count])
@@ -388,12 +391,15 @@ struct BenchRunner {
         return (result, calibration)
     }
 
-    /// The calibration of `figure`: `calls(seconds, work)` makes the baseline's calls, running `work` where the
-    /// vault does its own work; it alternates with `work` burning `nanoseconds` of pure CPU and doing nothing.
+    /// The calibration of `figure`, when `burn` is given (nil otherwise): `calls(seconds, work)` makes the
+    /// baseline's calls, running `work` where the vault does its own work; it alternates with `work` burning the
+    /// given nanoseconds of pure CPU and doing nothing.
     private func calibrate(
-        _ figure: BenchResult, burn: CPUBurn, nanoseconds: Double,
+        _ figure: BenchResult, burn: (CPUBurn, Double)?,
         calls: @escaping (Double, @escaping @Sendable () -> Void) async throws -> Int
-    ) async throws -> BenchCalibration {
+    ) async throws -> BenchCalibration? {
+        guard let (burn, nanoseconds) = burn else { return nil }
+        try begin(Self.label(figure.name, connections: figure.connections) + ": calibration")
         let result = try await alternate(
             name: figure.name, connections: figure.connections, target: 0, warmUp: true,
             vault: { seconds in try await calls(seconds) { burn.burn(nanoseconds: nanoseconds) } },
@@ -484,9 +490,7 @@ struct BenchRunner {
                 }
             })
         await vault.shutdown()
-        guard let (burn, nanoseconds) = burn else { return (result, nil) }
-        try begin("\(name), \(connections) connection\(connections == 1 ? "" : "s"): calibration")
-        let calibration = try await calibrate(result, burn: burn, nanoseconds: nanoseconds) { seconds, work in
+        let calibration = try await calibrate(result, burn: burn) { seconds, work in
             try await Self.concurrently(connections, seconds: seconds) { worker, index in
                 try await raws[worker].select(
                     client: clients[(index * connections + worker) % clients.count], provider: provider)

@@ -181,13 +181,9 @@ final class CLIBenchTests: XCTestCase {
         let (process, _, errors) = try cli.start([
             "bench", "--only", "put", "--duration", "60", "--rounds", "20", "--clients", "20",
         ])
-        let deadline = Date().addingTimeInterval(20)
-        while Date() < deadline {
-            let tables = try await AdminSQL.query(
-                "SELECT count(*) FROM pg_tables WHERE schemaname LIKE 'token_vault_bench_%'", url: database.url)
-            if Int(tables.first?[0] ?? "0") ?? 0 > 0 { break }
-            try? await Task.sleep(nanoseconds: 20_000_000)
-        }
+        try await waitForPositiveCount(
+            "SELECT count(*) FROM pg_tables WHERE schemaname LIKE 'token_vault_bench_%'", url: database.url,
+            interval: 20_000_000)
         return (process, errors)
     }
 }

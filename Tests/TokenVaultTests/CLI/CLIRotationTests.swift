@@ -136,13 +136,8 @@ final class CLIRotationTests: XCTestCase {
         XCTAssertEqual(try oldCLI.run(["import", "--batch-size", "5000"], stdin: ndjson(count)).status, 0)
         let (process, output, errors) = try rotatingCLI.start(["rotate-key", "--batch-size", "100"])
         // Wait until some rows are re-sealed, then press Ctrl-C once.
-        let deadline = Date().addingTimeInterval(20)
-        while Date() < deadline {
-            let moved = try await AdminSQL.query(
-                "SELECT count(*) FROM oauth_tokens WHERE version > 1", url: database.url)
-            if Int(moved.first?[0] ?? "0") ?? 0 > 0 { break }
-            try? await Task.sleep(nanoseconds: 10_000_000)
-        }
+        try await waitForPositiveCount(
+            "SELECT count(*) FROM oauth_tokens WHERE version > 1", url: database.url, interval: 10_000_000)
         kill(process.processIdentifier, SIGINT)
         let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)

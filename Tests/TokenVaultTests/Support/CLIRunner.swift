@@ -1,4 +1,5 @@
 import Foundation
+import TokenVault
 import XCTest
 
 /// Runs the built `token-vault` binary, as an operator would.
@@ -81,4 +82,15 @@ final class LockedData: @unchecked Sendable {
     private var stored = Data()
     func set(errors: Data) { lock.withLock { stored = errors } }
     var errors: Data { lock.withLock { stored } }
+}
+
+/// Polls `countQuery` (a `SELECT count(*)`) every `interval` nanoseconds until it reads more than 0, or 20 seconds
+/// have passed: for tests that wait for a running command to have done some work before they signal it.
+func waitForPositiveCount(_ countQuery: String, url: String, interval: UInt64) async throws {
+    let deadline = Date().addingTimeInterval(20)
+    while Date() < deadline {
+        let count = try await AdminSQL.query(countQuery, url: url)
+        if Int(count.first?[0] ?? "0") ?? 0 > 0 { return }
+        try? await Task.sleep(nanoseconds: interval)
+    }
 }
