@@ -6,10 +6,9 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "TokenVault", targets: ["TokenVault"]),
+        // A throwaway PostgreSQL and a local OAuth token endpoint, for the tests of services that use the vault.
         .library(name: "TokenVaultTesting", targets: ["TokenVaultTesting"]),
         .executable(name: "token-vault", targets: ["TokenVaultCLI"]),
-        .executable(name: "token-vault-test-postgres", targets: ["TokenVaultTestPostgres"]),
-        .executable(name: "token-vault-test-stampede", targets: ["TokenVaultTestStampede"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -26,6 +25,8 @@ let package = Package(
             pkgConfig: "libpq",
             providers: [.apt(["libpq-dev"]), .brew(["libpq"]), .yum(["libpq-devel"])]
         ),
+        // The library. Folders are layers that depend one way (docs/architecture.md, checked by
+        // .ci/check-layers.py): Service → OAuth / Rotation → Storage / Crypto → Core.
         .target(
             name: "TokenVault",
             dependencies: [
@@ -41,22 +42,47 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .executableTarget(
-            name: "TokenVaultCLI",
+        // What the two command-line tools share: configuration from the environment, exit codes, the hints
+        // that go with each error code, progress and Ctrl-C handling. Not a product.
+        .target(
+            name: "TokenVaultCommandSupport",
             dependencies: [
                 "TokenVault",
-                "TokenVaultTesting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // `token-vault`: what operators ship. No benchmark or test code.
         .executableTarget(
-            name: "TokenVaultTestPostgres",
-            dependencies: ["TokenVaultTesting"]
+            name: "TokenVaultCLI",
+            dependencies: [
+                "TokenVault",
+                "TokenVaultCommandSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // `token-vault-bench` (also run as `token-vault bench`): the vault against raw libsodium and libpq.
+        .executableTarget(
+            name: "token-vault-bench",
+            dependencies: [
+                "TokenVault",
+                "TokenVaultTesting",
+                "TokenVaultCommandSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/TokenVaultBench"
+        ),
+        // Test helpers, built with the package but not offered to its users.
+        .executableTarget(
+            name: "token-vault-test-postgres",
+            dependencies: ["TokenVaultTesting"],
+            path: "Sources/TokenVaultTestPostgres"
         ),
         .executableTarget(
-            name: "TokenVaultTestStampede",
-            dependencies: ["TokenVault"]
+            name: "token-vault-test-stampede",
+            dependencies: ["TokenVault"],
+            path: "Sources/TokenVaultTestStampede"
         ),
         .testTarget(
             name: "TokenVaultTests",
@@ -64,8 +90,10 @@ let package = Package(
                 "TokenVault",
                 "TokenVaultTesting",
                 "TokenVaultCLI",
-                "TokenVaultTestPostgres",
-                "TokenVaultTestStampede",
+                "TokenVaultCommandSupport",
+                "token-vault-bench",
+                "token-vault-test-postgres",
+                "token-vault-test-stampede",
             ]
         ),
     ],

@@ -1,5 +1,6 @@
 import ArgumentParser
 import TokenVault
+import TokenVaultCommandSupport
 
 struct Delete: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -9,11 +10,11 @@ struct Delete: AsyncParsableCommand {
     @OptionGroup var row: RowOptions
 
     func run() async throws {
-        let deleted = try await Runner.withVault(needsKeys: false) { vault in
+        let deleted = try await CLI.withVault(needsKeys: false) { vault in
             try await vault.delete(client: row.client, provider: row.provider)
         }
         guard deleted else {
-            throw Runner.fail(
+            throw CLI.fail(
                 VaultError(
                     .notFound,
                     "no tokens are stored for client '\(row.client)', provider '\(row.provider)'; nothing deleted."))

@@ -1,5 +1,6 @@
 import ArgumentParser
 import TokenVault
+import TokenVaultCommandSupport
 
 struct Exchange: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -16,13 +17,13 @@ struct Exchange: AsyncParsableCommand {
     @OptionGroup var row: RowOptions
 
     func run() async throws {
-        let input = Runner.readStandardInput()
+        let input = CLI.readStandardInput()
         let code = String(decoding: input, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         guard !code.isEmpty else {
-            throw Runner.fail(
+            throw CLI.fail(
                 VaultError(.invalidInput, "no authorization code on stdin; pipe the grant token in."))
         }
-        let token = try await Runner.withVault { vault in
+        let token = try await CLI.withVault { vault in
             try await vault.exchange(code: Secret(code), client: row.client, provider: row.provider)
         }
         let domain = token.apiDomain.map { ", api_domain \($0)" } ?? ""

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import TokenVault
+import TokenVaultCommandSupport
 
 struct Import: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -33,7 +34,7 @@ struct Import: AsyncParsableCommand {
         let started = Date()
         let skipInvalid = self.skipInvalid
         let batchSize = self.batchSize
-        let outcome: (imported: Int, skipped: Int, stoppedAt: (Int, String)?) = try await Runner.withVault { vault in
+        let outcome: (imported: Int, skipped: Int, stoppedAt: (Int, String)?) = try await CLI.withVault { vault in
             var batch: [ImportRecord] = []
             var imported = 0
             var skipped = 0
@@ -64,11 +65,11 @@ struct Import: AsyncParsableCommand {
         bar.finish()
         let seconds = Date().timeIntervalSince(started)
         print(
-            "imported \(Runner.rows(outcome.imported)) in \(String(format: "%.1f", seconds)) s"
+            "imported \(CLI.rows(outcome.imported)) in \(String(format: "%.1f", seconds)) s"
                 + (outcome.skipped > 0
                     ? "; skipped \(outcome.skipped) invalid line\(outcome.skipped == 1 ? "" : "s")" : ""))
         if let (line, message) = outcome.stoppedAt {
-            throw Runner.fail(
+            throw CLI.fail(
                 VaultError(
                     .invalidInput,
                     "line \(line): \(message) Stopped there; the lines before it are stored. Fix the line and run "

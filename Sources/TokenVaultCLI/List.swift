@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import TokenVault
+import TokenVaultCommandSupport
 
 struct List: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -33,13 +34,13 @@ struct List: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let encoder = Runner.jsonEncoder()  // as printJSON's, so that the pages join into the same array
+        let encoder = CLI.jsonEncoder()  // as printJSON's, so that the pages join into the same array
         var count = 0
         var table = TableWriter(header: ["CLIENT", "PROVIDER", "KEY ID", "EXPIRES", "UPDATED"])
         var encodingError: (any Error)?
         // A page at a time, so that memory stays flat however large the table; the output is the same as the
         // whole list's (a pretty-printed JSON array, or a table whose columns fit the first page).
-        try await Runner.withVault(needsKeys: false) { vault in
+        try await CLI.withVault(needsKeys: false) { vault in
             try await vault.list(pageSize: 1000) { page in
                 guard encodingError == nil else { return }
                 if json {
@@ -56,20 +57,20 @@ struct List: AsyncParsableCommand {
                     table.write(
                         page.map {
                             [
-                                $0.clientID, $0.provider, $0.keyID.rawValue, Runner.iso8601($0.expiresAt),
-                                Runner.iso8601($0.updatedAt),
+                                $0.clientID, $0.provider, $0.keyID.rawValue, CLI.iso8601($0.expiresAt),
+                                CLI.iso8601($0.updatedAt),
                             ]
                         })
                     count += page.count
                 }
             }
         }
-        if let encodingError { throw Runner.fail(encodingError) }
+        if let encodingError { throw CLI.fail(encodingError) }
         if json {
             print(count == 0 ? "[\n\n]" : "\n]")
         } else {
             table.write([])  // the header, when there were no rows
-            print(Runner.rows(count))
+            print(CLI.rows(count))
         }
     }
 }

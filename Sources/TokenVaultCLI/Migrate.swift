@@ -1,5 +1,6 @@
 import ArgumentParser
 import TokenVault
+import TokenVaultCommandSupport
 
 struct Migrate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -7,7 +8,7 @@ struct Migrate: AsyncParsableCommand {
         discussion: "Example:\n  DATABASE_URL=postgresql://vault@localhost/vault token-vault migrate")
 
     func run() async throws {
-        let applied = try await Runner.withVault(needsKeys: false) { try await $0.migrate() }
+        let applied = try await CLI.withVault(needsKeys: false) { try await $0.migrate() }
         if applied.isEmpty {
             print("schema is up to date")
         } else {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import TokenVault
+import TokenVaultCommandSupport
 
 struct Put: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -17,18 +18,18 @@ struct Put: AsyncParsableCommand {
     @OptionGroup var row: RowOptions
 
     func run() async throws {
-        let input = Runner.readStandardInput()
+        let input = CLI.readStandardInput()
         guard input.contains(where: { ![0x20, 0x0a, 0x0d, 0x09].contains($0) }) else {
-            throw Runner.fail(
+            throw CLI.fail(
                 VaultError(.invalidInput, "no token response on stdin; pipe in the JSON the token endpoint returned."))
         }
         let tokens: TokenSet
         do {
             tokens = try TokenResponse.parse(input)
         } catch {
-            throw Runner.fail(error)
+            throw CLI.fail(error)
         }
-        let version = try await Runner.withVault { vault in
+        let version = try await CLI.withVault { vault in
             try await vault.store(tokens, client: row.client, provider: row.provider)
         }
         print("stored tokens for client '\(row.client)', provider '\(row.provider)' (version \(version))")

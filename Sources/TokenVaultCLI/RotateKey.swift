@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import TokenVault
+import TokenVaultCommandSupport
 
 struct RotateKey: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -42,7 +43,7 @@ struct RotateKey: AsyncParsableCommand {
     func run() async throws {
         let stop = StopRequest(message: "stopping after the current batch (Ctrl-C again to stop at once)…")
         let bar = ProgressBar(label: "rotate-key")
-        let report = try await Runner.withVault { vault in
+        let report = try await CLI.withVault { vault in
             try await vault.rotateKeys(
                 batchSize: batchSize, dryRun: dryRun,
                 progress: { bar.update(done: $0.done, total: $0.total, elapsed: $0.elapsed) },
@@ -50,7 +51,7 @@ struct RotateKey: AsyncParsableCommand {
         }
         bar.finish()
         if json {
-            try Runner.printJSON(report)
+            try CLI.printJSON(report)
         } else {
             print(Self.summary(report))
         }
@@ -66,7 +67,7 @@ struct RotateKey: AsyncParsableCommand {
             .map { "\($0.key)\($0.key == report.currentKeyID.rawValue ? " (current)" : ""): \($0.value)" }
         lines.append("rows by key before: \(keys.isEmpty ? "none" : keys.joined(separator: ", "))")
         if report.dryRun {
-            lines.append("dry run: \(Runner.rows(report.toReseal)) would be re-sealed under key \(report.currentKeyID)")
+            lines.append("dry run: \(CLI.rows(report.toReseal)) would be re-sealed under key \(report.currentKeyID)")
             return lines.joined(separator: "\n")
         }
         for failure in report.failures {
@@ -76,17 +77,17 @@ struct RotateKey: AsyncParsableCommand {
         }
         let rate =
             report.seconds > 0 ? String(format: " in %.1f s (%.0f rows/s)", report.seconds, report.rowsPerSecond) : ""
-        lines.append("re-sealed \(Runner.rows(report.resealed)) under key \(report.currentKeyID)\(rate)")
+        lines.append("re-sealed \(CLI.rows(report.resealed)) under key \(report.currentKeyID)\(rate)")
         if report.changedMeanwhile > 0 {
             lines.append(
-                "\(Runner.rows(report.changedMeanwhile)) \(report.changedMeanwhile == 1 ? "was" : "were") re-sealed by services meanwhile"
+                "\(CLI.rows(report.changedMeanwhile)) \(report.changedMeanwhile == 1 ? "was" : "were") re-sealed by services meanwhile"
             )
         }
         let unopenable = report.failures.count
         let movable = report.remaining - unopenable
         if report.interrupted {
             lines.append(
-                "interrupted: \(Runner.rows(report.remaining)) \(report.remaining == 1 ? "remains" : "remain"); run "
+                "interrupted: \(CLI.rows(report.remaining)) \(report.remaining == 1 ? "remains" : "remain"); run "
                     + "`token-vault rotate-key` again to finish")
         } else if report.remaining == 0 {
             lines.append(
@@ -95,12 +96,12 @@ struct RotateKey: AsyncParsableCommand {
         } else {
             if unopenable > 0 {
                 lines.append(
-                    "\(Runner.rows(unopenable)) cannot be opened (FAIL above) and \(unopenable == 1 ? "stays" : "stay") under the old key: running again "
+                    "\(CLI.rows(unopenable)) cannot be opened (FAIL above) and \(unopenable == 1 ? "stays" : "stay") under the old key: running again "
                         + "will not help; restore them from a backup or store new tokens for them")
             }
             if movable > 0 {
                 lines.append(
-                    "\(Runner.rows(movable)) \(movable == 1 ? "was" : "were") written under an old key while this ran (an instance still sealing with "
+                    "\(CLI.rows(movable)) \(movable == 1 ? "was" : "were") written under an old key while this ran (an instance still sealing with "
                         + "it?); run rotate-key again once every instance uses the new key")
             }
         }

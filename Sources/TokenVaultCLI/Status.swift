@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import TokenVault
+import TokenVaultCommandSupport
 
 struct Status: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -20,24 +21,24 @@ struct Status: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        let status = try await Runner.withVault(needsKeys: false) { vault in
+        let status = try await CLI.withVault(needsKeys: false) { vault in
             try await vault.status(client: row.client, provider: row.provider)
         }
         if json {
-            try Runner.printJSON(status)
+            try CLI.printJSON(status)
             return
         }
         let lines: [(String, String)] = [
             ("client", status.clientID), ("provider", status.provider), ("key id", status.keyID.rawValue),
-            ("expires", Runner.iso8601(status.expiresAt)),
+            ("expires", CLI.iso8601(status.expiresAt)),
             (
                 "access token",
                 status.accessTokenValid ? "valid" : "expired or within the refresh margin (refreshed on next use)"
             ),
             ("needs re-authorization", status.needsReauthorization ? "YES: store new tokens (exchange or put)" : "no"),
-            ("last refresh", Runner.iso8601(status.lastRefreshedAt)),
+            ("last refresh", CLI.iso8601(status.lastRefreshedAt)),
             ("last refresh error", status.lastRefreshError ?? "-"),
-            ("updated", Runner.iso8601(status.updatedAt)), ("version", String(status.version)),
+            ("updated", CLI.iso8601(status.updatedAt)), ("version", String(status.version)),
         ]
         for (name, value) in lines {
             print("\(name.padding(toLength: 23, withPad: " ", startingAt: 0)) \(value)")

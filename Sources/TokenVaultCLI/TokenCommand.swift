@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import TokenVault
+import TokenVaultCommandSupport
 
 struct TokenCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -45,12 +46,12 @@ struct TokenCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let tokens = try await Runner.withVault { vault in
+        let tokens = try await CLI.withVault { vault in
             try await vault.accessToken(client: row.client, provider: row.provider)
         }
         let access = tokens.value
         if json {
-            try Runner.printJSON(
+            try CLI.printJSON(
                 Output(
                     clientId: row.client, provider: row.provider, accessToken: access.reveal(),
                     expiresAt: tokens.expiresAt, expiresIn: tokens.expiresAt.map { Int($0.timeIntervalSinceNow) },
@@ -60,7 +61,7 @@ struct TokenCommand: AsyncParsableCommand {
             // Refused since put and import check tokens, but a row stored before could hold one: printed raw, a
             // line break would add a header to the request a script builds from it.
             guard !value.utf8.contains(where: { $0 < 0x20 || $0 == 0x7f }) else {
-                throw Runner.fail(
+                throw CLI.fail(
                     VaultError(
                         .invalidInput,
                         "the stored access token of client '\(row.client)', provider '\(row.provider)' holds a control "

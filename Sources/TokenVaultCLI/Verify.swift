@@ -1,5 +1,6 @@
 import ArgumentParser
 import TokenVault
+import TokenVaultCommandSupport
 
 struct Verify: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -24,9 +25,9 @@ struct Verify: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let report = try await Runner.withVault { try await $0.verify(batchSize: batchSize) }
+        let report = try await CLI.withVault { try await $0.verify(batchSize: batchSize) }
         if json {
-            try Runner.printJSON(report)
+            try CLI.printJSON(report)
         } else {
             for failure in report.failures {
                 print(
@@ -34,10 +35,10 @@ struct Verify: AsyncParsableCommand {
                         + "\(failure.reason) (key \(failure.keyID))")
             }
             for (keyID, count) in report.rowsByKeyID.sorted(by: { $0.key < $1.key }) {
-                print("key \(keyID): \(Runner.rows(count))")
+                print("key \(keyID): \(CLI.rows(count))")
             }
             print(
-                "\(Runner.rows(report.rows)) checked, \(report.failures.count) failing "
+                "\(CLI.rows(report.rows)) checked, \(report.failures.count) failing "
                     + "field\(report.failures.count == 1 ? "" : "s")")
         }
         if !report.ok { throw ExitCode(1) }

@@ -21,9 +21,9 @@ import Glibc
 /// it is for.) Each state serves one thread at a time; a caller that finds every state busy, or a system without the
 /// vDSO function, uses libsodium's `randombytes_buf` instead. Keys never come from here: `VaultKey.generate` uses
 /// libsodium.
-@_spi(Benchmarking) public enum NonceSource {
+package enum NonceSource {
     /// Fills `buffer` with random bytes.
-    public static func fill(_ buffer: UnsafeMutableRawBufferPointer) {
+    package static func fill(_ buffer: UnsafeMutableRawBufferPointer) {
         guard buffer.count > 0 else { return }
         #if os(Linux)
         if let generator = VDSOGetRandom.shared, generator.fill(buffer) { return }
@@ -32,7 +32,7 @@ import Glibc
     }
 
     /// Whether nonces come from the vDSO (for `bench` and the tests).
-    public static var usesVDSO: Bool {
+    package static var usesVDSO: Bool {
         #if os(Linux)
         return VDSOGetRandom.shared != nil
         #else

@@ -5,7 +5,7 @@
 public struct Sealer: Sendable {
     static let formatVersion: UInt8 = 1
     /// Format byte + MAC: a sealed empty secret is this long.
-    static let overhead = 1 + Sodium.macBytes
+    package static let overhead = 1 + Sodium.macBytes
 
     public let keyring: Keyring
     let cache = SubkeyCache()

@@ -1,10 +1,10 @@
 internal import CSodium
 
 /// The only place that calls into libsodium. Everything else works with `SecureBuffer`, `Secret` and `VaultKey`.
-enum Sodium {
-    static let keyBytes = 32
-    static let nonceBytes = 24
-    static let macBytes = 16
+package enum Sodium {
+    package static let keyBytes = 32
+    package static let nonceBytes = 24
+    package static let macBytes = 16
 
     /// `sodium_init()` runs exactly once, the first time anything here is used.
     private static let initialized: Bool = sodium_init() >= 0
@@ -13,7 +13,7 @@ enum Sodium {
         precondition(initialized, "libsodium failed to initialize (sodium_init)")
     }
 
-    static func randomBytes(_ buffer: UnsafeMutableRawBufferPointer) {
+    package static func randomBytes(_ buffer: UnsafeMutableRawBufferPointer) {
         ensureInitialized()
         guard let base = buffer.baseAddress, buffer.count > 0 else { return }
         randombytes_buf(base, buffer.count)
@@ -71,7 +71,7 @@ enum Sodium {
     }
 
     /// `crypto_secretbox_easy`: writes MAC || ciphertext (`message.count + macBytes` bytes) into `output`.
-    static func secretboxSeal(
+    package static func secretboxSeal(
         into output: UnsafeMutableRawBufferPointer, message: UnsafeRawBufferPointer,
         nonce: UnsafeRawBufferPointer, key: UnsafeRawBufferPointer
     ) {
@@ -90,7 +90,7 @@ enum Sodium {
     }
 
     /// `crypto_secretbox_open_easy`: returns false when the MAC does not verify.
-    static func secretboxOpen(
+    package static func secretboxOpen(
         into output: UnsafeMutableRawBufferPointer, ciphertext: UnsafeRawBufferPointer,
         nonce: UnsafeRawBufferPointer, key: UnsafeRawBufferPointer
     ) -> Bool {

@@ -73,7 +73,7 @@ extension Vault {
     }
 
     /// The row's access token, opened, if it is valid for longer than the margin; nil otherwise.
-    func openValidAccessToken(_ row: SealedRow) throws(VaultError) -> AccessToken? {
+    package func openValidAccessToken(_ row: SealedRow) throws(VaultError) -> AccessToken? {
         guard let sealed = row.accessToken, row.isAccessTokenValid(margin: configuration.refreshMargin) else {
             return nil
         }

@@ -2,7 +2,7 @@ import Foundation
 
 extension Vault {
     /// Seals both tokens under the current key into a row ready to write.
-    func seal(
+    package func seal(
         _ tokens: TokenSet, client: String, provider: String, cached: Bool = true
     ) throws(VaultError)
         -> SealedRow
@@ -38,7 +38,7 @@ extension Vault {
     }
 
     /// Opens both tokens of a row. Failures are logged (an audit record, without secrets) and thrown.
-    func open(_ row: SealedRow) throws(VaultError) -> StoredTokens {
+    package func open(_ row: SealedRow) throws(VaultError) -> StoredTokens {
         do {
             let (access, refresh) = try sealer.openRow(
                 access: row.accessToken, refresh: row.refreshToken, keyID: row.keyID, provider: row.provider,

@@ -14,7 +14,7 @@ import Logging
 public final class Vault: Sendable {
     public let configuration: VaultConfiguration
     let sealer: Sealer
-    let pool: ConnectionPool
+    package let pool: ConnectionPool
     let repository: TokenRepository
     let logger: Logger
     let flights = RefreshFlights()
@@ -136,7 +136,7 @@ public final class Vault: Sendable {
         }
     }
 
-    static func notFound(client: String, provider: String) -> VaultError {
+    package static func notFound(client: String, provider: String) -> VaultError {
         VaultError(
             .notFound,
             "no tokens are stored for client '\(client)', provider '\(provider)'; store them with "

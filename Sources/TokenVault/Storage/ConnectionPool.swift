@@ -8,7 +8,7 @@ import Synchronization
 /// broke is closed and replaced, and an idempotent operation that failed because its connection dropped is run
 /// once more on a fresh connection. The bookkeeping sits behind a lock rather than in an actor: taking an idle
 /// connection is then a few nanoseconds with no executor hop, which matters next to a 50 µs query.
-final class ConnectionPool: @unchecked Sendable {
+package final class ConnectionPool: @unchecked Sendable {
     // @unchecked: all mutable state is guarded by `lock`.
     let conninfo: String
     let maximumConnections: Int
@@ -49,7 +49,7 @@ final class ConnectionPool: @unchecked Sendable {
 
     /// Runs `body` on a pooled connection, off the cooperative thread pool.
     /// - Parameter idempotent: when true and the connection drops, the operation is retried once on a new one.
-    func withConnection<T: Sendable>(
+    package func withConnection<T: Sendable>(
         idempotent: Bool, _ body: @escaping @Sendable (PGConnection) throws -> T
     ) async throws(VaultError) -> T {
         var attempt = 0

@@ -5,7 +5,7 @@ import Glibc
 #endif
 
 /// A bound query parameter. Bytes go to the server in binary, everything else as text.
-enum SQLValue: Sendable {
+package enum SQLValue: Sendable {
     case text(String)
     case bytes([UInt8])
     case null
@@ -15,7 +15,7 @@ enum SQLValue: Sendable {
 ///
 /// Blocking calls are made only from the connection's own dispatch queue (see `PooledConnection`), never from
 /// Swift's cooperative thread pool.
-final class PGConnection {
+package final class PGConnection {
     private let handle: OpaquePointer
     private var prepared: Set<String> = []
 
@@ -79,7 +79,7 @@ final class PGConnection {
     var isBroken: Bool { PQstatus(handle) != CONNECTION_OK }
 
     /// Runs one or more statements without parameters (simple query protocol), for migrations and transactions.
-    func execute(script sql: String) throws(VaultError) {
+    package func execute(script sql: String) throws(VaultError) {
         let result = PQexec(handle, sql)
         _ = try check(result)
     }
@@ -101,7 +101,7 @@ final class PGConnection {
     }
 
     /// Runs a named prepared statement, preparing it on this connection the first time.
-    func query(prepared statement: PreparedStatement, _ parameters: [SQLValue]) throws(VaultError) -> PGResult {
+    package func query(prepared statement: PreparedStatement, _ parameters: [SQLValue]) throws(VaultError) -> PGResult {
         if !prepared.contains(statement.name) {
             let result = PQprepare(handle, statement.name, statement.sql, 0, nil)
             _ = try check(result)
@@ -227,14 +227,19 @@ final class PGConnection {
 }
 
 /// A statement prepared once per connection under a fixed name.
-struct PreparedStatement: Sendable {
+package struct PreparedStatement: Sendable {
     let name: String
-    let sql: String
+    package let sql: String
+
+    package init(name: String, sql: String) {
+        self.name = name
+        self.sql = sql
+    }
 }
 
 /// A query result in binary format; freed with `PQclear` when released.
 /// @unchecked Sendable: libpq never changes a PGresult after it is made, so any thread may read it.
-final class PGResult: @unchecked Sendable {
+package final class PGResult: @unchecked Sendable {
     private let handle: OpaquePointer
 
     init(_ handle: OpaquePointer) {
@@ -245,7 +250,7 @@ final class PGResult: @unchecked Sendable {
         PQclear(handle)
     }
 
-    var rowCount: Int { Int(PQntuples(handle)) }
+    package var rowCount: Int { Int(PQntuples(handle)) }
     var columnCount: Int { Int(PQnfields(handle)) }
 
     /// The number of rows an INSERT, UPDATE or DELETE touched.

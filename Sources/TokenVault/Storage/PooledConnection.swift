@@ -3,7 +3,7 @@ import Foundation
 
 /// A libpq connection with its own serial dispatch queue: every blocking libpq call runs there,
 /// off Swift's cooperative thread pool, and never on two threads at once.
-final class PooledConnection: @unchecked Sendable {
+package final class PooledConnection: @unchecked Sendable {
     // @unchecked: `connection` is touched only on `queue`.
     private let connection: PGConnection
     private let queue: DispatchQueue
@@ -13,7 +13,7 @@ final class PooledConnection: @unchecked Sendable {
         self.queue = queue
     }
 
-    static func connect(
+    package static func connect(
         conninfo: String, applicationName: String, label: String, schema: String? = nil
     ) async throws(VaultError) -> PooledConnection {
         do {
@@ -63,7 +63,7 @@ final class PooledConnection: @unchecked Sendable {
     }
 
     /// `run` with the error type kept.
-    func runTyped<T: Sendable>(
+    package func runTyped<T: Sendable>(
         _ body: @escaping @Sendable (PGConnection) throws(VaultError) -> T
     ) async throws(VaultError) -> T {
         do {

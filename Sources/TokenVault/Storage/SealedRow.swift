@@ -1,11 +1,11 @@
 import Foundation
 
 /// A row of `oauth_tokens` as stored: secrets still sealed.
-struct SealedRow: Sendable {
-    var clientID: String
+package struct SealedRow: Sendable {
+    package var clientID: String
     var provider: String
     var accessToken: SealedValue?
-    var refreshToken: SealedValue
+    package var refreshToken: SealedValue
     var keyID: KeyID
     /// Seconds since 1970.
     var expiresAt: Double?
@@ -42,7 +42,7 @@ struct SealedRow: Sendable {
         FROM unnest(refresh_history) t), ',')
         """
 
-    init(result: PGResult, row: Int) {
+    package init(result: PGResult, row: Int) {
         clientID = result.string(row, 0) ?? ""
         provider = result.string(row, 1) ?? ""
         if let ciphertext = result.bytes(row, 2), let nonce = result.bytes(row, 3) {
@@ -64,7 +64,7 @@ struct SealedRow: Sendable {
         }
     }
 
-    init(
+    package init(
         clientID: String, provider: String, accessToken: SealedValue?, refreshToken: SealedValue, keyID: KeyID,
         expiresAt: Double?, scopes: String?, metadataJSON: String
     ) {

@@ -106,7 +106,7 @@ extension TokenRepository {
 
     /// How `count` rows are split into the statements of a bulk import: a first statement of at most 100 rows, so
     /// that the database starts working after a tenth of the usual preparation, then `importBatchSize` rows each.
-    static func importBatches(_ count: Int) -> [Range<Int>] {
+    package static func importBatches(_ count: Int) -> [Range<Int>] {
         let first = min(count, 100)
         return [0..<first]
             + stride(from: first, to: count, by: importBatchSize).map { $0..<min(count, $0 + importBatchSize) }
@@ -132,7 +132,7 @@ extension TokenRepository {
 
     /// `upsertBatches` on a connection the caller holds (and rolls back if this throws). A single batch is one
     /// statement, outside any transaction.
-    static func upsertBatches(
+    package static func upsertBatches(
         on connection: PooledConnection, count: Int, parameters: (Int) throws(VaultError) -> [SQLValue]
     ) async throws(VaultError) -> Int {
         var next = try parameters(0)
@@ -161,7 +161,7 @@ extension TokenRepository {
         return written
     }
 
-    static func upsertBatchParameters(_ rows: [SealedRow], keyID: KeyID) -> [SQLValue] {
+    package static func upsertBatchParameters(_ rows: [SealedRow], keyID: KeyID) -> [SQLValue] {
         [
             BinaryArray.text(rows.map(\.clientID)), BinaryArray.text(rows.map(\.provider)),
             BinaryArray.bytea(rows.map { $0.accessToken?.ciphertext }),

@@ -1,8 +1,8 @@
 /// SQL for `oauth_tokens`. Knows nothing of keys or plaintext: it moves sealed rows in and out.
-struct TokenRepository: Sendable {
+package struct TokenRepository: Sendable {
     let pool: ConnectionPool
 
-    static let upsert = PreparedStatement(
+    package static let upsert = PreparedStatement(
         name: "token_vault_upsert",
         sql: """
             INSERT INTO oauth_tokens (client_id, provider, access_token_ciphertext, access_token_nonce,
@@ -24,7 +24,7 @@ struct TokenRepository: Sendable {
             RETURNING version
             """)
 
-    static let select = PreparedStatement(
+    package static let select = PreparedStatement(
         name: "token_vault_select",
         sql: "SELECT \(SealedRow.columns) FROM oauth_tokens WHERE client_id = $1 AND provider = $2")
 
@@ -41,7 +41,7 @@ struct TokenRepository: Sendable {
             LIMIT $3::integer
             """)
 
-    static func upsertParameters(_ row: SealedRow) -> [SQLValue] {
+    package static func upsertParameters(_ row: SealedRow) -> [SQLValue] {
         [
             .text(row.clientID), .text(row.provider),
             row.accessToken.map { .bytes($0.ciphertext) } ?? .null,

@@ -1,9 +1,12 @@
 import ArgumentParser
 import Foundation
-@_spi(Benchmarking) import TokenVault
+import TokenVault
+import TokenVaultCommandSupport
 
+@main
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "token-vault-bench",
         abstract: "Measure the vault against raw libsodium and libpq doing the same work, side by side.",
         discussion: """
             Points at DATABASE_URL (or the PG* variables). Creates its own scratch schema, token_vault_bench_*, \
@@ -119,12 +122,12 @@ struct Bench: AsyncParsableCommand {
                 "could not drop the scratch schema \(left.schema): \(left.dropError). Drop it yourself: "
                     + "DROP SCHEMA \(left.schema) CASCADE")
             if left.cause is BenchRunner.Interrupted { throw ExitCode(130) }
-            throw Runner.fail(left.cause ?? left.dropError)
+            throw CLI.fail(left.cause ?? left.dropError)
         } catch {
-            throw Runner.fail(error)
+            throw CLI.fail(error)
         }
         if json {
-            try Runner.printJSON(report)
+            try CLI.printJSON(report)
         } else {
             print(report.table())
         }

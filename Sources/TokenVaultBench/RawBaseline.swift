@@ -1,12 +1,13 @@
 import Foundation
 import Synchronization
+import TokenVault
 
 /// Raw libsodium and libpq loops that `token-vault bench` measures the vault against: the same work without
 /// the vault (no key derivation, no sealing, no pool). Not a stable API.
-@_spi(Benchmarking) public enum RawCrypto {
+enum RawCrypto {
     /// `crypto_secretbox_easy` + `crypto_secretbox_open_easy` with a fresh random nonce, `iterations` times,
     /// on preallocated buffers, under one fixed key. Returns false if an open failed.
-    public static func sealOpenLoop(iterations: Int, messageSize: Int) -> Bool {
+    static func sealOpenLoop(iterations: Int, messageSize: Int) -> Bool {
         var key = [UInt8](repeating: 0, count: Sodium.keyBytes)
         var message = [UInt8](repeating: 0, count: messageSize)
         var nonce = [UInt8](repeating: 0, count: Sodium.nonceBytes)
@@ -40,27 +41,27 @@ import Synchronization
 }
 
 /// One plain libpq connection running the vault's SQL with random bytes in place of sealed values.
-@_spi(Benchmarking) public final class RawConnection: Sendable {
+final class RawConnection: Sendable {
     private let connection: PooledConnection
 
     private init(_ connection: PooledConnection) {
         self.connection = connection
     }
 
-    public static func connect(url: String, schema: String?) async throws(VaultError) -> RawConnection {
+    static func connect(url: String, schema: String?) async throws(VaultError) -> RawConnection {
         RawConnection(
             try await PooledConnection.connect(
                 conninfo: url, applicationName: "token-vault-bench", label: "token-vault.bench", schema: schema))
     }
 
-    public func execute(_ sql: String) async throws(VaultError) {
+    func execute(_ sql: String) async throws(VaultError) {
         try await connection.runTyped { (connection) throws(VaultError) in try connection.execute(script: sql) }
     }
 
     /// Random bytes of the sealed sizes for (client, provider), made once: a raw caller has its bytes already.
     /// `keyID` is the vault's current key id, so that both sides write the same `key_id` and neither turns the
     /// other's updates into non-HOT ones (`key_id` is indexed) by changing it on every row.
-    public static func randomRow(client: String, provider: String, sizes: SealedSizes, keyID: KeyID) -> RawRow {
+    static func randomRow(client: String, provider: String, sizes: SealedSizes, keyID: KeyID) -> RawRow {
         RawRow(
             row: SealedRow(
                 clientID: client, provider: provider,
@@ -72,7 +73,7 @@ import Synchronization
 
     /// The vault's upsert statement with `rows`, in a blocking loop on the connection's thread, for `seconds`.
     /// Returns the number of statements.
-    public func upsertLoop(rows: [RawRow], seconds: Double) async throws(VaultError) -> Int {
+    func upsertLoop(rows: [RawRow], seconds: Double) async throws(VaultError) -> Int {
         return try await loop(seconds: seconds) { (connection, index) throws(VaultError) in
             _ = try connection.query(
                 prepared: Self.rawUpsert, TokenRepository.upsertParameters(rows[index % rows.count].row))
@@ -81,7 +82,7 @@ import Synchronization
 
     /// One upsert of `row`, handed to the connection's thread like any async libpq call must be. Its parameters
     /// are built before the hand-off, as `Vault.store` builds its own.
-    public func upsert(_ row: RawRow) async throws(VaultError) {
+    func upsert(_ row: RawRow) async throws(VaultError) {
         let parameters = TokenRepository.upsertParameters(row.row)
         try await connection.runTyped { (connection) throws(VaultError) in
             _ = try connection.query(prepared: Self.rawUpsert, parameters)
@@ -90,7 +91,7 @@ import Synchronization
 
     /// One single-row SELECT, handed to the connection's thread; its columns are read into memory (byte
     /// arrays, strings, numbers), as any caller of the SELECT must, and nothing is opened.
-    public func select(client: String, provider: String) async throws(VaultError) {
+    func select(client: String, provider: String) async throws(VaultError) {
         let row = try await connection.runTyped { (connection) throws(VaultError) in
             let result = try connection.query(prepared: Self.rawSelect, [.text(client), .text(provider)])
             precondition(result.rowCount == 1, "bench row missing")
@@ -109,7 +110,7 @@ import Synchronization
     static let rawSelect = PreparedStatement(name: "raw_select", sql: TokenRepository.select.sql)
 
     /// The vault's single-row SELECT, read into memory, in a blocking loop, for `seconds`.
-    public func selectLoop(clients: [String], provider: String, seconds: Double) async throws(VaultError) -> Int {
+    func selectLoop(clients: [String], provider: String, seconds: Double) async throws(VaultError) -> Int {
         return try await loop(seconds: seconds) { (connection, index) throws(VaultError) in
             let result = try connection.query(
                 prepared: Self.rawSelect, [.text(clients[index % clients.count]), .text(provider)])
@@ -120,7 +121,7 @@ import Synchronization
 
     /// Rows of random bytes (one set shared by all: a raw caller has its bytes already) for `importRows`.
     /// Split into statements as the vault's import splits them.
-    public static func importBatches(
+    static func importBatches(
         clientPrefix: String, provider: String, rows: Int, sizes: SealedSizes, keyID: KeyID
     ) -> [RawBatch] {
         let template = randomRow(client: "", provider: provider, sizes: sizes, keyID: keyID).row
@@ -137,7 +138,7 @@ import Synchronization
 
     /// The vault's batched import statements, one per batch, in one transaction, each batch's parameters
     /// encoded while the previous statement runs: the vault's import pipeline without the sealing.
-    public func importRows(_ batches: [RawBatch]) async throws(VaultError) {
+    func importRows(_ batches: [RawBatch]) async throws(VaultError) {
         do throws(VaultError) {
             _ = try await TokenRepository.upsertBatches(on: connection, count: batches.count) { index in
                 TokenRepository.upsertBatchParameters(batches[index].rows, keyID: batches[index].keyID)
@@ -172,21 +173,21 @@ import Synchronization
 }
 
 /// A row of random bytes in place of sealed values, for the raw baseline.
-@_spi(Benchmarking) public struct RawRow: Sendable {
+struct RawRow: Sendable {
     let row: SealedRow
 }
 
 /// Rows for one statement of the raw import baseline.
-@_spi(Benchmarking) public struct RawBatch: Sendable {
+struct RawBatch: Sendable {
     let keyID: KeyID
     let rows: [SealedRow]
 }
 
 /// Stored sizes of the two ciphertext columns for given token lengths.
-@_spi(Benchmarking) public struct SealedSizes: Sendable {
-    public let access: Int
-    public let refresh: Int
-    public init(accessTokenLength: Int, refreshTokenLength: Int) {
+struct SealedSizes: Sendable {
+    let access: Int
+    let refresh: Int
+    init(accessTokenLength: Int, refreshTokenLength: Int) {
         access = Sealer.overhead + accessTokenLength
         refresh = Sealer.overhead + refreshTokenLength
     }
@@ -196,8 +197,8 @@ import Synchronization
 /// (or sealed and turned into parameters) `iterations` times on this thread, for one row, so with warm caches
 /// and its subkeys cached (a cache miss adds one BLAKE2b derivation per token). What `token-vault bench` reports as
 /// the vault's cost per call, next to the round trip it rides on.
-@_spi(Benchmarking) public enum VaultWork {
-    public enum Kind: String, Sendable, CaseIterable {
+enum VaultWork {
+    enum Kind: String, Sendable, CaseIterable {
         /// Decode the row and open both tokens, as `fetch` does.
         case get
         /// Decode the row and open the access token, as `accessToken` does on a valid token.
@@ -209,7 +210,7 @@ import Synchronization
     /// Nanoseconds per call of `kind` on the stored row of (client, provider).
     /// - Parameter beyondBaseline: leave out what the baseline does too: decoding the row (`get`,
     ///   `access_token`), building the statement's parameters (`put`). What is left is the vault's extra work.
-    public static func nanosecondsPerCall(
+    static func nanosecondsPerCall(
         _ kind: Kind, vault: Vault, tokens: TokenSet, client: String, provider: String, iterations: Int,
         beyondBaseline: Bool = false
     ) async throws(VaultError) -> Double {
@@ -239,12 +240,12 @@ import Synchronization
 /// --calibrate` adds to the baseline's calls, to show what a given amount of work per call costs on this machine
 /// when it is as cheap to run as work can be (no cache miss, no allocation, no system call), next to what the
 /// vault's own work costs.
-@_spi(Benchmarking) public struct CPUBurn: Sendable {
+struct CPUBurn: Sendable {
     /// Loop iterations per nanosecond on this machine, measured when made.
-    public let iterationsPerNanosecond: Double
+    let iterationsPerNanosecond: Double
 
     /// Measures the loop's speed: the best of 7 runs of at least 2 ms.
-    public init() {
+    init() {
         var best = 0.0
         var iterations = 1 << 16
         for _ in 0..<7 {
@@ -263,7 +264,7 @@ import Synchronization
 
     /// Runs the loop for about `nanoseconds` of CPU (less if the thread is descheduled mid-way: it counts work,
     /// not time).
-    public func burn(nanoseconds: Double) {
+    func burn(nanoseconds: Double) {
         Self.spin(Int((nanoseconds * iterationsPerNanosecond).rounded()))
     }
 

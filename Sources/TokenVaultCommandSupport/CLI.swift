@@ -4,10 +4,10 @@ import Logging
 import TokenVault
 
 /// Shared plumbing: logging, configuration from the environment, error reporting and exit codes.
-enum Runner {
+package enum CLI {
     /// Logs go to stderr. The default, `critical`, keeps errors to the one `token-vault: error:` line; set
     /// TOKEN_VAULT_LOG_LEVEL=notice (or lower) for an audit trail of key use, rotations and refreshes.
-    static let bootstrapLogging: Void = {
+    package static let bootstrapLogging: Void = {
         let levelName = ProcessInfo.processInfo.environment["TOKEN_VAULT_LOG_LEVEL"].flatMap { $0.isEmpty ? nil : $0 }
         var level = Logger.Level.critical
         if let levelName {
@@ -29,7 +29,7 @@ enum Runner {
         }
     }()
 
-    static var logger: Logger {
+    package static var logger: Logger {
         _ = bootstrapLogging
         return Logger(label: "token-vault")
     }
@@ -38,7 +38,7 @@ enum Runner {
     /// on stderr and a documented exit code.
     /// - Parameter needsKeys: false for commands that never open or seal (migrate, list, delete, status): they
     ///   run without a configured key (a throwaway one stands in), but a malformed key is still refused.
-    static func withVault<T>(needsKeys: Bool = true, _ body: (Vault) async throws -> T) async throws -> T {
+    package static func withVault<T>(needsKeys: Bool = true, _ body: (Vault) async throws -> T) async throws -> T {
         let vault: Vault
         do {
             var environment = ProcessInfo.processInfo.environment
@@ -63,7 +63,7 @@ enum Runner {
     }
 
     /// Prints `error` as one line on stderr and returns the exit code to throw.
-    static func fail(_ error: any Error) -> ExitCode {
+    package static func fail(_ error: any Error) -> ExitCode {
         if let code = error as? ExitCode { return code }
         let message: String
         let code: Int32
@@ -78,7 +78,7 @@ enum Runner {
         return ExitCode(code)
     }
 
-    static func exitCode(for code: VaultError.Code) -> Int32 {
+    package static func exitCode(for code: VaultError.Code) -> Int32 {
         switch code {
         case .invalidInput, .authenticationFailed, .malformedCiphertext: return 65
         case .notFound: return 66
@@ -93,16 +93,16 @@ enum Runner {
     }
 
     /// All of standard input, for token responses (secrets never travel in arguments).
-    static func readStandardInput() -> [UInt8] {
+    package static func readStandardInput() -> [UInt8] {
         Array(FileHandle.standardInput.readDataToEndOfFile())
     }
 
-    static func printJSON(_ value: some Encodable) throws {
+    package static func printJSON(_ value: some Encodable) throws {
         print(String(decoding: try jsonEncoder().encode(value), as: UTF8.self))
     }
 
     /// How every command writes JSON: sorted keys, pretty-printed, ISO 8601 dates.
-    static func jsonEncoder() -> JSONEncoder {
+    package static func jsonEncoder() -> JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .iso8601
@@ -110,9 +110,9 @@ enum Runner {
     }
 
     /// "1 row", "2 rows".
-    static func rows(_ count: Int) -> String { "\(count) row\(count == 1 ? "" : "s")" }
+    package static func rows(_ count: Int) -> String { "\(count) row\(count == 1 ? "" : "s")" }
 
-    static func iso8601(_ date: Date?) -> String {
+    package static func iso8601(_ date: Date?) -> String {
         guard let date else { return "-" }
         return date.formatted(.iso8601)
     }

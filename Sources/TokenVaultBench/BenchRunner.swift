@@ -1,5 +1,6 @@
 import Foundation
-@_spi(Benchmarking) import TokenVault
+import TokenVault
+import TokenVaultCommandSupport
 import TokenVaultTesting
 
 #if canImport(Glibc)

@@ -6,19 +6,19 @@ import Glibc
 #endif
 
 /// A progress bar on stderr when it is a terminal: done of total, rate, time left. Silent otherwise.
-final class ProgressBar: @unchecked Sendable {
+package final class ProgressBar: @unchecked Sendable {
     // @unchecked: `lastDraw` is guarded by `lock`.
     private let enabled: Bool
     private let label: String
     private let lock = NSLock()
     private var lastDraw = Date.distantPast
 
-    init(label: String, enabled: Bool = isatty(STDERR_FILENO) == 1) {
+    package init(label: String, enabled: Bool = isatty(STDERR_FILENO) == 1) {
         self.label = label
         self.enabled = enabled
     }
 
-    func update(done: Int, total: Int, elapsed: TimeInterval, force: Bool = false) {
+    package func update(done: Int, total: Int, elapsed: TimeInterval, force: Bool = false) {
         guard enabled else { return }
         let now = Date()
         let draw = lock.withLock {
@@ -38,25 +38,25 @@ final class ProgressBar: @unchecked Sendable {
         FileHandle.standardError.write(Data(line.utf8))
     }
 
-    func finish() {
+    package func finish() {
         guard enabled else { return }
         FileHandle.standardError.write(Data("\n".utf8))
     }
 
-    static func duration(_ seconds: TimeInterval) -> String {
+    package static func duration(_ seconds: TimeInterval) -> String {
         let total = Int(seconds.rounded())
         return String(format: "%d:%02d:%02d", total / 3600, (total / 60) % 60, total % 60)
     }
 }
 
 /// Turns Ctrl-C (SIGINT) and SIGTERM into a flag that long commands check between batches.
-final class StopRequest: @unchecked Sendable {
+package final class StopRequest: @unchecked Sendable {
     // @unchecked: `requested` is guarded by `lock`; the sources are only kept alive.
     private let lock = NSLock()
     private var requested = false
     private var sources: [any DispatchSourceSignal] = []
 
-    init(message: String) {
+    package init(message: String) {
         for number in [SIGINT, SIGTERM] {
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
@@ -77,5 +77,5 @@ final class StopRequest: @unchecked Sendable {
         }
     }
 
-    var isRequested: Bool { lock.withLock { requested } }
+    package var isRequested: Bool { lock.withLock { requested } }
 }
