@@ -227,7 +227,7 @@ enum VaultWork {
             case .accessToken:
                 _ = try vault.openValidAccessToken(beyondBaseline ? decoded : SealedRow(result: result, row: 0))
             case .put:
-                let sealed = try vault.seal(tokens, client: client, provider: provider)
+                let sealed = try vault.sealer.sealRow(tokens, client: client, provider: provider)
                 if !beyondBaseline { _ = TokenRepository.upsertParameters(sealed) }
             }
         }

@@ -1,19 +1,3 @@
-/// The identifier of a key: derived from the key with keyed BLAKE2b, stable and not reversible.
-///
-/// `key_id = hex(BLAKE2b-128(key: K, message: "token-vault/key-id/v1"))`, 32 lowercase hex characters.
-/// Every row stores the id of the key that sealed it, so opening picks the right key at once.
-public struct KeyID: Hashable, Sendable, Comparable, CustomStringConvertible, Codable {
-    public let rawValue: String
-    public init(rawValue: String) { self.rawValue = rawValue }
-    public var description: String { rawValue }
-    public static func < (lhs: KeyID, rhs: KeyID) -> Bool { lhs.rawValue < rhs.rawValue }
-    public init(from decoder: any Decoder) throws { rawValue = try decoder.singleValueContainer().decode(String.self) }
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(rawValue)
-    }
-}
-
 /// A 32-byte secretbox master key, held in guarded memory (`sodium_malloc`: locked, read-only, wiped on release).
 ///
 /// Prints as `<redacted>`; two keys compare in constant time.

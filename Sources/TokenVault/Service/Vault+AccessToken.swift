@@ -74,14 +74,11 @@ extension Vault {
 
     /// The row's access token, opened, if it is valid for longer than the margin; nil otherwise.
     package func openValidAccessToken(_ row: SealedRow) throws(VaultError) -> AccessToken? {
-        guard let sealed = row.accessToken, row.isAccessTokenValid(margin: configuration.refreshMargin) else {
-            return nil
-        }
+        guard row.isAccessTokenValid(margin: configuration.refreshMargin) else { return nil }
         let value: Secret
         do {
-            value = try sealer.open(
-                sealed, keyID: row.keyID,
-                context: SealContext(field: .accessToken, provider: row.provider, clientID: row.clientID))
+            guard let opened = try sealer.openAccessToken(row) else { return nil }
+            value = opened
         } catch {
             throw auditOpenFailure(error, row: row)
         }

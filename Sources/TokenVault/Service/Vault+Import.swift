@@ -68,35 +68,37 @@ extension Vault {
     public func importTokens(_ records: [ImportRecord]) async throws(VaultError) -> Int {
         let chosen = Self.lastRecordPerRow(records)
         guard !chosen.isEmpty else { return 0 }
-        let keyID = sealer.keyring.current.id
         let batches = TokenRepository.importBatches(chosen.count).map { chosen[$0] }
-        let parameters = { (batch: Int) throws(VaultError) -> [SQLValue] in
+        let written = try await repository.importRows(batchCount: batches.count) { (batch) throws(VaultError) in
             let indices = batches[batch]
-            var nonces = NonceBatch(count: 2 * indices.count)
-            var rows: [SealedRow] = []
+            var rows: [Sealer.RowToSeal] = []
             rows.reserveCapacity(indices.count)
             for index in indices {
                 let record = records[index]
                 do throws(VaultError) {
                     try Self.validate(client: record.client, provider: record.provider)
-                    rows.append(
-                        try self.seal(
-                            record.tokens, client: record.client, provider: record.provider, cached: false,
-                            nonces: &nonces))
                 } catch {
-                    // Thrown before this batch is written; the transaction then rolls back the earlier ones.
-                    throw VaultError(error.code, "import record \(index + 1): \(error.message) Nothing was imported.")
+                    throw Self.importFailure(error, record: index)
                 }
+                rows.append(.init(tokens: record.tokens, client: record.client, provider: record.provider))
             }
-            return TokenRepository.upsertBatchParameters(rows, keyID: keyID)
+            do throws(Sealer.BatchFailure) {
+                return try self.sealer.sealBatch(rows)
+            } catch {
+                throw Self.importFailure(error.error, record: indices[error.index])
+            }
         }
-        let written = try await repository.upsertBatches(count: batches.count, parameters: parameters)
         logger.info("imported tokens", metadata: ["token_vault.rows": "\(written)"])
         return written
     }
 
     /// Rows per statement of ``importTokens(_:)``, but for a short first statement that starts the pipeline.
-    public static let importBatchSize = TokenRepository.importBatchSize
+    static let importBatchSize = TokenRepository.importBatchSize
+
+    /// Thrown before the record's batch is written; the transaction then rolls back the earlier ones.
+    private static func importFailure(_ error: VaultError, record index: Int) -> VaultError {
+        VaultError(error.code, "import record \(index + 1): \(error.message) Nothing was imported.")
+    }
 
     /// The index of the last record of each (client, provider), in record order.
     static func lastRecordPerRow(_ records: [ImportRecord]) -> [Int] {

@@ -81,7 +81,7 @@ extension Vault {
         _ tokens: TokenSet, previous: SealedRow?, client: String, provider: String, attempts: Int,
         lease: PooledConnection
     ) async throws(VaultError) -> AccessToken {
-        let sealed = try seal(tokens, client: client, provider: provider)
+        let sealed = try sealer.sealRow(tokens, client: client, provider: provider)
         let written = try await lease.runTyped { (connection) throws(VaultError) in
             if let previous {
                 return try TokenRepository.storeRefreshed(

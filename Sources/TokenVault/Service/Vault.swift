@@ -13,7 +13,7 @@ import Logging
 /// Safe to share between tasks. Call ``shutdown()`` when done to close the connections.
 public final class Vault: Sendable {
     public let configuration: VaultConfiguration
-    let sealer: Sealer
+    package let sealer: Sealer
     package let pool: ConnectionPool
     let repository: TokenRepository
     let logger: Logger
@@ -55,7 +55,7 @@ public final class Vault: Sendable {
     @discardableResult
     public func store(_ tokens: TokenSet, client: String, provider: String) async throws(VaultError) -> Int64 {
         try Self.validate(client: client, provider: provider)
-        let row = try seal(tokens, client: client, provider: provider)
+        let row = try sealer.sealRow(tokens, client: client, provider: provider)
         let keyID = row.keyID
         // The parameters are built here, consuming the row, so that only they travel to the connection's thread.
         let version = try await repository.upsert(parameters: TokenRepository.upsertParameters(row))

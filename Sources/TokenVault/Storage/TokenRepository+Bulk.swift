@@ -112,11 +112,24 @@ extension TokenRepository {
             + stride(from: first, to: count, by: importBatchSize).map { $0..<min(count, $0 + importBatchSize) }
     }
 
+    /// Upserts `batchCount` batches of sealed rows (a (client, provider) at most once per batch) in one transaction,
+    /// all or nothing, pipelined: while batch `i` is written on the connection's thread, `rows(i + 1)` (sealing)
+    /// runs on the caller's. A single batch is one statement, retried once on a dropped connection. Returns the
+    /// rows written.
+    func importRows(
+        batchCount: Int, _ rows: (Int) throws(VaultError) -> [SealedRow]
+    ) async throws(VaultError) -> Int {
+        try await upsertBatches(count: batchCount) { (batch) throws(VaultError) in
+            let sealed = try rows(batch)
+            return Self.upsertBatchParameters(sealed, keyID: sealed.first?.keyID ?? KeyID(rawValue: ""))
+        }
+    }
+
     /// Runs `count` batch upserts (parameters from `upsertBatchParameters`; a (client, provider) may appear only
     /// once per batch) in one transaction on one connection, pipelined: while statement `i` runs on the
     /// connection's thread, `parameters(i + 1)` (sealing, encoding) runs on the caller's. All or nothing.
     /// A single batch is one statement, retried once on a dropped connection. Returns the rows written.
-    func upsertBatches(
+    private func upsertBatches(
         count: Int, parameters: (Int) throws(VaultError) -> [SQLValue]
     ) async throws(VaultError) -> Int {
         if count == 1 {

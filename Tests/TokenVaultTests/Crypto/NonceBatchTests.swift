@@ -42,8 +42,8 @@ final class NonceBatchTests: XCTestCase {
             configuration: VaultConfiguration(
                 databaseURL: "", keyring: try Keyring(current: VaultKey.generate())))
         let tokens = TokenSet(accessToken: Secret("access"), refreshToken: Secret("refresh"))
-        let row = try vault.seal(tokens, client: "c", provider: "p")
-        let again = try vault.seal(tokens, client: "c", provider: "p")
+        let row = try vault.sealer.sealRow(tokens, client: "c", provider: "p")
+        let again = try vault.sealer.sealRow(tokens, client: "c", provider: "p")
         XCTAssertNotEqual(row.accessToken?.nonce, row.refreshToken.nonce)
         XCTAssertNotEqual(row.refreshToken.nonce, again.refreshToken.nonce)
         XCTAssertEqual(try vault.open(row).refreshToken, Secret("refresh"))

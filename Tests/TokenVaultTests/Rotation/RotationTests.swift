@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import TokenVaultTesting
 import XCTest
 
@@ -65,7 +66,8 @@ final class RotationTests: XCTestCase {
         try await rotating.store(fresh, client: page[3].clientID, provider: page[3].provider)
         // …and the batch is written.
         var report = RotationReport(currentKeyID: new.id)
-        try await rotating.resealBatch(page, report: &report)
+        try await KeyRotation(repository: rotating.repository, sealer: rotating.sealer, logger: Logger(label: "test"))
+            .resealBatch(page, report: &report)
         XCTAssertEqual(report.resealed, 9)
         XCTAssertEqual(report.changedMeanwhile, 1)
         let stored = try await rotating.fetch(client: page[3].clientID, provider: page[3].provider)
@@ -86,7 +88,8 @@ final class RotationTests: XCTestCase {
         let replaced = sampleTokens(access: "1000.still-old-key", refresh: "1000.still-old-key-refresh")
         try await fixture.vault.store(replaced, client: page[0].clientID, provider: page[0].provider)
         var report = RotationReport(currentKeyID: new.id)
-        try await rotating.resealBatch(page, report: &report)
+        try await KeyRotation(repository: rotating.repository, sealer: rotating.sealer, logger: Logger(label: "test"))
+            .resealBatch(page, report: &report)
         XCTAssertEqual(report.resealed, 5, "the changed row was read again and re-sealed")
         let stored = try await rotating.fetch(client: page[0].clientID, provider: page[0].provider)
         XCTAssertEqual(stored.keyID, new.id)

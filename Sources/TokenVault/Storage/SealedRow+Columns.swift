@@ -1,34 +1,5 @@
-import Foundation
-
-/// A row of `oauth_tokens` as stored: secrets still sealed.
-package struct SealedRow: Sendable {
-    package var clientID: String
-    var provider: String
-    var accessToken: SealedValue?
-    package var refreshToken: SealedValue
-    var keyID: KeyID
-    /// Seconds since 1970.
-    var expiresAt: Double?
-    var scopes: String?
-    var metadataJSON: String
-    var createdAt: Double
-    var updatedAt: Double
-    var version: Int64
-    /// The provider refused the refresh token; nothing is refreshed until new tokens are stored.
-    var needsReauthorization = false
-    var lastRefreshError: String?
-    var lastRefreshedAt: Double?
-    /// When the provider was asked for a refresh, seconds since 1970 (only read by `selectForRefresh`).
-    var refreshHistory: [Double] = []
-
-    /// Whether the access token is usable for more than `margin` seconds (the rule of
-    /// `StoredTokens.isAccessTokenValid`, applied before anything is opened).
-    func isAccessTokenValid(margin: Double, now: Double = Date().timeIntervalSince1970) -> Bool {
-        guard accessToken != nil else { return false }
-        guard let expiresAt else { return true }
-        return expiresAt - now > margin
-    }
-
+/// How a `SealedRow` travels to and from PostgreSQL: the columns it is read from, and timestamps as microseconds.
+extension SealedRow {
     /// The column list that `init(result:row:)` decodes, in order.
     static let columns = """
         client_id, provider, access_token_ciphertext, access_token_nonce, refresh_token_ciphertext, \
@@ -62,23 +33,6 @@ package struct SealedRow: Sendable {
         if result.columnCount > 16, let history = result.string(row, 16) {
             refreshHistory = history.split(separator: ",").compactMap { Double($0).map { $0 / 1_000_000 } }
         }
-    }
-
-    package init(
-        clientID: String, provider: String, accessToken: SealedValue?, refreshToken: SealedValue, keyID: KeyID,
-        expiresAt: Double?, scopes: String?, metadataJSON: String
-    ) {
-        self.clientID = clientID
-        self.provider = provider
-        self.accessToken = accessToken
-        self.refreshToken = refreshToken
-        self.keyID = keyID
-        self.expiresAt = expiresAt
-        self.scopes = scopes
-        self.metadataJSON = metadataJSON
-        createdAt = 0
-        updatedAt = 0
-        version = 0
     }
 }
 

@@ -1,34 +1,5 @@
 import Foundation
 
-/// Tokens to store for one (client, provider): what an authorization or a refresh returned.
-public struct TokenSet: Sendable, Equatable, CustomStringConvertible {
-    /// May be nil when only a refresh token is known; the first `accessToken` call then refreshes.
-    public var accessToken: Secret?
-    public var refreshToken: Secret
-    /// When the access token stops working.
-    public var expiresAt: Date?
-    /// As the provider sent them (space- or comma-separated).
-    public var scopes: String?
-    /// Provider data that is not secret, such as Zoho's `api_domain`.
-    public var metadata: [String: JSONValue]
-
-    public init(
-        accessToken: Secret?, refreshToken: Secret, expiresAt: Date? = nil, scopes: String? = nil,
-        metadata: [String: JSONValue] = [:]
-    ) {
-        self.accessToken = accessToken
-        self.refreshToken = refreshToken
-        self.expiresAt = expiresAt
-        self.scopes = scopes
-        self.metadata = metadata
-    }
-
-    public var description: String {
-        "TokenSet(accessToken: \(accessToken == nil ? "nil" : "<redacted>"), refreshToken: <redacted>, "
-            + "expiresAt: \(expiresAt.map { "\($0)" } ?? "nil"), scopes: \(scopes ?? "nil"), metadata: \(metadata))"
-    }
-}
-
 /// Tokens as stored and opened.
 public struct StoredTokens: Sendable, CustomStringConvertible {
     public let clientID: String

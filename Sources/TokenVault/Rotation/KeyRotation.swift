@@ -1,20 +1,14 @@
 import Foundation
+import Logging
 
-extension Vault {
-    /// Re-seals every row that is not under the current key, online and resumably.
-    ///
-    /// Walks the table in (client_id, provider) order in batches of `batchSize`, holding one batch in memory.
-    /// Each batch is one statement that writes a row only if its version is unchanged, so a row that a service
-    /// refreshed or replaced meanwhile is re-read, never overwritten. Each row flips from old key to new key
-    /// atomically (ciphertexts, nonces and key id in one update), so the run can be killed at any moment and
-    /// simply run again; rows already under the current key are not touched.
-    ///
-    /// - Throws: `.unknownKey`, before changing anything, when rows are sealed under a key that is in neither
-    ///   the current nor the previous keys.
-    public func rotateKeys(
-        batchSize: Int = 2000, dryRun: Bool = false,
-        progress: @Sendable (RotationProgress) -> Void = { _ in },
-        shouldStop: @Sendable () -> Bool = { false }
+/// Re-seals every row that is not under the current key, online and resumably (``Vault/rotateKeys(batchSize:dryRun:progress:shouldStop:)``).
+struct KeyRotation {
+    let repository: TokenRepository
+    let sealer: Sealer
+    let logger: Logger
+
+    func run(
+        batchSize: Int, dryRun: Bool, progress: @Sendable (RotationProgress) -> Void, shouldStop: @Sendable () -> Bool
     ) async throws(VaultError) -> RotationReport {
         let started = Date()
         let current = sealer.keyring.current.id
@@ -86,21 +80,14 @@ extension Vault {
         let current = sealer.keyring.current
         var pending = rows
         for _ in 0..<5 where !pending.isEmpty {
-            var resealed: [SealedRow] = []
-            var nonces = NonceBatch(count: 2 * pending.count)
-            for row in pending {
-                if row.keyID == current.id {
-                    report.changedMeanwhile += 1
-                    continue
-                }
-                do throws(FieldFailure) {
-                    resealed.append(try reseal(row, under: current, nonces: &nonces))
-                } catch {
-                    report.failures.append(
-                        .init(
-                            clientID: row.clientID, provider: row.provider, field: error.field.rawValue,
-                            keyID: row.keyID, reason: Self.reason(error.error.code), message: error.error.message))
-                }
+            let (resealed, alreadyCurrent, failures) = sealer.resealRows(pending)
+            report.changedMeanwhile += alreadyCurrent
+            for (row, failure) in failures {
+                report.failures.append(
+                    .init(
+                        clientID: row.clientID, provider: row.provider, field: failure.field.rawValue,
+                        keyID: row.keyID, reason: VerificationReport.Failure.reason(failure.error.code),
+                        message: failure.error.message))
             }
             guard !resealed.isEmpty else { return }
             let written = try await repository.reseal(resealed, keyID: current.id)
@@ -113,39 +100,7 @@ extension Vault {
         if !pending.isEmpty {
             throw VaultError(
                 .conflict,
-                "\(pending.count) rows kept changing while being re-sealed; run rotate-key again to finish them.")
+                "\(pending.count) rows kept changing while being re-sealed; run the rotation again to finish them.")
         }
     }
-
-    /// Opens both secrets of `row` with its key and seals them again under `key`, keeping the row's version.
-    func reseal(_ row: SealedRow, under key: VaultKey, nonces: inout NonceBatch) throws(FieldFailure) -> SealedRow {
-        var out = row
-        if let access = row.accessToken {
-            out.accessToken = try reseal(access, field: .accessToken, of: row, under: key, nonce: nonces.next())
-        }
-        out.refreshToken = try reseal(
-            row.refreshToken, field: .refreshToken, of: row, under: key, nonce: nonces.next())
-        out.keyID = key.id
-        return out
-    }
-
-    private func reseal(
-        _ sealed: SealedValue, field: TokenField, of row: SealedRow, under key: VaultKey, nonce: [UInt8]
-    )
-        throws(FieldFailure) -> SealedValue
-    {
-        let context = SealContext(field: field, provider: row.provider, clientID: row.clientID)
-        do throws(VaultError) {
-            let opened = try sealer.open(sealed, keyID: row.keyID, context: context, cached: false)
-            return sealer.seal(opened, context: context, key: key, nonce: nonce, cached: false)
-        } catch {
-            throw FieldFailure(field: field, error: error)
-        }
-    }
-}
-
-/// A secret of a row that could not be opened, and which one.
-struct FieldFailure: Error {
-    let field: TokenField
-    let error: VaultError
 }

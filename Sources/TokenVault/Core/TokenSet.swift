@@ -1,0 +1,65 @@
+import Foundation
+
+/// Tokens to store for one (client, provider): what an authorization or a refresh returned.
+public struct TokenSet: Sendable, Equatable, CustomStringConvertible {
+    /// May be nil when only a refresh token is known; the first `accessToken` call then refreshes.
+    public var accessToken: Secret?
+    public var refreshToken: Secret
+    /// When the access token stops working.
+    public var expiresAt: Date?
+    /// As the provider sent them (space- or comma-separated).
+    public var scopes: String?
+    /// Provider data that is not secret, such as Zoho's `api_domain`.
+    public var metadata: [String: JSONValue]
+
+    public init(
+        accessToken: Secret?, refreshToken: Secret, expiresAt: Date? = nil, scopes: String? = nil,
+        metadata: [String: JSONValue] = [:]
+    ) {
+        self.accessToken = accessToken
+        self.refreshToken = refreshToken
+        self.expiresAt = expiresAt
+        self.scopes = scopes
+        self.metadata = metadata
+    }
+
+    public var description: String {
+        "TokenSet(accessToken: \(accessToken == nil ? "nil" : "<redacted>"), refreshToken: <redacted>, "
+            + "expiresAt: \(expiresAt.map { "\($0)" } ?? "nil"), scopes: \(scopes ?? "nil"), metadata: \(metadata))"
+    }
+}
+
+extension TokenSet {
+    /// The metadata as the JSON the row stores, after checking that PostgreSQL can store the metadata and the
+    /// scopes as they are: a NUL character (U+0000) fails a `jsonb` value (SQLSTATE 22P05), and would cut a
+    /// text parameter short (libpq sends those as C strings), silently.
+    func storableMetadataJSON() throws(VaultError) -> String {
+        try checkScopesStorable()
+        return try JSONValue.serializeForStorage(metadata)
+    }
+
+    /// `storableMetadataJSON`'s checks without writing the JSON.
+    func checkStorable() throws(VaultError) {
+        try checkScopesStorable()
+        if JSONValue.containsNUL(metadata) { throw JSONValue.nulInMetadata }
+    }
+
+    private func checkScopesStorable() throws(VaultError) {
+        if let scopes, scopes.utf8.contains(0) {
+            throw VaultError(
+                .invalidInput,
+                "the token response's scope holds a NUL character (\\u0000), which PostgreSQL cannot store; "
+                    + "remove it.")
+        }
+    }
+
+    /// These tokens with every NUL character removed from the scopes and the metadata, for a provider's answer:
+    /// its tokens must be kept even so (a rotated refresh token exists nowhere else). Nil when there was none.
+    func removingNULs() -> TokenSet? {
+        guard scopes?.utf8.contains(0) == true || JSONValue.containsNUL(metadata) else { return nil }
+        var clean = self
+        clean.scopes = scopes?.removingNULs
+        clean.metadata = JSONValue.removingNULs(metadata)
+        return clean
+    }
+}

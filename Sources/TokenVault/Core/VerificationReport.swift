@@ -1,0 +1,57 @@
+/// What `Vault.verify()` found.
+public struct VerificationReport: Sendable, Codable {
+    /// One field of one row that failed to open.
+    public struct Failure: Sendable, Codable, Equatable {
+        public let clientID: String
+        public let provider: String
+        public let field: String
+        public let keyID: KeyID
+        /// `unknown key id`, `failed authentication` or `malformed`.
+        public let reason: String
+        public let message: String
+    }
+
+    /// Rows examined.
+    public var rows = 0
+    /// Rows per key id.
+    public var rowsByKeyID: [String: Int] = [:]
+    public var failures: [Failure] = []
+    /// True when every row opened.
+    public var ok: Bool { failures.isEmpty }
+
+    enum CodingKeys: String, CodingKey {
+        case rows, rowsByKeyID = "rows_by_key_id", failures, ok
+    }
+
+    public init() {}
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        rows = try container.decode(Int.self, forKey: .rows)
+        rowsByKeyID = try container.decode([String: Int].self, forKey: .rowsByKeyID)
+        failures = try container.decode([Failure].self, forKey: .failures)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(rows, forKey: .rows)
+        try container.encode(rowsByKeyID, forKey: .rowsByKeyID)
+        try container.encode(failures, forKey: .failures)
+        try container.encode(ok, forKey: .ok)
+    }
+}
+
+extension VerificationReport.Failure {
+    /// The `reason` recorded for an error that opening a field threw.
+    static func reason(_ code: VaultError.Code) -> String {
+        switch code {
+        case .unknownKey: return "unknown key id"
+        case .authenticationFailed: return "failed authentication"
+        default: return "malformed"
+        }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case clientID = "client_id", provider, field, keyID = "key_id", reason, message
+    }
+}

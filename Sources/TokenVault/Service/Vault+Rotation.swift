@@ -1,0 +1,23 @@
+import Foundation
+
+extension Vault {
+    /// Re-seals every row that is not under the current key, online and resumably.
+    ///
+    /// Walks the table in (client_id, provider) order in batches of `batchSize`, holding one batch in memory.
+    /// Each batch is one statement that writes a row only if its version is unchanged, so a row that a service
+    /// refreshed or replaced meanwhile is re-read, never overwritten. Each row flips from old key to new key
+    /// atomically (ciphertexts, nonces and key id in one update), so the run can be killed at any moment and
+    /// simply run again; rows already under the current key are not touched.
+    ///
+    /// - Throws: `.unknownKey`, before changing anything, when rows are sealed under a key that is in neither
+    ///   the current nor the previous keys.
+    public func rotateKeys(
+        batchSize: Int = 2000, dryRun: Bool = false,
+        progress: @Sendable (RotationProgress) -> Void = { _ in },
+        shouldStop: @Sendable () -> Bool = { false }
+    ) async throws(VaultError) -> RotationReport {
+        guard batchSize > 0 else { throw VaultError(.invalidInput, "the batch size must be at least 1.") }
+        let rotation = KeyRotation(repository: repository, sealer: sealer, logger: logger)
+        return try await rotation.run(batchSize: batchSize, dryRun: dryRun, progress: progress, shouldStop: shouldStop)
+    }
+}
