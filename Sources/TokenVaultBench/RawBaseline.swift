@@ -214,7 +214,7 @@ enum VaultWork {
         _ kind: Kind, vault: Vault, tokens: TokenSet, client: String, provider: String, iterations: Int,
         beyondBaseline: Bool = false
     ) async throws(VaultError) -> Double {
-        let result = try await vault.pool.withConnection(idempotent: true) { connection in
+        let result = try await vault.repository.pool.withConnection(idempotent: true) { connection in
             try connection.query(prepared: TokenRepository.select, [.text(client), .text(provider)])
         }
         guard result.rowCount == 1 else { throw Vault.notFound(client: client, provider: provider) }

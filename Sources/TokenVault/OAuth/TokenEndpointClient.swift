@@ -73,8 +73,8 @@ struct TokenEndpointClient: Sendable {
                 logger.warning(
                     "token endpoint failed; \(attempt < limit ? "retrying" : "giving up")",
                     metadata: [
-                        "token_vault.provider": "\(provider.name)", "token_vault.attempt": "\(attempt)",
-                        "token_vault.reason": "\(error.message)",
+                        LogKey.provider: "\(provider.name)", LogKey.attempt: "\(attempt)",
+                        LogKey.reason: "\(error.message)",
                     ])
             }
         }
@@ -122,7 +122,7 @@ struct TokenEndpointClient: Sendable {
                     // Refusing the answer would lose its tokens (a rotated refresh token exists nowhere else).
                     logger.warning(
                         "the token endpoint's answer held NUL characters in its scope or metadata, which PostgreSQL cannot store; they were removed",
-                        metadata: ["token_vault.provider": "\(name)"])
+                        metadata: [LogKey.provider: "\(name)"])
                     tokens = clean
                 }
                 return .final(.success(tokens))

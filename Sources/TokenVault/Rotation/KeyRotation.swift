@@ -30,8 +30,8 @@ struct KeyRotation {
         logger.notice(
             "key rotation starting",
             metadata: [
-                "token_vault.key_id": "\(current)", "token_vault.rows": "\(report.toReseal)",
-                "token_vault.dry_run": "\(dryRun)",
+                LogKey.keyID: "\(current)", LogKey.rows: "\(report.toReseal)",
+                LogKey.dryRun: "\(dryRun)",
             ])
         if dryRun {
             report.remaining = report.toReseal
@@ -69,8 +69,8 @@ struct KeyRotation {
         logger.notice(
             "key rotation \(report.interrupted ? "interrupted" : "finished")",
             metadata: [
-                "token_vault.key_id": "\(current)", "token_vault.resealed": "\(report.resealed)",
-                "token_vault.remaining": "\(report.remaining)", "token_vault.failures": "\(report.failures.count)",
+                LogKey.keyID: "\(current)", LogKey.resealed: "\(report.resealed)",
+                LogKey.remaining: "\(report.remaining)", LogKey.failures: "\(report.failures.count)",
             ])
         return report
     }

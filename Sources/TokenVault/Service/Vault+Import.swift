@@ -88,7 +88,7 @@ extension Vault {
                 throw Self.importFailure(error.error, record: indices[error.index])
             }
         }
-        logger.info("imported tokens", metadata: ["token_vault.rows": "\(written)"])
+        logger.info("imported tokens", metadata: [LogKey.rows: "\(written)"])
         return written
     }
 

@@ -19,7 +19,7 @@ extension Vault {
     /// error to throw.
     func auditOpenFailure(_ error: VaultError, row: SealedRow) -> VaultError {
         var metadata = Self.metadata(row.clientID, row.provider, row.keyID)
-        metadata["token_vault.error"] = "\(error.code)"
+        metadata[LogKey.error] = "\(error.code)"
         logger.error("could not open a stored row", metadata: metadata)
         return error
     }

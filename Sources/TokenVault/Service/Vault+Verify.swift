@@ -20,7 +20,7 @@ extension Vault {
         let level: Logger.Level = report.ok ? .info : .error
         logger.log(
             level: level, "verified stored tokens",
-            metadata: ["token_vault.rows": "\(report.rows)", "token_vault.failures": "\(report.failures.count)"])
+            metadata: [LogKey.rows: "\(report.rows)", LogKey.failures: "\(report.failures.count)"])
         return report
     }
 }

@@ -14,8 +14,7 @@ import Logging
 public final class Vault: Sendable {
     public let configuration: VaultConfiguration
     package let sealer: Sealer
-    package let pool: ConnectionPool
-    let repository: TokenRepository
+    package let repository: TokenRepository
     let logger: Logger
     let flights = RefreshFlights()
     let endpoint: TokenEndpointClient
@@ -27,10 +26,9 @@ public final class Vault: Sendable {
     ) {
         self.configuration = configuration
         self.sealer = Sealer(keyring: configuration.keyring)
-        self.pool = ConnectionPool(
+        self.repository = TokenRepository(
             conninfo: configuration.databaseURL, maximumConnections: configuration.maximumConnections,
             schema: configuration.schema, logger: logger)
-        self.repository = TokenRepository(pool: pool)
         self.logger = logger
         self.endpoint = TokenEndpointClient(
             transport: configuration.transport, policy: configuration.refreshPolicy, logger: logger)
@@ -38,15 +36,15 @@ public final class Vault: Sendable {
 
     /// Closes the database connections. The vault cannot be used afterwards.
     public func shutdown() async {
-        await pool.shutdown()
+        await repository.shutdown()
     }
 
     /// Creates or upgrades the schema; safe to run from several instances at once. Returns the versions applied.
     @discardableResult
     public func migrate() async throws(VaultError) -> [Int] {
-        let applied = try await pool.withConnection(idempotent: true) { try Migrations.apply(on: $0) }
+        let applied = try await repository.migrate()
         if !applied.isEmpty {
-            logger.notice("applied schema migrations", metadata: ["token_vault.migrations": "\(applied)"])
+            logger.notice("applied schema migrations", metadata: [LogKey.migrations: "\(applied)"])
         }
         return applied
     }
@@ -144,8 +142,8 @@ public final class Vault: Sendable {
     }
 
     static func metadata(_ client: String, _ provider: String, _ keyID: KeyID?) -> Logger.Metadata {
-        var metadata: Logger.Metadata = ["token_vault.client": "\(client)", "token_vault.provider": "\(provider)"]
-        if let keyID { metadata["token_vault.key_id"] = "\(keyID)" }
+        var metadata: Logger.Metadata = [LogKey.client: "\(client)", LogKey.provider: "\(provider)"]
+        if let keyID { metadata[LogKey.keyID] = "\(keyID)" }
         return metadata
     }
 

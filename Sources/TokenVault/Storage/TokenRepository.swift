@@ -1,6 +1,23 @@
+import Logging
+
 /// SQL for `oauth_tokens`. Knows nothing of keys or plaintext: it moves sealed rows in and out.
 package struct TokenRepository: Sendable {
-    let pool: ConnectionPool
+    package let pool: ConnectionPool
+
+    init(conninfo: String, maximumConnections: Int, schema: String?, logger: Logger) {
+        pool = ConnectionPool(
+            conninfo: conninfo, maximumConnections: maximumConnections, schema: schema, logger: logger)
+    }
+
+    /// Closes the connections; calls made afterwards fail.
+    func shutdown() async {
+        await pool.shutdown()
+    }
+
+    /// Creates or upgrades the schema; returns the versions applied (see `Migrations`).
+    func migrate() async throws(VaultError) -> [Int] {
+        try await pool.withConnection(idempotent: true) { try Migrations.apply(on: $0) }
+    }
 
     package static let upsert = PreparedStatement(
         name: "token_vault_upsert",
