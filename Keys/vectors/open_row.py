@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Open one oauth_tokens row sealed by token-vault (ciphertext format 1),
+"""Open oauth_tokens rows sealed by token-vault (ciphertext format 1),
 independently of token-vault, with PyNaCl (pip install pynacl).
-Specification: docs/ciphertext-format.md.
+Specification: docs/ciphertext-format.md. Like generate.py beside it, it uses
+no code from this project.
 
 Keys come from the environment, never from the command line:
   TOKEN_VAULT_KEY (base64) or TOKEN_VAULT_KEY_FILE (path to a file holding it),
@@ -13,7 +14,13 @@ Row values, either as 7 arguments
   CLIENT_ID PROVIDER KEY_ID ACCESS_CT_HEX ACCESS_NONCE_HEX REFRESH_CT_HEX REFRESH_NONCE_HEX
 (pass "" "" for a NULL access token), or on stdin, one row per line, exactly as
   psql -X -At -F '|' -c "SELECT client_id, provider, key_id, ... (query in the doc)"
-prints them. The output is the plaintext tokens: treat it as a secret.
+prints them:
+
+    psql ... | python3 Keys/vectors/open_row.py     # rows on stdin
+    python3 Keys/vectors/open_row.py CLIENT_ID PROVIDER KEY_ID ...   # one row
+
+Exits 1 when a row or field does not open. The output is the plaintext tokens:
+treat it as a secret.
 """
 import base64, os, struct, sys
 import nacl.bindings, nacl.encoding, nacl.exceptions, nacl.hash
