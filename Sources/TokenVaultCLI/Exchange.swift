@@ -23,7 +23,11 @@ struct Exchange: AsyncParsableCommand {
             throw CLI.fail(
                 VaultError(.invalidInput, "no authorization code on stdin; pipe the grant token in."))
         }
-        let token = try await CLI.withVault { vault in
+        let hints: [VaultError.Code: String] = [
+            .needsReauthorization:
+                "Generate a new grant token (Zoho API console, Self Client) and exchange it at once."
+        ]
+        let token = try await CLI.withVault(hints: hints) { vault in
             try await vault.exchange(code: Secret(code), client: row.client, provider: row.provider)
         }
         let domain = token.apiDomain.map { ", api_domain \($0)" } ?? ""

@@ -38,7 +38,10 @@ package enum CLI {
     /// on stderr and a documented exit code.
     /// - Parameter needsKeys: false for commands that never open or seal (migrate, list, delete, status): they
     ///   run without a configured key (a throwaway one stands in), but a malformed key is still refused.
-    package static func withVault<T>(needsKeys: Bool = true, _ body: (Vault) async throws -> T) async throws -> T {
+    /// - Parameter hints: what to tell the operator for an error code, in place of ``hint(for:)``'s.
+    package static func withVault<T>(
+        needsKeys: Bool = true, hints: [VaultError.Code: String] = [:], _ body: (Vault) async throws -> T
+    ) async throws -> T {
         let vault: Vault
         do {
             var environment = ProcessInfo.processInfo.environment
@@ -50,7 +53,7 @@ package enum CLI {
             }
             vault = Vault(configuration: try VaultConfiguration.fromEnvironment(environment), logger: logger)
         } catch {
-            throw fail(error)
+            throw fail(error, hints: hints)
         }
         do {
             let result = try await body(vault)
@@ -58,17 +61,20 @@ package enum CLI {
             return result
         } catch {
             await vault.shutdown()
-            throw fail(error)
+            throw fail(error, hints: hints)
         }
     }
 
-    /// Prints `error` as one line on stderr and returns the exit code to throw.
-    package static func fail(_ error: any Error) -> ExitCode {
+    /// Prints `error` as one line on stderr, with the CLI's hint for its code, and returns the exit code to throw.
+    /// The library's message says what happened in the library's terms; the hint says what to do in the CLI's
+    /// (environment variables, commands).
+    package static func fail(_ error: any Error, hints: [VaultError.Code: String] = [:]) -> ExitCode {
         if let code = error as? ExitCode { return code }
         let message: String
         let code: Int32
         if let error = error as? VaultError {
-            message = error.description
+            message = [error.description, hints[error.code] ?? hint(for: error.code)].compactMap { $0 }
+                .joined(separator: " ")
             code = exitCode(for: error.code)
         } else {
             message = "\(error)"
@@ -76,6 +82,40 @@ package enum CLI {
         }
         FileHandle.standardError.write(Data("token-vault: error: \(message)\n".utf8))
         return ExitCode(code)
+    }
+
+    /// What an operator of the CLI can do about an error with `code`, or nil when the message says it all.
+    package static func hint(for code: VaultError.Code) -> String? {
+        switch code {
+        case .keyConfiguration:
+            return "Keys come from TOKEN_VAULT_KEY_FILE (or TOKEN_VAULT_KEY) and, for older keys, "
+                + "TOKEN_VAULT_PREVIOUS_KEYS(_FILE); `token-vault keygen` makes one (Keys/README.md)."
+        case .unknownKey:
+            return "Add that key to TOKEN_VAULT_PREVIOUS_KEYS or TOKEN_VAULT_PREVIOUS_KEYS_FILE (or restore it as "
+                + "the current key) and run the command again."
+        case .notFound:
+            return "Store tokens with `token-vault put --client … --provider …` (a token response on stdin) or "
+                + "`token-vault exchange` (a Zoho grant code); a single-account Zoho deployment may set "
+                + "ZOHO_REFRESH_TOKEN instead."
+        case .tokenExpired:
+            return "`token-vault token` refreshes it; or store fresh tokens with `token-vault put`."
+        case .needsReauthorization:
+            return "Store new tokens with `token-vault exchange` or `token-vault put`."
+        case .databaseConfiguration:
+            return "Check DATABASE_URL."
+        case .connectionFailed:
+            return "Check DATABASE_URL (or the PG* variables)."
+        case .schemaOutdated:
+            return "Run `token-vault migrate` first."
+        case .unknownProvider:
+            return "The CLI configures zoho_crm and zoho_calendar from ZOHO_CLIENT_ID and ZOHO_CLIENT_SECRET (and "
+                + "ZOHO_DATA_CENTER)."
+        case .providerConfiguration:
+            return "The CLI takes them from ZOHO_CLIENT_ID, ZOHO_CLIENT_SECRET and ZOHO_DATA_CENTER (or "
+                + "ZOHO_ACCOUNTS_URL)."
+        default:
+            return nil
+        }
     }
 
     package static func exitCode(for code: VaultError.Code) -> Int32 {
@@ -88,6 +128,7 @@ package enum CLI {
         case .keyConfiguration, .unknownKey, .schemaOutdated, .unknownProvider, .providerConfiguration,
             .databaseConfiguration:
             return 78
+        case .cancelled: return 130
         default: return 70
         }
     }

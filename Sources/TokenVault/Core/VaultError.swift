@@ -1,15 +1,29 @@
 /// Every error the vault throws.
 ///
-/// The `message` says what happened and what to do about it. It never contains a token, a key, a password,
-/// a SQL parameter or a connection string, so it is safe to log and to show to an operator.
-public struct VaultError: Error, Sendable, Equatable, CustomStringConvertible {
+/// Switch on ``code`` to decide what to do; read ``message`` to know what happened. The message speaks of the
+/// library's own API (a keyring, a configuration, a row) and never contains a token, a key, a password, a SQL
+/// parameter or a connection string, so it is safe to log and to show to an operator. Structured details a caller
+/// acts on are fields: ``retryAfter`` when the vault is rate limited, ``sqlState`` when PostgreSQL answered, and
+/// ``underlying`` when another library's error caused this one.
+///
+/// ```swift
+/// do {
+///     let token = try await vault.accessToken(client: "acme", provider: "zoho_crm")
+///     …
+/// } catch let error as VaultError where error.code == .rateLimited {
+///     response.headers[.retryAfter] = error.retryAfter.map { "\($0.components.seconds)" }
+/// }
+/// ```
+///
+/// Errors are made only by the vault; two errors are equal when their code, message, SQLSTATE and wait are.
+public struct VaultError: Error, Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible {
     /// A stable, switchable category, safe to use as a metrics label.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private let name: String
         private init(_ name: String) { self.name = name }
         public var description: String { name }
 
-        /// The key configuration (environment variables or key file) is missing or malformed.
+        /// The keys are missing or malformed, or the keyring is inconsistent (a key twice, the current key retired).
         public static let keyConfiguration = Code("keyConfiguration")
         /// A row is sealed under a key id that is not in the keyring.
         public static let unknownKey = Code("unknownKey")
@@ -23,7 +37,7 @@ public struct VaultError: Error, Sendable, Equatable, CustomStringConvertible {
         public static let tokenExpired = Code("tokenExpired")
         /// Input (a token response, an argument) is not valid.
         public static let invalidInput = Code("invalidInput")
-        /// The connection settings (DATABASE_URL) cannot be parsed.
+        /// The database connection string cannot be parsed.
         public static let databaseConfiguration = Code("databaseConfiguration")
         /// The database could not be reached, or the connection was lost.
         public static let connectionFailed = Code("connectionFailed")
@@ -39,27 +53,55 @@ public struct VaultError: Error, Sendable, Equatable, CustomStringConvertible {
         public static let providerError = Code("providerError")
         /// Refreshing now would exceed the provider's rate limit.
         public static let rateLimited = Code("rateLimited")
-        /// Provider settings (client id, secret, data centre, accounts URL) are missing or malformed.
+        /// A provider's settings (client id, secret, token URL) are missing, malformed or refused by the provider.
         public static let providerConfiguration = Code("providerConfiguration")
         /// A provider name is not configured.
         public static let unknownProvider = Code("unknownProvider")
         /// Waiting for another process's refresh took too long.
         public static let timedOut = Code("timedOut")
+        /// The calling task was cancelled while it waited (for a database connection, for example).
+        public static let cancelled = Code("cancelled")
     }
 
+    /// What kind of failure this is.
     public let code: Code
+    /// What happened, in the library's terms, and what would fix it. Safe to log.
     public let message: String
     /// The PostgreSQL SQLSTATE, for `.database` and `.connectionFailed` errors that came from the server.
     public let sqlState: String?
+    /// For `.rateLimited` raised by the vault's own refresh cap: how long until the provider may be asked again
+    /// (what an HTTP service puts in `Retry-After`). Nil when the wait is not known.
+    public let retryAfter: Duration?
+    /// The error from another library (a transport, Foundation) that caused this one, for logging and debugging.
+    public let underlying: (any Error)?
 
-    public init(_ code: Code, _ message: String, sqlState: String? = nil) {
+    package init(
+        _ code: Code, _ message: String, sqlState: String? = nil, retryAfter: Duration? = nil,
+        underlying: (any Error)? = nil
+    ) {
         self.code = code
         self.message = message
         self.sqlState = sqlState
+        self.retryAfter = retryAfter
+        self.underlying = underlying
     }
 
+    public static func == (lhs: VaultError, rhs: VaultError) -> Bool {
+        lhs.code == rhs.code && lhs.message == rhs.message && lhs.sqlState == rhs.sqlState
+            && lhs.retryAfter == rhs.retryAfter
+    }
+
+    /// The message, with the SQLSTATE when there is one.
     public var description: String {
         if let sqlState { return "\(message) (SQLSTATE \(sqlState))" }
         return message
+    }
+
+    /// ``description`` with the code and the underlying error.
+    public var debugDescription: String {
+        var text = "VaultError(code: \(code), message: \(description)"
+        if let retryAfter { text += ", retryAfter: \(retryAfter)" }
+        if let underlying { text += ", underlying: \(String(reflecting: underlying))" }
+        return text + ")"
     }
 }

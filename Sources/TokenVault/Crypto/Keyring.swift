@@ -13,13 +13,13 @@ public struct Keyring: Sendable {
                 throw VaultError(
                     .keyConfiguration,
                     "the current key (id \(current.id)) also appears among the previous keys; "
-                        + "a retired key must never seal again. Remove it from TOKEN_VAULT_PREVIOUS_KEYS (or TOKEN_VAULT_PREVIOUS_KEYS_FILE)."
+                        + "a retired key must never seal again. Remove it from the previous keys."
                 )
             }
             if byID[key.id] != nil {
                 throw VaultError(
                     .keyConfiguration,
-                    "key \(key.id) appears twice among TOKEN_VAULT_PREVIOUS_KEYS and TOKEN_VAULT_PREVIOUS_KEYS_FILE; list each previous key once."
+                    "key \(key.id) appears twice among the previous keys; list each previous key once."
                 )
             }
             byID[key.id] = key

@@ -70,8 +70,8 @@ public struct Sealer: Sendable {
             throw VaultError(
                 .unknownKey,
                 "the \(context.field.rawValue) of client '\(context.clientID)', provider '\(context.provider)' is "
-                    + "sealed under key \(keyID), which is not in the keyring; add that key to "
-                    + "TOKEN_VAULT_PREVIOUS_KEYS or TOKEN_VAULT_PREVIOUS_KEYS_FILE (or restore it as TOKEN_VAULT_KEY).")
+                    + "sealed under key \(keyID), which is not in the keyring; add that key to the keyring's previous keys."
+            )
         }
         return key
     }

@@ -53,8 +53,7 @@ public struct VaultKey: Sendable, Equatable, CustomStringConvertible, CustomDebu
     public var customMirror: Mirror { Mirror(self, children: ["id": id], displayStyle: .struct) }
 
     static let howToMakeAKey =
-        "A key is standard base64 of exactly 32 random bytes; make one with `token-vault keygen` "
-        + "(or `head -c 32 /dev/urandom | base64`)."
+        "A key is standard base64 of exactly 32 random bytes, as `head -c 32 /dev/urandom | base64` prints."
 
     enum DecodeProblem: Error, CustomStringConvertible {
         case empty, notBase64, wrongLength(Int)

@@ -110,7 +110,7 @@ struct TokenEndpointClient: Sendable {
                     timedOut
                         ? "the \(name) token endpoint did not answer within \(Int(policy.requestTimeout)) s."
                         : "could not reach the \(name) token endpoint (\(provider.tokenURL.host ?? "?")): "
-                            + "\(Self.describe(error))."))
+                            + "\(Self.describe(error)).", underlying: error))
         }
         let object = try? JSONDecoder().decode([String: JSONValue].self, from: Data(response.body))
         if let object, object["access_token"]?.stringValue != nil {
@@ -154,8 +154,8 @@ struct TokenEndpointClient: Sendable {
                 .failed(
                     VaultError(
                         .providerConfiguration,
-                        "the \(name) token endpoint refused the app's credentials (invalid_client): check the client "
-                            + "id and secret (ZOHO_CLIENT_ID, ZOHO_CLIENT_SECRET) and the data centre.")))
+                        "the \(name) token endpoint refused the app's credentials (invalid_client): check the "
+                            + "provider's client id and secret, and its token URL (for Zoho, the data centre).")))
         }
         let detail = errorCode.map { "error \"\($0)\"" } ?? "no access_token"
         return .final(

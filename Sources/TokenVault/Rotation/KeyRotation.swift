@@ -23,8 +23,8 @@ struct KeyRotation {
             throw VaultError(
                 .unknownKey,
                 "\(list): that key is neither the current key nor among the previous keys, so those rows "
-                    + "cannot be re-sealed. Nothing was changed. Add the key to TOKEN_VAULT_PREVIOUS_KEYS or TOKEN_VAULT_PREVIOUS_KEYS_FILE (or delete "
-                    + "those rows) and run again.")
+                    + "cannot be re-sealed. Nothing was changed. Add that key to the keyring's previous keys (or delete "
+                    + "those rows) and run the rotation again.")
         }
         report.toReseal = counts.filter { $0.key != current }.reduce(0) { $0 + $1.value }
         logger.notice(

@@ -50,7 +50,7 @@ extension Vault {
             throw VaultError(
                 .needsReauthorization,
                 "the \(provider) token endpoint refused the authorization code (\(code)): codes are single-use and "
-                    + "expire within minutes. Generate a new one (Zoho API console, Self Client) and exchange it at once."
+                    + "expire within minutes. Obtain a new one and exchange it at once."
             )
         case .failed(let error):
             throw error
@@ -98,13 +98,10 @@ extension Vault {
 
     func providerConfiguration(_ provider: String) throws(VaultError) -> OAuthProvider {
         guard let configured = configuration.providers[provider] else {
-            let zohoHint =
-                OAuthProvider.zohoProducts.contains(provider)
-                ? "set ZOHO_CLIENT_ID and ZOHO_CLIENT_SECRET (and ZOHO_DATA_CENTER)"
-                : "the CLI knows zoho_crm and zoho_calendar (set ZOHO_CLIENT_ID and ZOHO_CLIENT_SECRET); in the "
-                    + "library, register an OAuthProvider named '\(provider)' in the VaultConfiguration"
             throw VaultError(
-                .unknownProvider, "no token endpoint is configured for provider '\(provider)': \(zohoHint).")
+                .unknownProvider,
+                "no token endpoint is configured for provider '\(provider)': register an OAuthProvider named "
+                    + "'\(provider)' in the VaultConfiguration (OAuthProvider.zoho(…) for Zoho's products).")
         }
         return configured
     }

@@ -109,25 +109,24 @@ extension Vault {
                 .rateLimited,
                 "refreshing now would exceed \(provider.name)'s limit of \(limit.count) refreshes per refresh token "
                     + "per \(Int(limit.window / 60)) minutes (client '\(client)'); the vault did not call the "
-                    + "provider. The next refresh is possible in \(max(1, wait)) s.")
+                    + "provider. The next refresh is possible in \(max(1, wait)) s.",
+                retryAfter: .seconds(max(1, wait)))
         }
         return min(attempts, left)
     }
 
-    /// Neither a row nor a fallback refresh token: say how to store tokens.
+    /// Neither a row nor a fallback refresh token.
     static func noTokens(client: String, provider: String) -> VaultError {
-        let error = notFound(client: client, provider: provider)
-        guard OAuthProvider.zohoProducts.contains(provider) else { return error }
-        return VaultError(
+        VaultError(
             .notFound,
-            error.message + " Or exchange a grant token with `token-vault exchange`, or set ZOHO_REFRESH_TOKEN.")
+            "no tokens are stored for client '\(client)', provider '\(provider)', and the provider has no fallback "
+                + "refresh token; store tokens first (store(_:client:provider:) or exchange(code:client:provider:)).")
     }
 
     static func reauthorizationNeeded(client: String, provider: String, reason: String?) -> VaultError {
         VaultError(
             .needsReauthorization,
             "client '\(client)' must authorize \(provider) again: \(reason ?? "the provider refused the refresh token"). "
-                + "The vault will not call the provider until new tokens are stored (`token-vault exchange` or "
-                + "`token-vault put`).")
+                + "The vault will not call the provider until new tokens are stored for this client and provider.")
     }
 }

@@ -80,7 +80,8 @@ public final class Vault: Sendable {
             throw VaultError(
                 .tokenExpired,
                 "the access token for client '\(client)', provider '\(provider)' has expired or expires within "
-                    + "\(Int(configuration.refreshMargin)) s; store fresh tokens (`token-vault put`).")
+                    + "\(Int(configuration.refreshMargin)) s; accessToken(client:provider:) refreshes it, or store new tokens."
+            )
         }
         return tokens
     }
@@ -135,10 +136,7 @@ public final class Vault: Sendable {
     }
 
     package static func notFound(client: String, provider: String) -> VaultError {
-        VaultError(
-            .notFound,
-            "no tokens are stored for client '\(client)', provider '\(provider)'; store them with "
-                + "`token-vault put --client \(client) --provider \(provider)` (token response JSON on stdin).")
+        VaultError(.notFound, "no tokens are stored for client '\(client)', provider '\(provider)'.")
     }
 
     static func metadata(_ client: String, _ provider: String, _ keyID: KeyID?) -> Logger.Metadata {

@@ -42,7 +42,7 @@ package final class PGConnection {
             }
             throw VaultError(
                 .databaseConfiguration,
-                "DATABASE_URL is not a valid connection string\(unknownOption): use postgresql://user:password@host:5432/dbname "
+                "the database connection string is not valid\(unknownOption): use postgresql://user:password@host:5432/dbname "
                     + "(percent-encode special characters in the password, e.g. % as %25) or key=value pairs "
                     + "(quote values with spaces: password='a b').")
         }
@@ -64,8 +64,8 @@ package final class PGConnection {
             PQfinish(connection)
             throw VaultError(
                 .connectionFailed,
-                "cannot connect to PostgreSQL: \(reason). Check DATABASE_URL (or the PG* variables) and that "
-                    + "the server is running and reachable.")
+                "cannot connect to PostgreSQL: \(reason). Check the connection settings and that the server is "
+                    + "running and reachable.")
         }
         handle = connection
         PQsetNoticeProcessor(handle, { _, _ in }, nil)  // Notices (e.g. "relation exists, skipping") are not ours.
@@ -141,7 +141,7 @@ package final class PGConnection {
         }
         if sqlState == "42P01" {
             throw VaultError(
-                .schemaOutdated, "the vault's tables do not exist: \(primary). Run `token-vault migrate` first.",
+                .schemaOutdated, "the vault's tables do not exist: \(primary). Create them with migrate() first.",
                 sqlState: sqlState)
         }
         throw VaultError(.database, "PostgreSQL refused the statement: \(primary).", sqlState: sqlState)

@@ -22,7 +22,7 @@ package final class PooledConnection: @unchecked Sendable {
         } catch let error as VaultError {
             throw error
         } catch {
-            throw VaultError(.connectionFailed, "cannot connect to PostgreSQL: \(error)")
+            throw VaultError(.connectionFailed, "cannot connect to PostgreSQL: \(error)", underlying: error)
         }
     }
 
@@ -71,7 +71,7 @@ package final class PooledConnection: @unchecked Sendable {
         } catch let error as VaultError {
             throw error
         } catch {
-            throw VaultError(.database, "unexpected database failure: \(error)")
+            throw VaultError(.database, "unexpected database failure: \(error)", underlying: error)
         }
     }
 

@@ -25,7 +25,7 @@ final class CryptoKeyConfigurationTests: XCTestCase {
         ]
         for environment in environments {
             CryptoAssert.throwsVaultError(
-                .keyConfiguration, mentioning: ["no encryption key", "TOKEN_VAULT_KEY_FILE", "keygen"],
+                .keyConfiguration, mentioning: ["no encryption key", "TOKEN_VAULT_KEY_FILE", "32 random bytes"],
                 secrets: [previous]
             ) { try Keyring.fromEnvironment(environment) }
         }
@@ -35,7 +35,8 @@ final class CryptoKeyConfigurationTests: XCTestCase {
         for count in [16, 31, 33, 64] {
             let text = Self.base64(ofRandomBytes: count)
             CryptoAssert.throwsVaultError(
-                .keyConfiguration, mentioning: ["TOKEN_VAULT_KEY", "decodes to \(count) bytes, not 32", "keygen"],
+                .keyConfiguration,
+                mentioning: ["TOKEN_VAULT_KEY", "decodes to \(count) bytes, not 32", "32 random bytes"],
                 secrets: [text]
             ) { try Keyring.fromEnvironment(["TOKEN_VAULT_KEY": text]) }
             CryptoAssert.throwsVaultError(.keyConfiguration, mentioning: ["\(count) bytes"], secrets: [text]) {

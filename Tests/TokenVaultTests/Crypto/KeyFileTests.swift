@@ -152,7 +152,7 @@ final class CryptoKeyFileTests: XCTestCase {
         for (contents, problem) in cases {
             let path = try write(contents)
             CryptoAssert.throwsVaultError(
-                .keyConfiguration, mentioning: ["TOKEN_VAULT_KEY_FILE", path, problem, "keygen"],
+                .keyConfiguration, mentioning: ["TOKEN_VAULT_KEY_FILE", path, problem, "32 random bytes"],
                 secrets: contents.split(whereSeparator: \.isNewline).map(String.init)
             ) { try Keyring.fromEnvironment(["TOKEN_VAULT_KEY_FILE": path]) }
         }

@@ -14,7 +14,7 @@ final class CryptoKeyringTests: XCTestCase {
         CryptoAssert.throwsVaultError(
             .unknownKey,
             mentioning: [
-                old.id.rawValue, "not in the keyring", "TOKEN_VAULT_PREVIOUS_KEYS", "globex", "zoho_calendar",
+                old.id.rawValue, "not in the keyring", "previous keys", "globex", "zoho_calendar",
             ],
             secrets: [token] + CryptoAssert.secretForms(of: old) + CryptoAssert.secretForms(of: sealer.keyring.current)
         ) { try sealer.open(sealed, keyID: old.id, context: context) }
@@ -56,7 +56,7 @@ final class CryptoKeyringTests: XCTestCase {
         let copy = try VaultKey(base64: current.exportBase64())
         for previous in [[current], [VaultKey.generate(), copy]] {
             CryptoAssert.throwsVaultError(
-                .keyConfiguration, mentioning: [current.id.rawValue, "TOKEN_VAULT_PREVIOUS_KEYS"],
+                .keyConfiguration, mentioning: [current.id.rawValue, "previous keys"],
                 secrets: CryptoAssert.secretForms(of: current)
             ) { try Keyring(current: current, previous: previous) }
         }

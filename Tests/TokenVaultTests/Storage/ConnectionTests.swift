@@ -26,7 +26,7 @@ final class ConnectionTests: XCTestCase {
         let error = await assertVaultError(.connectionFailed) { try await vault.fetch(client: "a", provider: "b") }
         let text = "\(String(describing: error)) \(error?.message ?? "")"
         XCTAssertTrue(text.contains("cannot connect to PostgreSQL"), text)
-        XCTAssertTrue(text.contains("DATABASE_URL"), text)
+        XCTAssertTrue(text.contains("Check the connection settings"), text)
         XCTAssertFalse(text.contains("hunter2"), text)
         await vault.shutdown()
     }

@@ -53,7 +53,7 @@ final class MigrationTests: XCTestCase {
         let vault = Vault(
             configuration: VaultConfiguration(databaseURL: database.url, keyring: try Keyring(current: .generate())))
         let error = await assertVaultError(.schemaOutdated) { try await vault.fetch(client: "a", provider: "b") }
-        XCTAssertTrue(error?.message.contains("token-vault migrate") ?? false, "\(String(describing: error))")
+        XCTAssertTrue(error?.message.contains("migrate()") ?? false, "\(String(describing: error))")
         await vault.shutdown()
         await database.drop()
     }

@@ -92,7 +92,7 @@ final class StorageTests: XCTestCase {
         let error = await assertVaultError(.notFound) {
             try await fixture.vault.fetch(client: "ghost", provider: "zoho_crm")
         }
-        XCTAssertTrue(error?.message.contains("token-vault put") ?? false)
+        XCTAssertEqual(error?.message, "no tokens are stored for client 'ghost', provider 'zoho_crm'.")
         let deleted = try await fixture.vault.delete(client: "ghost", provider: "zoho_crm")
         XCTAssertFalse(deleted)
         await fixture.tearDown()
