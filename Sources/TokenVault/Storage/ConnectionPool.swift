@@ -13,8 +13,9 @@ package final class ConnectionPool: Sendable {
     let conninfo: String
     let maximumConnections: Int
     let schema: String?
-    /// Set when `schema` cannot go into `search_path`; every acquire throws it. Checked once, not per query.
-    private let schemaError: VaultError?
+    /// Set when the settings cannot work (a pool size out of range, a schema name that cannot go into
+    /// `search_path`); every acquire throws it. Checked once, not per query.
+    private let configurationError: VaultError?
     private let logger: Logger
     /// A futex word in this object rather than a Foundation lock: nothing to call into on the hot path.
     private let state = Mutex(State())
@@ -67,17 +68,20 @@ package final class ConnectionPool: Sendable {
     }
 
     init(conninfo: String, maximumConnections: Int, schema: String? = nil, logger: Logger) {
-        precondition(maximumConnections > 0, "a pool needs at least one connection")
         self.conninfo = conninfo
         self.maximumConnections = maximumConnections
         self.schema = schema
-        self.schemaError =
-            schema.map(Self.isValidSchema) == false
-            ? VaultError(
+        if !(1...1000).contains(maximumConnections) {
+            self.configurationError = VaultError(
+                .invalidInput, "maximumConnections must be 1 to 1000, not \(maximumConnections).")
+        } else if let schema, !Self.isValidSchema(schema) {
+            self.configurationError = VaultError(
                 .invalidInput,
-                "the schema name '\(schema ?? "")' is not allowed: use 1 to 63 lower-case letters, digits and "
+                "the schema name '\(schema)' is not allowed: use 1 to 63 lower-case letters, digits and "
                     + "underscores, not starting with a digit.")
-            : nil
+        } else {
+            self.configurationError = nil
+        }
         self.logger = logger
     }
 
@@ -150,7 +154,7 @@ package final class ConnectionPool: Sendable {
     }
 
     private func acquire() async throws(VaultError) -> PooledConnection {
-        if let schemaError { throw schemaError }
+        if let configurationError { throw configurationError }
         // A task already cancelled takes nothing from the pool.
         if Task.isCancelled { throw Self.cancelled() }
         // Fast path without a suspension: an idle connection or a free slot.

@@ -135,6 +135,23 @@ final class ConnectionPoolTests: XCTestCase {
         XCTAssertEqual(pool.counts.open, 0, "the lent connection should close when returned")
         await database.drop()
     }
+
+    func testAnInvalidPoolSizeIsRefusedOnUseWithoutCrashing() async throws {
+        for size in [0, -1, 1001] {
+            let pool = makePool("postgresql:///unused", maximumConnections: size)
+            let error = await assertVaultError(.invalidInput) { try await selectOne(pool) }
+            XCTAssertEqual(error?.message, "maximumConnections must be 1 to 1000, not \(size).")
+            XCTAssertEqual(pool.counts.open, 0)
+            await pool.shutdown()
+        }
+        // Through the public API too: the vault is made, and its first use says what is wrong.
+        let vault = Vault(
+            configuration: VaultConfiguration(
+                databaseURL: "postgresql:///unused", keyring: try Keyring(current: .generate()), maximumConnections: 0))
+        let error = await assertVaultError(.invalidInput) { try await vault.list() }
+        XCTAssertEqual(error?.message, "maximumConnections must be 1 to 1000, not 0.")
+        await vault.shutdown()
+    }
 }
 
 private func makePool(_ url: String, maximumConnections: Int) -> ConnectionPool {
