@@ -1,17 +1,16 @@
 import Dispatch
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// A progress bar on stderr when it is a terminal: done of total, rate, time left. Silent otherwise.
-package final class ProgressBar: @unchecked Sendable {
-    // @unchecked: `lastDraw` is guarded by `lock`.
+package final class ProgressBar: Sendable {
     private let enabled: Bool
     private let label: String
-    private let lock = NSLock()
-    private var lastDraw = Date.distantPast
+    private let lastDraw = Mutex(Date.distantPast)
 
     package init(label: String, enabled: Bool = isatty(STDERR_FILENO) == 1) {
         self.label = label
@@ -21,7 +20,7 @@ package final class ProgressBar: @unchecked Sendable {
     package func update(done: Int, total: Int, elapsed: TimeInterval, force: Bool = false) {
         guard enabled else { return }
         let now = Date()
-        let draw = lock.withLock {
+        let draw = lastDraw.withLock { lastDraw in
             guard force || now.timeIntervalSince(lastDraw) >= 0.1 else { return false }
             lastDraw = now
             return true
@@ -50,32 +49,39 @@ package final class ProgressBar: @unchecked Sendable {
 }
 
 /// Turns Ctrl-C (SIGINT) and SIGTERM into a flag that long commands check between batches.
-package final class StopRequest: @unchecked Sendable {
-    // @unchecked: `requested` is guarded by `lock`; the sources are only kept alive.
-    private let lock = NSLock()
-    private var requested = false
-    private var sources: [any DispatchSourceSignal] = []
+package final class StopRequest: Sendable {
+    private struct State {
+        var requested = false
+        /// Only kept alive.
+        var sources: [any DispatchSourceSignal] = []
+    }
+
+    private let state = Mutex(State())
 
     package init(message: String) {
-        for number in [SIGINT, SIGTERM] {
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { [weak self] in
-                guard let self else { return }
-                let first = self.lock.withLock {
-                    defer { self.requested = true }
-                    return !self.requested
-                }
-                if first {
-                    FileHandle.standardError.write(Data("\n\(message)\n".utf8))
-                } else {
-                    exit(130)  // a second Ctrl-C: stop now; every row is still whole
-                }
+        let handler: @Sendable () -> Void = { [weak self] in
+            guard let self else { return }
+            let first = self.state.withLock { state in
+                defer { state.requested = true }
+                return !state.requested
             }
-            source.resume()
-            sources.append(source)
+            if first {
+                FileHandle.standardError.write(Data("\n\(message)\n".utf8))
+            } else {
+                exit(130)  // a second Ctrl-C: stop now; every row is still whole
+            }
+        }
+        // Made inside the lock: a source made outside could not be moved into it (it is not Sendable).
+        state.withLock { state in
+            for number in [SIGINT, SIGTERM] {
+                signal(number, SIG_IGN)
+                let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+                source.setEventHandler(handler: handler)
+                source.resume()
+                state.sources.append(source)
+            }
         }
     }
 
-    package var isRequested: Bool { lock.withLock { requested } }
+    package var isRequested: Bool { state.withLock { $0.requested } }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -13,9 +14,7 @@ import Glibc
 /// endpoint.enqueue(.status(503))        // the next request fails
 /// // ZOHO_ACCOUNTS_URL = endpoint.baseURL; the token URL is baseURL + /oauth/v2/token
 /// ```
-public final class FakeTokenEndpoint: @unchecked Sendable {
-    // @unchecked: all mutable state is behind `lock`.
-
+public final class FakeTokenEndpoint: Sendable {
     public enum Rotation: Sendable {
         /// Zoho: a refresh returns no new refresh token; the old one keeps working.
         case none
@@ -45,28 +44,47 @@ public final class FakeTokenEndpoint: @unchecked Sendable {
     public var tokenURL: URL { baseURL.appendingPathComponent("oauth/v2/token") }
 
     private let listener: Int32
-    private let lock = NSLock()
-    private var rotation: Rotation
-    private var lifetime: Int
-    private var script: [Behavior] = []
-    private var extraFields: [String: String] = [:]
-    private var refreshFamilies: [String: Int] = [:]  // live refresh token -> family
-    private var retired: [String: Int] = [:]  // rotated-out refresh token -> family
-    private var revokedFamilies: Set<Int> = []
-    private var codes: Set<String> = []
-    private var counter = 0
-    private var requests = 0
-    private var started = 0
-    private var reuse = 0
-    private var stopped = false
-    private var expiresInSecondsKey = false
+    private let state: Mutex<State>
+
+    /// What the endpoint knows and has counted, touched only under the lock.
+    private struct State {
+        var rotation: Rotation
+        var lifetime: Int
+        var script: [Behavior] = []
+        var extraFields: [String: String] = [:]
+        var refreshFamilies: [String: Int] = [:]  // live refresh token -> family
+        var retired: [String: Int] = [:]  // rotated-out refresh token -> family
+        var revokedFamilies: Set<Int> = []
+        var codes: Set<String> = []
+        var counter = 0
+        var requests = 0
+        var started = 0
+        var reuse = 0
+        var stopped = false
+        var expiresInSecondsKey = false
+
+        mutating func issueAccessToken() -> [String: Any] {
+            counter += 1
+            var response: [String: Any] = [
+                "access_token": "1000.at-\(counter)-\(UUID().uuidString.prefix(8))",
+                "api_domain": "https://www.zohoapis.eu", "token_type": "Bearer",
+            ]
+            for (key, value) in extraFields { response[key] = value }
+            if expiresInSecondsKey {
+                response["expires_in"] = lifetime * 1000
+                response["expires_in_sec"] = lifetime
+            } else {
+                response["expires_in"] = lifetime
+            }
+            return response
+        }
+    }
 
     private init(listener: Int32, port: Int, rotation: Rotation, lifetime: Int, clientID: String, clientSecret: String)
     {
         self.listener = listener
         self.port = port
-        self.rotation = rotation
-        self.lifetime = lifetime
+        self.state = Mutex(State(rotation: rotation, lifetime: lifetime))
         self.clientID = clientID
         self.clientSecret = clientSecret
     }
@@ -110,9 +128,9 @@ public final class FakeTokenEndpoint: @unchecked Sendable {
 
     /// Stops listening. Requests in progress finish.
     public func stop() {
-        let wasStopped = lock.withLock {
-            defer { stopped = true }
-            return stopped
+        let wasStopped = state.withLock { state in
+            defer { state.stopped = true }
+            return state.stopped
         }
         if !wasStopped {
             shutdown(listener, Int32(SHUT_RDWR))
@@ -124,46 +142,46 @@ public final class FakeTokenEndpoint: @unchecked Sendable {
 
     /// Makes `token` a valid refresh token (a new family).
     public func addRefreshToken(_ token: String) {
-        lock.withLock {
-            counter += 1
-            refreshFamilies[token] = counter
+        state.withLock { state in
+            state.counter += 1
+            state.refreshFamilies[token] = state.counter
         }
     }
 
     /// Makes `code` a valid single-use authorization code.
     public func addAuthorizationCode(_ code: String) {
-        lock.withLock { _ = codes.insert(code) }
+        state.withLock { _ = $0.codes.insert(code) }
     }
 
     /// Scripts the next answers, in order; each is used once.
     public func enqueue(_ behaviors: Behavior...) {
-        lock.withLock { script.append(contentsOf: behaviors) }
+        state.withLock { $0.script.append(contentsOf: behaviors) }
     }
 
     /// Changes the lifetime of access tokens issued from now on.
     public func setLifetime(_ seconds: Int) {
-        lock.withLock { lifetime = seconds }
+        state.withLock { $0.lifetime = seconds }
     }
 
     /// Adds these fields (such as a `scope`) to every answer that issues tokens.
     public func setExtraFields(_ fields: [String: String]) {
-        lock.withLock { extraFields = fields }
+        state.withLock { $0.extraFields = fields }
     }
 
     /// Also send `expires_in_sec` (seconds) with `expires_in` in milliseconds, as some Zoho products do.
     public func setZohoMillisecondsExpiry(_ on: Bool) {
-        lock.withLock { expiresInSecondsKey = on }
+        state.withLock { $0.expiresInSecondsKey = on }
     }
 
     /// Token requests answered so far (any outcome).
-    public var requestCount: Int { lock.withLock { requests } }
+    public var requestCount: Int { state.withLock { $0.requests } }
     /// Token requests received so far, including those still being answered.
-    public var startedCount: Int { lock.withLock { started } }
+    public var startedCount: Int { state.withLock { $0.started } }
     /// Times a retired (rotated-out) refresh token was presented.
-    public var reuseCount: Int { lock.withLock { reuse } }
+    public var reuseCount: Int { state.withLock { $0.reuse } }
     /// Whether `token` is currently a valid refresh token.
     public func isValidRefreshToken(_ token: String) -> Bool {
-        lock.withLock { refreshFamilies[token].map { !revokedFamilies.contains($0) } ?? false }
+        state.withLock { state in state.refreshFamilies[token].map { !state.revokedFamilies.contains($0) } ?? false }
     }
 
     // MARK: Serving
@@ -183,13 +201,13 @@ public final class FakeTokenEndpoint: @unchecked Sendable {
     private func serve(_ fd: Int32) {
         defer { close(fd) }
         guard let request = readRequest(fd) else { return }
-        lock.withLock { started += 1 }
+        state.withLock { $0.started += 1 }
         var (status, body) = answer(request)
         if case .delayed(let seconds, let inner) = status {
             Thread.sleep(forTimeInterval: seconds)
             status = inner
         }
-        lock.withLock { requests += 1 }
+        state.withLock { $0.requests += 1 }
         guard case .plain(let code) = status else { return }
         let reason =
             [200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 429: "Too Many Requests"][
@@ -276,10 +294,10 @@ public final class FakeTokenEndpoint: @unchecked Sendable {
             let parts = decoded.split(separator: ":", maxSplits: 1).map { String($0).removingPercentEncoding ?? "" }
             if parts.count == 2 { (id, secret) = (parts[0], parts[1]) }
         }
-        return lock.withLock { () -> (Status, [UInt8]) in
+        return state.withLock { state -> (Status, [UInt8]) in
             var delay: TimeInterval = 0
-            while !script.isEmpty {
-                let behavior = script.removeFirst()
+            while !state.script.isEmpty {
+                let behavior = state.script.removeFirst()
                 switch behavior {
                 case .delay(let seconds):
                     delay += seconds
@@ -300,33 +318,33 @@ public final class FakeTokenEndpoint: @unchecked Sendable {
                 guard let token = form["refresh_token"] else {
                     return (wrap(.plain(400), delay), json(["error": "invalid_request"]))
                 }
-                if let family = retired[token] {
-                    reuse += 1
-                    revokedFamilies.insert(family)
+                if let family = state.retired[token] {
+                    state.reuse += 1
+                    state.revokedFamilies.insert(family)
                     return (wrap(.plain(400), delay), json(["error": "invalid_grant"]))
                 }
-                guard let family = refreshFamilies[token], !revokedFamilies.contains(family) else {
+                guard let family = state.refreshFamilies[token], !state.revokedFamilies.contains(family) else {
                     // Zoho answers a revoked or unknown refresh token with HTTP 200.
                     return (wrap(.plain(200), delay), json(["error": "invalid_code"]))
                 }
-                var response = issueAccessToken()
-                if rotation == .rotating {
-                    counter += 1
-                    let next = "rt-\(family)-\(counter)"
-                    refreshFamilies[token] = nil
-                    retired[token] = family
-                    refreshFamilies[next] = family
+                var response = state.issueAccessToken()
+                if state.rotation == .rotating {
+                    state.counter += 1
+                    let next = "rt-\(family)-\(state.counter)"
+                    state.refreshFamilies[token] = nil
+                    state.retired[token] = family
+                    state.refreshFamilies[next] = family
                     response["refresh_token"] = next
                 }
                 return (wrap(.plain(200), delay), json(response))
             case "authorization_code":
-                guard let code = form["code"], codes.remove(code) != nil else {
+                guard let code = form["code"], state.codes.remove(code) != nil else {
                     return (wrap(.plain(200), delay), json(["error": "invalid_code"]))
                 }
-                counter += 1
-                let refresh = "rt-code-\(counter)"
-                refreshFamilies[refresh] = counter
-                var response = issueAccessToken()
+                state.counter += 1
+                let refresh = "rt-code-\(state.counter)"
+                state.refreshFamilies[refresh] = state.counter
+                var response = state.issueAccessToken()
                 response["refresh_token"] = refresh
                 return (wrap(.plain(200), delay), json(response))
             default:
@@ -337,23 +355,6 @@ public final class FakeTokenEndpoint: @unchecked Sendable {
 
     private func wrap(_ status: Status, _ delay: TimeInterval) -> Status {
         delay > 0 ? .delayed(delay, status) : status
-    }
-
-    /// Must be called with the lock held.
-    private func issueAccessToken() -> [String: Any] {
-        counter += 1
-        var response: [String: Any] = [
-            "access_token": "1000.at-\(counter)-\(UUID().uuidString.prefix(8))",
-            "api_domain": "https://www.zohoapis.eu", "token_type": "Bearer",
-        ]
-        for (key, value) in extraFields { response[key] = value }
-        if expiresInSecondsKey {
-            response["expires_in"] = lifetime * 1000
-            response["expires_in_sec"] = lifetime
-        } else {
-            response["expires_in"] = lifetime
-        }
-        return response
     }
 
     static func parseForm(_ body: [UInt8]) -> [String: String] {

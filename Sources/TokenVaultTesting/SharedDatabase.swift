@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// One database for a whole test process: `DATABASE_URL` when it is set, otherwise a `TemporaryPostgres`
 /// started on first use and stopped when the process exits.
@@ -19,7 +20,7 @@ public enum SharedDatabase {
         }
     }()
 
-    private static let sharedCluster = LockedValue<TemporaryPostgres?>(nil)
+    private static let sharedCluster = Mutex<TemporaryPostgres?>(nil)
 
     /// The database URL to test against. Throws, loudly, when no PostgreSQL can be had.
     public static func url() throws -> String {
@@ -32,17 +33,5 @@ public enum SharedDatabase {
             cluster?.stop()
             cluster = nil
         }
-    }
-}
-
-/// A value behind a lock, for the few globals test support needs.
-final class LockedValue<Value>: @unchecked Sendable {
-    private var value: Value
-    private let lock = NSLock()
-    init(_ value: Value) { self.value = value }
-    func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
-        lock.lock()
-        defer { lock.unlock() }
-        return try body(&value)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Thrown by `withDeadline` when the operation did not finish in time.
 struct DeadlineExceeded: Error {}
@@ -27,26 +28,19 @@ func withDeadline<T: Sendable>(
     }
 }
 
-private final class ResumeOnce<T: Sendable>: @unchecked Sendable {
-    // @unchecked: guarded by `lock`.
-    private let lock = NSLock()
-    private var continuation: CheckedContinuation<T, any Error>?
+private final class ResumeOnce<T: Sendable>: Sendable {
+    private let continuation = Mutex<CheckedContinuation<T, any Error>?>(nil)
 
     /// Called before either task starts, so `resume` always finds the continuation.
     func set(_ continuation: CheckedContinuation<T, any Error>) {
-        lock.withLock { self.continuation = continuation }
+        self.continuation.withLock { $0 = continuation }
     }
 
     /// Returns true when this call resumed the waiter.
     @discardableResult
     func resume(with result: Result<T, any Error>) -> Bool {
-        lock.withLock {
-            if let continuation {
-                continuation.resume(with: result)
-                self.continuation = nil
-                return true
-            }
-            return false
-        }
+        guard let continuation = continuation.withLock({ $0.take() }) else { return false }
+        continuation.resume(with: result)
+        return true
     }
 }

@@ -4,25 +4,58 @@ import Synchronization
 
 /// A bounded pool of PostgreSQL connections.
 ///
-/// At most `maximumConnections` exist at once; callers beyond that wait their turn in order. A connection that
-/// broke is closed and replaced, and an idempotent operation that failed because its connection dropped is run
-/// once more on a fresh connection. The bookkeeping sits behind a lock rather than in an actor: taking an idle
-/// connection is then a few nanoseconds with no executor hop, which matters next to a 50 µs query.
-package final class ConnectionPool: @unchecked Sendable {
-    // @unchecked: all mutable state is guarded by `lock`.
+/// At most `maximumConnections` exist at once; callers beyond that wait their turn in order, and one whose task
+/// is cancelled leaves the queue and throws. A connection that broke is closed and replaced, and an idempotent
+/// operation that failed because its connection dropped is run once more on a fresh connection. The bookkeeping
+/// sits behind a lock rather than in an actor: taking an idle connection is then a few nanoseconds with no
+/// executor hop, which matters next to a 50 µs query.
+package final class ConnectionPool: Sendable {
     let conninfo: String
     let maximumConnections: Int
     let schema: String?
-    /// Set when `schema` cannot go into `search_path`; every acquire throws it. Checked once, not per query.
-    private let schemaError: VaultError?
+    /// Set when the settings cannot work (a pool size out of range, a schema name that cannot go into
+    /// `search_path`); every acquire throws it. Checked once, not per query.
+    private let configurationError: VaultError?
     private let logger: Logger
     /// A futex word in this object rather than a Foundation lock: nothing to call into on the hot path.
-    private let lock = Mutex(())
-    private var idle: [PooledConnection] = []
-    private var open = 0
-    private var waiters: [CheckedContinuation<Grant, Never>] = []
-    private var closed = false
-    private var serial = 0
+    private let state = Mutex(State())
+
+    /// The pool's bookkeeping, touched only under the lock.
+    private struct State {
+        var idle: [PooledConnection] = []
+        /// Connections that exist or are being opened, idle or lent.
+        var open = 0
+        /// First come, first served.
+        var waiters: [Waiter] = []
+        var closed = false
+        /// Numbers the connections' queue labels.
+        var serial = 0
+        var lastWaiterID = 0
+
+        /// What a caller can be given at once: the pool's closing, an idle connection or a free slot. Nil when
+        /// it must wait.
+        mutating func takeGrant(maximumConnections: Int) -> Grant? {
+            if closed { return .closed }
+            if let connection = idle.popLast() { return .connection(connection) }
+            if open < maximumConnections {
+                open += 1
+                return .slot
+            }
+            return nil
+        }
+
+        /// Takes a waiter out of the queue if it is still there: it is not once it has been granted something.
+        mutating func removeWaiter(id: Int) -> Waiter? {
+            guard let index = waiters.firstIndex(where: { $0.id == id }) else { return nil }
+            return waiters.remove(at: index)
+        }
+    }
+
+    /// A caller waiting for a connection, with an id so that its cancellation handler can find it.
+    private struct Waiter {
+        let id: Int
+        let continuation: CheckedContinuation<Grant, Never>
+    }
 
     /// What a waiting caller is given.
     private enum Grant: Sendable {
@@ -30,20 +63,25 @@ package final class ConnectionPool: @unchecked Sendable {
         /// A slot: the caller opens a new connection (counted in `open` already).
         case slot
         case closed
+        /// The caller's task was cancelled; it holds nothing.
+        case cancelled
     }
 
     init(conninfo: String, maximumConnections: Int, schema: String? = nil, logger: Logger) {
-        precondition(maximumConnections > 0, "a pool needs at least one connection")
         self.conninfo = conninfo
         self.maximumConnections = maximumConnections
         self.schema = schema
-        self.schemaError =
-            schema.map(Self.isValidSchema) == false
-            ? VaultError(
+        if !(1...1000).contains(maximumConnections) {
+            self.configurationError = VaultError(
+                .invalidInput, "maximumConnections must be 1 to 1000, not \(maximumConnections).")
+        } else if let schema, !Self.isValidSchema(schema) {
+            self.configurationError = VaultError(
                 .invalidInput,
-                "the schema name '\(schema ?? "")' is not allowed: use 1 to 63 lower-case letters, digits and "
+                "the schema name '\(schema)' is not allowed: use 1 to 63 lower-case letters, digits and "
                     + "underscores, not starting with a digit.")
-            : nil
+        } else {
+            self.configurationError = nil
+        }
         self.logger = logger
     }
 
@@ -110,41 +148,29 @@ package final class ConnectionPool: @unchecked Sendable {
         return scalars.allSatisfy { ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "_" }
     }
 
-    /// What a caller can be given at once: the pool's closing, an idle connection or a free slot. Nil when it
-    /// must wait. Call with `lock` held.
-    private func takeGrant() -> Grant? {
-        if closed { return .closed }
-        if let connection = idle.popLast() { return .connection(connection) }
-        if open < maximumConnections {
-            open += 1
-            return .slot
-        }
-        return nil
+    private static func cancelled() -> VaultError {
+        // TODO(merge): .cancelled
+        VaultError(.timedOut, "the task was cancelled while it waited for a database connection.")
     }
 
     private func acquire() async throws(VaultError) -> PooledConnection {
-        if let schemaError { throw schemaError }
+        if let configurationError { throw configurationError }
+        // A task already cancelled takes nothing from the pool.
+        if Task.isCancelled { throw Self.cancelled() }
         // Fast path without a suspension: an idle connection or a free slot.
-        var grant = lock.withLock { _ in takeGrant() }
-        if grant == nil {
-            grant = await withCheckedContinuation { continuation in
-                let immediate = lock.withLock { _ -> Grant? in
-                    if let grant = takeGrant() { return grant }
-                    waiters.append(continuation)
-                    return nil
-                }
-                if let immediate { continuation.resume(returning: immediate) }
-            }
-        }
+        var grant = state.withLock { $0.takeGrant(maximumConnections: maximumConnections) }
+        if grant == nil { grant = await wait() }
         switch grant! {
         case .connection(let connection):
             return connection
         case .closed:
             throw VaultError(.connectionFailed, "the vault was shut down; create a new Vault.")
+        case .cancelled:
+            throw Self.cancelled()
         case .slot:
-            let label = lock.withLock { _ in
-                serial += 1
-                return "token-vault.pg.\(serial)"
+            let label = state.withLock { state in
+                state.serial += 1
+                return "token-vault.pg.\(state.serial)"
             }
             do {
                 return try await PooledConnection.connect(
@@ -156,14 +182,47 @@ package final class ConnectionPool: @unchecked Sendable {
         }
     }
 
+    /// Queues the caller until a connection or a slot is free, the pool closes or the task is cancelled.
+    ///
+    /// A grant and a cancellation can race; whichever takes the waiter out of the queue, under the lock, wins.
+    /// When the grant wins, the caller still fails (its task is cancelled) and passes what it was given on.
+    private func wait() async -> Grant {
+        let id = state.withLock { state in
+            state.lastWaiterID += 1
+            return state.lastWaiterID
+        }
+        let grant = await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Grant, Never>) in
+                let immediate = state.withLock { state -> Grant? in
+                    // Checked under the lock: a handler that ran before the waiter was queued found nothing to
+                    // remove, but the task was marked cancelled before the handler ran.
+                    if Task.isCancelled { return .cancelled }
+                    if let grant = state.takeGrant(maximumConnections: maximumConnections) { return grant }
+                    state.waiters.append(Waiter(id: id, continuation: continuation))
+                    return nil
+                }
+                if let immediate { continuation.resume(returning: immediate) }
+            }
+        } onCancel: {
+            state.withLock { $0.removeWaiter(id: id) }?.continuation.resume(returning: .cancelled)
+        }
+        guard Task.isCancelled else { return grant }
+        switch grant {
+        case .connection(let connection): release(connection)
+        case .slot: giveUpSlot()
+        case .closed, .cancelled: return grant
+        }
+        return .cancelled
+    }
+
     /// Returns a connection: to the first waiter, else to the idle list. A broken one is dropped (closed by
     /// its deinit) and its slot passed on.
     private func release(_ connection: PooledConnection, broken: Bool = false) {
         enum Next { case giveUpSlot, resume(CheckedContinuation<Grant, Never>), done }
-        let next = lock.withLock { _ -> Next in
-            if broken || closed { return .giveUpSlot }
-            if !waiters.isEmpty { return .resume(waiters.removeFirst()) }
-            idle.append(connection)
+        let next = state.withLock { state -> Next in
+            if broken || state.closed { return .giveUpSlot }
+            if !state.waiters.isEmpty { return .resume(state.waiters.removeFirst().continuation) }
+            state.idle.append(connection)
             return .done
         }
         switch next {
@@ -174,28 +233,34 @@ package final class ConnectionPool: @unchecked Sendable {
     }
 
     private func giveUpSlot() {
-        let waiter = lock.withLock { _ -> CheckedContinuation<Grant, Never>? in
-            if !closed, !waiters.isEmpty {
-                return waiters.removeFirst()  // the slot passes to it; `open` is unchanged
+        let waiter = state.withLock { state -> Waiter? in
+            if !state.closed, !state.waiters.isEmpty {
+                return state.waiters.removeFirst()  // the slot passes to it; `open` is unchanged
             }
-            open -= 1
+            state.open -= 1
             return nil
         }
-        waiter?.resume(returning: .slot)
+        waiter?.continuation.resume(returning: .slot)
+    }
+
+    /// Connections that exist or are being opened (`open`), those of them idle, and callers waiting: for tests
+    /// that look for leaks and for a queued waiter.
+    var counts: (open: Int, idle: Int, waiting: Int) {
+        state.withLock { ($0.open, $0.idle.count, $0.waiters.count) }
     }
 
     /// Closes idle connections and refuses new work. Connections in use close when they are returned.
     func shutdown() async {
-        let (pending, dropped): ([CheckedContinuation<Grant, Never>], [PooledConnection]) = lock.withLock { _ in
-            closed = true
-            let pending = waiters
-            let dropped = idle
-            waiters.removeAll()
-            idle.removeAll()
-            open -= dropped.count
+        let (pending, dropped) = state.withLock { state in
+            state.closed = true
+            let pending = state.waiters
+            let dropped = state.idle
+            state.waiters.removeAll()
+            state.idle.removeAll()
+            state.open -= dropped.count
             return (pending, dropped)
         }
         _ = dropped  // released here, outside the lock
-        for waiter in pending { waiter.resume(returning: .closed) }
+        for waiter in pending { waiter.continuation.resume(returning: .closed) }
     }
 }

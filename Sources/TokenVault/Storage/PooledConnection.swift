@@ -1,10 +1,11 @@
 import Dispatch
 import Foundation
+import Synchronization
 
 /// A libpq connection with its own serial dispatch queue: every blocking libpq call runs there,
 /// off Swift's cooperative thread pool, and never on two threads at once.
 package final class PooledConnection: @unchecked Sendable {
-    // @unchecked: `connection` is touched only on `queue`.
+    // @unchecked: `connection` (a libpq handle, not thread-safe) is touched only on the serial `queue`.
     private let connection: PGConnection
     private let queue: DispatchQueue
 
@@ -80,31 +81,33 @@ package final class PooledConnection: @unchecked Sendable {
 }
 
 /// The result of work started with ``PooledConnection/start(_:)``, made on the connection's thread.
-final class Pending<T: Sendable>: @unchecked Sendable {
-    // @unchecked: `result` and `waiter` are guarded by `lock`.
-    private let lock = NSLock()
-    private var result: Result<T, VaultError>?
-    private var waiter: CheckedContinuation<Result<T, VaultError>, Never>?
+final class Pending<T: Sendable>: Sendable {
+    private struct State {
+        var result: Result<T, VaultError>?
+        var waiter: CheckedContinuation<Result<T, VaultError>, Never>?
+    }
+
+    private let state = Mutex(State())
 
     fileprivate func fill(_ value: Result<T, VaultError>) {
-        lock.lock()
-        guard let waiter else {
-            result = value
-            lock.unlock()
-            return
+        let waiter = state.withLock { state -> CheckedContinuation<Result<T, VaultError>, Never>? in
+            guard let waiter = state.waiter else {
+                state.result = value
+                return nil
+            }
+            state.waiter = nil
+            return waiter
         }
-        self.waiter = nil
-        lock.unlock()
-        waiter.resume(returning: value)
+        waiter?.resume(returning: value)
     }
 
     /// Waits for the work to finish; returns at once when it already has.
     func value() async throws(VaultError) -> T {
-        if let ready = lock.withLock({ result }) { return try ready.get() }
+        if let ready = state.withLock({ $0.result }) { return try ready.get() }
         let outcome = await withCheckedContinuation { continuation in
-            let ready = lock.withLock { () -> Result<T, VaultError>? in
-                if let result { return result }
-                waiter = continuation
+            let ready = state.withLock { state -> Result<T, VaultError>? in
+                if let result = state.result { return result }
+                state.waiter = continuation
                 return nil
             }
             if let ready { continuation.resume(returning: ready) }
