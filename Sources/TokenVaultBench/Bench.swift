@@ -24,6 +24,7 @@ struct Bench: AsyncParsableCommand {
               token-vault bench --json --duration 5 --rows 100000
               token-vault bench --only rotate --rows 1000000
               token-vault bench --only put,get --calibrate
+              token-vault bench --runs 6 --only put,get,access_token
             """)
 
     @Option(help: "Seconds of timed turns per figure, split across the alternating rounds.")
@@ -58,7 +59,14 @@ struct Bench: AsyncParsableCommand {
             "With --calibrate: add this many nanoseconds of work per call (0 to 1000000) instead.", valueName: "ns"))
     var calibrateNanoseconds: Double?
 
-    @Flag(help: "Print one JSON object with a results array.")
+    @Option(
+        help: ArgumentHelp(
+            "Run the whole bench this many times in a row (1 to 100), each run in its own scratch schema, then "
+                + "summarise each figure over the runs: mean ratio, standard deviation, range, runs below target.",
+            valueName: "n"))
+    var runs = 1
+
+    @Flag(help: "Print one JSON object with a results array (with --runs above 1: runs, summary).")
     var json = false
 
     func validate() throws {
@@ -66,6 +74,9 @@ struct Bench: AsyncParsableCommand {
             throw ValidationError("--duration must be more than 0 and at most 3600 seconds.")
         }
         guard (1...100).contains(rounds) else { throw ValidationError("--rounds must be 1 to 100.") }
+        guard (1...100).contains(runs) else {
+            throw ValidationError("--runs must be 1 to 100 (the number of times the whole bench runs).")
+        }
         guard (1...100_000_000).contains(rows) else { throw ValidationError("--rows must be 1 to 100000000.") }
         guard (4...1_000_000).contains(clients) else {
             // Each of the 4 workers needs rows of its own.
@@ -107,13 +118,43 @@ struct Bench: AsyncParsableCommand {
             only: only.map { Set($0.split(separator: ",").map(String.init)) } ?? Set(BenchRunner.names),
             calibrate: calibrate, calibrateNanoseconds: calibrateNanoseconds,
             progress: json ? { _ in } : { Self.say($0) })
-        var runner = BenchRunner(settings: settings)
-        runner.stop = StopRequest(
-            message: "bench: stopping before the next turn and dropping the scratch schema \(runner.schema) (Ctrl-C "
-                + "again to quit at once and leave it; then: DROP SCHEMA \(runner.schema) CASCADE)…")
-        let report: BenchReport
+        let stop = BenchStop()
+        var reports: [BenchReport] = []
+        for run in 1...runs {
+            var runner = BenchRunner(settings: settings)
+            if let last = reports.indices.last, stop.isRequested {
+                // Ctrl-C after the last run's last turn, while it dropped its schema: no more runs, and no report.
+                Self.say("interrupted after run \(last + 1) of \(runs); its scratch schema \(stop.schema) was dropped.")
+                throw ExitCode(130)
+            }
+            stop.schema = runner.schema
+            runner.stop = stop
+            if runs > 1 { Self.say("run \(run) of \(runs)") }
+            reports.append(try await Self.measure(runner))
+        }
+        if runs == 1 {
+            if json {
+                try CLI.printJSON(reports[0])
+            } else {
+                print(reports[0].table())
+            }
+            return
+        }
+        let summary = BenchSummary(reports: reports)
+        if json {
+            try CLI.printJSON(BenchRuns(runs: reports, summary: summary))
+        } else {
+            for (index, report) in reports.enumerated() {
+                print("run \(index + 1) of \(runs):\n\(report.table())\n")
+            }
+            print(summary.table())
+        }
+    }
+
+    /// One run of the bench, in its own scratch schema; Ctrl-C and a schema left behind end the command.
+    private static func measure(_ runner: BenchRunner) async throws -> BenchReport {
         do {
-            report = try await runner.run()
+            return try await runner.run()
         } catch is BenchRunner.Interrupted {
             Self.say("interrupted; the scratch schema \(runner.schema) was dropped.")
             throw ExitCode(130)
@@ -125,11 +166,6 @@ struct Bench: AsyncParsableCommand {
             throw CLI.fail(left.cause ?? left.dropError)
         } catch {
             throw CLI.fail(error)
-        }
-        if json {
-            try CLI.printJSON(report)
-        } else {
-            print(report.table())
         }
     }
 

@@ -115,16 +115,7 @@ struct BenchReport: Encodable {
             ]
         }
         rows.insert(header, at: 0)
-        var widths = header.map { _ in 0 }
-        for row in rows { for (index, cell) in row.enumerated() { widths[index] = max(widths[index], cell.count) } }
-        for row in rows {
-            lines.append(
-                row.enumerated().map { index, cell in
-                    index == 0
-                        ? cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
-                        : String(repeating: " ", count: widths[index] - cell.count) + cell
-                }.joined(separator: "  "))
-        }
+        lines += alignColumns(rows)
         if let calibrations {
             lines.append(
                 "calibration: the baseline with pure CPU work (no memory, no allocation) added to each call, "
@@ -173,5 +164,23 @@ struct BenchReport: Encodable {
                     : "libsodium's randombytes_buf, as in the seal_open baseline"))
         lines.append("peak resident memory: \(peakResidentBytes / 1_048_576) MiB")
         return lines.joined(separator: "\n")
+    }
+}
+
+/// `rows` as lines of aligned columns two spaces apart: the first column left-aligned, the others right-aligned.
+func alignColumns(_ rows: [[String]]) -> [String] {
+    var widths: [Int] = []
+    for row in rows {
+        for (index, cell) in row.enumerated() {
+            if index == widths.count { widths.append(0) }
+            widths[index] = max(widths[index], cell.count)
+        }
+    }
+    return rows.map { row in
+        row.enumerated().map { index, cell in
+            index == 0
+                ? cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+                : String(repeating: " ", count: widths[index] - cell.count) + cell
+        }.joined(separator: "  ")
     }
 }

@@ -28,7 +28,7 @@ struct BenchRunner {
 
     let settings: Settings
     /// Set by Ctrl-C: the bench stops before its next timed turn and drops its schema.
-    var stop: StopRequest?
+    var stop: BenchStop?
 
     /// Thrown when Ctrl-C stopped the bench between turns.
     struct Interrupted: Error {}

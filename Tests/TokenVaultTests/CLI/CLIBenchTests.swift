@@ -119,6 +119,105 @@ final class CLIBenchTests: XCTestCase {
         await database.drop()
     }
 
+    /// `--runs 2`: the bench twice, each run's table then the summary per figure; in JSON, the runs and summaries.
+    func testBenchRunsSeveralTimesAndSummarises() async throws {
+        let database = try await TestDatabase.create()
+        let cli = CLIRunner(databaseURL: database.url, key: nil)
+        let table = try cli.run([
+            "bench", "--runs", "2", "--only", "seal_open,get", "--duration", "0.1", "--rounds", "2", "--clients", "4",
+        ])
+        XCTAssertEqual(table.status, 0, table.stderr)
+        XCTAssertTrue(table.stderr.contains("bench: run 1 of 2\n"), table.stderr)
+        XCTAssertTrue(table.stderr.contains("bench: run 2 of 2\n"), table.stderr)
+        XCTAssertTrue(table.stdout.contains("run 1 of 2:\nname "), table.stdout)
+        XCTAssertTrue(table.stdout.contains("run 2 of 2:\nname "), table.stdout)
+        let lines = table.stdout.split(separator: "\n").map(String.init)
+        let start = try XCTUnwrap(
+            lines.firstIndex(of: "summary of 2 runs, ratio vault/baseline per figure:"), table.stdout)
+        XCTAssertEqual(
+            lines[start + 1].split(separator: " "), ["name", "conns", "runs", "mean", "sd", "range", "below", "target"])
+        let pattern =
+            "^[a-z_]+ +[–0-9]+ +2 +[0-9]+\\.[0-9]{3} +[0-9]+\\.[0-9]{3} +[0-9.]+–[0-9.]+ +[0-2]  ≥ 0\\.[0-9]{2}$"
+        let rows = lines[(start + 2)...].prefix { $0.range(of: pattern, options: .regularExpression) != nil }
+        XCTAssertEqual(
+            rows.map { $0.split(separator: " ")[0...1].joined(separator: "/") }, ["seal_open/–", "get/1", "get/4"],
+            table.stdout)
+        XCTAssertTrue(
+            table.stdout.hasSuffix("repeat at another time before trusting a difference of a few points.\n"),
+            table.stdout)
+        XCTAssertFalse(table.stdout.contains("--calibrate:"), "no calibration summary unless asked for")
+
+        let run = try cli.run([
+            "bench", "--runs", "2", "--json", "--only", "get", "--calibrate", "--duration", "0.1", "--rounds", "2",
+            "--clients", "4",
+        ])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        XCTAssertTrue(run.stderr.contains("bench: run 2 of 2"), run.stderr)
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(Set(object.keys), ["runs", "summary", "calibration_summary"])
+        let runs = try XCTUnwrap(object["runs"] as? [[String: Any]])
+        XCTAssertEqual(runs.count, 2)
+        let ratios = try runs.map { run in
+            try XCTUnwrap(run["results"] as? [[String: Any]]).map { $0["ratio"] as? Double ?? .nan }
+        }
+        let summary = try XCTUnwrap(object["summary"] as? [[String: Any]])
+        XCTAssertEqual(summary.map { "\($0["name"]!)/\($0["connections"]!)" }, ["get/1", "get/4"])
+        for (index, line) in summary.enumerated() {
+            let mine = ratios.map { $0[index] }
+            XCTAssertEqual(line["runs"] as? Int, 2)
+            XCTAssertEqual(line["mean"] as? Double ?? 0, (mine[0] + mine[1]) / 2, accuracy: 1e-9)
+            XCTAssertEqual(line["sd"] as? Double ?? -1, abs(mine[0] - mine[1]) / 2.0.squareRoot(), accuracy: 1e-9)
+            XCTAssertEqual(line["min"] as? Double, mine.min())
+            XCTAssertEqual(line["max"] as? Double, mine.max())
+            XCTAssertEqual(line["target"] as? Double, 0.90)
+            XCTAssertEqual(line["below_target"] as? Int, mine.filter { $0 < 0.90 }.count)
+        }
+        let calibrations = try XCTUnwrap(object["calibration_summary"] as? [[String: Any]])
+        XCTAssertEqual(calibrations.map { "\($0["name"]!)/\($0["connections"]!)" }, ["get/1", "get/4"])
+        for calibration in calibrations {
+            XCTAssertEqual(calibration["runs"] as? Int, 2)
+            XCTAssertGreaterThan(calibration["work_ns_mean"] as? Double ?? 0, 0)
+            XCTAssertNotNil(calibration["gap_sd"] as? Double)
+        }
+
+        for value in ["0", "101"] {
+            let refused = try cli.run(["bench", "--runs", value])
+            XCTAssertEqual(refused.status, 64, refused.stderr)
+            XCTAssertTrue(refused.stderr.contains("--runs must be 1 to 100"), refused.stderr)
+        }
+        let leftovers = try await AdminSQL.query(
+            "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'token_vault_bench_%'", url: database.url)
+        XCTAssertEqual(leftovers.count, 0, "every run's scratch schema is dropped")
+        await database.drop()
+    }
+
+    /// Ctrl-C in the first of three runs: as with one run (schema dropped, exit 130, no report), and no more runs.
+    func testCtrlCStopsTheRemainingRuns() async throws {
+        let database = try await TestDatabase.create()
+        let cli = CLIRunner(databaseURL: database.url, key: nil)
+        let (process, output, errors) = try cli.start([
+            "bench", "--runs", "3", "--only", "seal_open", "--duration", "2", "--rounds", "1",
+        ])
+        try await Task.sleep(nanoseconds: 1_500_000_000)
+        kill(process.processIdentifier, SIGINT)
+        let stdout = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 130, stderr)
+        XCTAssertEqual(stdout, "", "no report after Ctrl-C")
+        XCTAssertTrue(stderr.contains("bench: run 1 of 3"), stderr)
+        XCTAssertFalse(stderr.contains("run 2 of 3"), stderr)
+        let schema = try XCTUnwrap(
+            stderr.range(of: "token_vault_bench_[0-9]+", options: .regularExpression).map { String(stderr[$0]) },
+            stderr)
+        XCTAssertTrue(stderr.contains("dropping the scratch schema \(schema) (Ctrl-C again"), stderr)
+        XCTAssertTrue(stderr.contains("interrupted; the scratch schema \(schema) was dropped."), stderr)
+        let leftovers = try await AdminSQL.query(
+            "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'token_vault_bench_%'", url: database.url)
+        XCTAssertEqual(leftovers.count, 0, "the scratch schema is dropped")
+        await database.drop()
+    }
+
     func testCtrlCStopsTheBenchAndDropsItsSchema() async throws {
         let database = try await TestDatabase.create()
         let cli = CLIRunner(databaseURL: database.url, key: nil)
