@@ -118,16 +118,20 @@ struct Bench: AsyncParsableCommand {
             only: only.map { Set($0.split(separator: ",").map(String.init)) } ?? Set(BenchRunner.names),
             calibrate: calibrate, calibrateNanoseconds: calibrateNanoseconds,
             progress: json ? { _ in } : { Self.say($0) })
-        let stop = BenchStop()
+        let stop = StopRequest(message: "")
+        var schema = ""
         var reports: [BenchReport] = []
         for run in 1...runs {
             var runner = BenchRunner(settings: settings)
             if let last = reports.indices.last, stop.isRequested {
                 // Ctrl-C after the last run's last turn, while it dropped its schema: no more runs, and no report.
-                Self.say("interrupted after run \(last + 1) of \(runs); its scratch schema \(stop.schema) was dropped.")
+                Self.say("interrupted after run \(last + 1) of \(runs); its scratch schema \(schema) was dropped.")
                 throw ExitCode(130)
             }
-            stop.schema = runner.schema
+            schema = runner.schema
+            stop.message =
+                "bench: stopping before the next turn and dropping the scratch schema \(schema) (Ctrl-C again to "
+                + "quit at once and leave it; then: DROP SCHEMA \(schema) CASCADE)…"
             runner.stop = stop
             if runs > 1 { Self.say("run \(run) of \(runs)") }
             reports.append(try await Self.measure(runner))

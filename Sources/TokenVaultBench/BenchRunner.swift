@@ -28,7 +28,7 @@ struct BenchRunner {
 
     let settings: Settings
     /// Set by Ctrl-C: the bench stops before its next timed turn and drops its schema.
-    var stop: BenchStop?
+    var stop: StopRequest?
 
     /// Thrown when Ctrl-C stopped the bench between turns.
     struct Interrupted: Error {}

@@ -52,18 +52,21 @@ package final class ProgressBar: Sendable {
 package final class StopRequest: Sendable {
     private struct State {
         var requested = false
+        var message: String
         /// Only kept alive.
         var sources: [any DispatchSourceSignal] = []
     }
 
-    private let state = Mutex(State())
+    private let state: Mutex<State>
 
+    /// - Parameter message: what the first Ctrl-C prints (the second one quits at once).
     package init(message: String) {
+        state = Mutex(State(message: message))
         let handler: @Sendable () -> Void = { [weak self] in
             guard let self else { return }
-            let first = self.state.withLock { state in
+            let (first, message) = self.state.withLock { state in
                 defer { state.requested = true }
-                return !state.requested
+                return (!state.requested, state.message)
             }
             if first {
                 FileHandle.standardError.write(Data("\n\(message)\n".utf8))
@@ -81,6 +84,12 @@ package final class StopRequest: Sendable {
                 state.sources.append(source)
             }
         }
+    }
+
+    /// What the first Ctrl-C prints; a long command that moves on to other work (the bench's next run) updates it.
+    package var message: String {
+        get { state.withLock { $0.message } }
+        set { state.withLock { $0.message = newValue } }
     }
 
     package var isRequested: Bool { state.withLock { $0.requested } }

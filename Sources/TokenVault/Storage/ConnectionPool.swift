@@ -104,7 +104,7 @@ package final class ConnectionPool: Sendable {
                 if broken && idempotent && attempt == 1 {
                     logger.warning(
                         "database connection lost; retrying once on a new connection",
-                        metadata: ["token_vault.sqlstate": "\(error.sqlState ?? "none")"])
+                        metadata: [LogKey.sqlState: "\(error.sqlState ?? "none")"])
                     continue
                 }
                 throw error
@@ -149,8 +149,7 @@ package final class ConnectionPool: Sendable {
     }
 
     private static func cancelled() -> VaultError {
-        // TODO(merge): .cancelled
-        VaultError(.timedOut, "the task was cancelled while it waited for a database connection.")
+        VaultError(.cancelled, "the task was cancelled while it waited for a database connection.")
     }
 
     private func acquire() async throws(VaultError) -> PooledConnection {
