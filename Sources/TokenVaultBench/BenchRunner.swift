@@ -97,17 +97,17 @@ struct BenchRunner {
             metadata: ["api_domain": .string("https://www.zohoapis.eu")])
     }
 
-    func vault(connections: Int, keyring: Keyring, providers: [OAuthProvider] = []) -> Vault {
+    func vault(connections: Int, keyring: Keyring, providers: [OAuthProvider] = []) throws(VaultError) -> Vault {
         var configuration = VaultConfiguration(
             databaseURL: settings.databaseURL, keyring: keyring, maximumConnections: connections, providers: providers)
         configuration.schema = schema
-        return Vault(configuration: configuration)
+        return try Vault(configuration: configuration)
     }
 
     private func measureAll() async throws -> BenchReport {
         var report = BenchReport()
         let keyring = try Keyring(current: .generate())
-        let setup = vault(connections: 1, keyring: keyring)
+        let setup = try vault(connections: 1, keyring: keyring)
         try await setup.migrate()
         await setup.shutdown()
         let clientIDs = (0..<settings.clients).map { "bench-client-\($0)" }
@@ -340,7 +340,7 @@ struct BenchRunner {
     private func put(
         connections: Int, keyring: Keyring, clients: [String], burn: (CPUBurn, Double)?
     ) async throws -> (BenchResult, BenchCalibration?) {
-        let vault = vault(connections: connections, keyring: keyring)
+        let vault = try vault(connections: connections, keyring: keyring)
         let raws = try await rawConnections(connections)
         // The blocking loop has its own connections: run on the baseline's, it would keep them (and their server
         // processes) warm for the baseline's next turn while the vault's sat idle.
@@ -412,7 +412,7 @@ struct BenchRunner {
 
     /// Valid tokens for every bench client, for get and access_token.
     private func seedValid(keyring: Keyring, clients: [String]) async throws {
-        let vault = vault(connections: 1, keyring: keyring)
+        let vault = try vault(connections: 1, keyring: keyring)
         let records = clients.map { client in
             ImportRecord(
                 client: client, provider: provider,
@@ -430,7 +430,7 @@ struct BenchRunner {
     private func vaultWork(
         keyring: Keyring, clients: [String], kinds: Set<String>, beyondBaseline: Bool
     ) async throws -> (work: [String: Double], beyondBaseline: [String: Double]) {
-        let vault = vault(connections: 1, keyring: keyring)
+        let vault = try vault(connections: 1, keyring: keyring)
         let tokens = benchTokens()
         var work: [String: Double] = [:]
         var extra: [String: Double] = [:]
@@ -456,7 +456,7 @@ struct BenchRunner {
     private func get(
         name: String, connections: Int, keyring: Keyring, clients: [String], burn: (CPUBurn, Double)?
     ) async throws -> (BenchResult, BenchCalibration?) {
-        let vault = vault(
+        let vault = try vault(
             connections: connections, keyring: keyring,
             providers: [.zoho(provider, clientID: "bench", clientSecret: Secret("bench"))])
         let raws = try await rawConnections(connections)
@@ -504,7 +504,7 @@ struct BenchRunner {
     /// Both sides insert the same `rows` new rows into an emptied table, from inputs made before timing: the
     /// vault's records (tokens, metadata) and the baseline's rows of random bytes.
     private func importRows(keyring: Keyring) async throws -> BenchResult {
-        let vault = vault(connections: 1, keyring: keyring)
+        let vault = try vault(connections: 1, keyring: keyring)
         let raw = try await rawConnections(1)[0]
         // Opens the pool's connection before timing, as the baseline's is: a no-op on a migrated schema.
         _ = try await vault.migrate()
@@ -540,7 +540,7 @@ struct BenchRunner {
         var keys = [VaultKey.generate()]
         var lastVaultSeconds = 0.0
         try await raw.execute("TRUNCATE oauth_tokens")
-        let seeding = vault(connections: 1, keyring: try Keyring(current: keys[0]))
+        let seeding = try vault(connections: 1, keyring: try Keyring(current: keys[0]))
         var start = 0
         while start < rows {
             try checkStop()
@@ -576,7 +576,8 @@ struct BenchRunner {
                 if vaultSide {
                     try await raw.execute("VACUUM ANALYZE oauth_tokens")
                     let next = VaultKey.generate()
-                    let nextVault = vault(connections: 1, keyring: try Keyring(current: next, previous: [keys.last!]))
+                    let nextVault = try vault(
+                        connections: 1, keyring: try Keyring(current: next, previous: [keys.last!]))
                     _ = try await nextVault.migrate()
                     rotating = (nextVault, next)
                 } else {
@@ -615,7 +616,7 @@ struct BenchRunner {
         let endpoint = try FakeTokenEndpoint.start(rotation: .rotating)
         defer { endpoint.stop() }
         endpoint.addRefreshToken("rt-bench-stampede")
-        let vault = vault(
+        let vault = try vault(
             connections: 4, keyring: keyring,
             providers: [
                 .zoho(

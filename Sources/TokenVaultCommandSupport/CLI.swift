@@ -51,7 +51,7 @@ package enum CLI {
             if !needsKeys && keyless {
                 environment[Keyring.Variable.key] = VaultKey.generate().exportBase64()
             }
-            vault = Vault(configuration: try VaultConfiguration.fromEnvironment(environment), logger: logger)
+            vault = try Vault(configuration: VaultConfiguration.fromEnvironment(environment), logger: logger)
         } catch {
             throw fail(error, hints: hints)
         }

@@ -27,7 +27,7 @@ if let gate = arguments["wait-for"] {
 
 let vault: Vault
 do {
-    vault = Vault(configuration: try VaultConfiguration.fromEnvironment())
+    vault = try Vault(configuration: VaultConfiguration.fromEnvironment())
 } catch {
     FileHandle.standardError.write(Data("\(error)\n".utf8))
     exit(78)

@@ -4,7 +4,7 @@ import Logging
 /// Stores OAuth tokens sealed in PostgreSQL and hands them back opened.
 ///
 /// ```swift
-/// let vault = Vault(configuration: try .fromEnvironment(), logger: logger)
+/// let vault = try Vault(configuration: .fromEnvironment(), logger: logger)
 /// try await vault.migrate()
 /// try await vault.store(tokens, client: "acme", provider: "zoho_crm")
 /// let token = try await vault.accessToken(client: "acme", provider: "zoho_crm")
@@ -19,11 +19,17 @@ public final class Vault: Sendable {
     let flights = RefreshFlights()
     let endpoint: TokenEndpointClient
 
-    /// - Parameter logger: receives client, provider and key ids, never a token or key. Default: no logging.
+    /// Makes a vault; no connection is opened until the first call that needs one.
+    ///
+    /// - Parameters:
+    ///   - configuration: checked with ``VaultConfiguration/validate()``.
+    ///   - logger: receives client, provider and key ids, never a token or key. Default: no logging.
+    /// - Throws: `.invalidInput` when a configuration value is out of range (see ``VaultConfiguration/validate()``).
     public init(
         configuration: VaultConfiguration,
         logger: Logger = Logger(label: "token-vault", factory: { _ in SwiftLogNoOpLogHandler() })
-    ) {
+    ) throws(VaultError) {
+        try configuration.validate()
         self.configuration = configuration
         self.sealer = Sealer(keyring: configuration.keyring)
         self.repository = TokenRepository(

@@ -74,6 +74,44 @@ public struct VaultConfiguration: Sendable, CustomStringConvertible {
             refreshMargin: margin, providers: try OAuthProvider.zohoFromEnvironment(environment))
     }
 
+    /// Refuses values the vault cannot work with, naming the field; ``Vault/init(configuration:logger:)`` calls it.
+    public func validate() throws(VaultError) {
+        func refuse(_ message: String) -> VaultError { VaultError(.invalidInput, "VaultConfiguration: \(message)") }
+        guard (1...1000).contains(maximumConnections) else {
+            throw refuse("maximumConnections must be 1 to 1000, not \(maximumConnections).")
+        }
+        guard refreshMargin.isFinite, refreshMargin >= 0, refreshMargin < 86_400 else {
+            throw refuse("refreshMargin must be 0 to 86399 seconds, not \(refreshMargin).")
+        }
+        if let schema, !ConnectionPool.isValidSchema(schema) {
+            throw refuse(
+                "the schema name '\(schema)' is not allowed: use 1 to 63 lower-case letters, digits and "
+                    + "underscores, not starting with a digit.")
+        }
+        let policy = refreshPolicy
+        for (name, value) in [
+            ("requestTimeout", policy.requestTimeout), ("initialBackoff", policy.initialBackoff),
+            ("maximumBackoff", policy.maximumBackoff), ("lockTimeout", policy.lockTimeout),
+        ] {
+            guard value.isFinite, value >= 0, value <= 3600 else {
+                throw refuse("refreshPolicy.\(name) must be 0 to 3600 seconds, not \(value).")
+            }
+        }
+        guard policy.requestTimeout > 0 else { throw refuse("refreshPolicy.requestTimeout must be more than 0.") }
+        guard (1...20).contains(policy.attempts) else {
+            throw refuse("refreshPolicy.attempts must be 1 to 20, not \(policy.attempts).")
+        }
+        for provider in providers.values {
+            if let limit = provider.refreshRateLimit {
+                guard limit.count >= 1, limit.window.isFinite, limit.window > 0, limit.window <= 86_400 else {
+                    throw refuse(
+                        "the refresh rate limit of provider '\(provider.name)' must allow at least 1 refresh in a "
+                            + "window of more than 0 and at most 86400 seconds.")
+                }
+            }
+        }
+    }
+
     public var description: String {
         "VaultConfiguration(databaseURL: <redacted>, keys: \(keyring.keyIDs), "
             + "maximumConnections: \(maximumConnections), refreshMargin: \(refreshMargin), "

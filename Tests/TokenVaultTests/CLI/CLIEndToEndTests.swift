@@ -144,7 +144,7 @@ final class CLIEndToEndTests: XCTestCase {
     func testTokenDoesNotPrintAStoredControlCharacter() async throws {
         _ = try cli.run(["migrate"])
         let key = try VaultKey(base64: try XCTUnwrap(cli.environment["TOKEN_VAULT_KEY"]))
-        let vault = Vault(
+        let vault = try Vault(
             configuration: VaultConfiguration(databaseURL: database.url, keyring: try Keyring(current: key)))
         try await vault.store(
             TokenSet(

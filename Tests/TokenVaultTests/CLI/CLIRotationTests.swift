@@ -40,7 +40,7 @@ final class CLIRotationTests: XCTestCase {
         XCTAssertEqual(verify.status, 0, verify.stdout + verify.stderr, file: file, line: line)
         XCTAssertTrue(
             verify.stdout.contains("\(count) rows checked, 0 failing fields"), verify.stdout, file: file, line: line)
-        let vault = Vault(
+        let vault = try Vault(
             configuration: VaultConfiguration(
                 databaseURL: database.url, keyring: try Keyring(current: VaultKey(base64: newKey))))
         for index in Array(0..<count).shuffled().prefix(100) {
@@ -162,7 +162,7 @@ final class CLIRotationTests: XCTestCase {
         process.standardOutput = output
         try process.run()
         // Meanwhile a service (already on the new key) stores fresh tokens for some rows.
-        let service = Vault(
+        let service = try Vault(
             configuration: VaultConfiguration(
                 databaseURL: database.url,
                 keyring: try Keyring(current: VaultKey(base64: newKey), previous: [VaultKey(base64: oldKey)])))

@@ -38,7 +38,7 @@ final class NonceBatchTests: XCTestCase {
     }
 
     func testAStoreSealsItsTwoTokensUnderDifferentNonces() throws {
-        let vault = Vault(
+        let vault = try Vault(
             configuration: VaultConfiguration(
                 databaseURL: "", keyring: try Keyring(current: VaultKey.generate())))
         let tokens = TokenSet(accessToken: Secret("access"), refreshToken: Secret("refresh"))

@@ -25,7 +25,7 @@ final class RotationTests: XCTestCase {
         let fixture = try await VaultFixture.make(keyring: try Keyring(current: old))
         let input = records(2500)
         try await fixture.vault.importTokens(input)
-        let rotating = fixture.reopen(keyring: try Keyring(current: new, previous: [old]))
+        let rotating = try fixture.reopen(keyring: try Keyring(current: new, previous: [old]))
         let progress = LockedCounter()
         let report = try await rotating.rotateKeys(batchSize: 300, progress: { _ in progress.increment() })
         XCTAssertEqual(report.toReseal, 2500)
@@ -33,7 +33,7 @@ final class RotationTests: XCTestCase {
         XCTAssertEqual(report.remaining, 0)
         XCTAssertTrue(report.failures.isEmpty)
         XCTAssertEqual(progress.value, 9, "one progress report per batch")
-        let newOnly = fixture.reopen(keyring: try Keyring(current: new))
+        let newOnly = try fixture.reopen(keyring: try Keyring(current: new))
         let verified = try await newOnly.verify()
         XCTAssertTrue(verified.ok)
         XCTAssertEqual(verified.rowsByKeyID, [new.id.rawValue: 2500])
@@ -58,7 +58,7 @@ final class RotationTests: XCTestCase {
         let new = VaultKey.generate()
         let fixture = try await VaultFixture.make(keyring: try Keyring(current: old))
         try await fixture.vault.importTokens(records(10))
-        let rotating = fixture.reopen(keyring: try Keyring(current: new, previous: [old]))
+        let rotating = try fixture.reopen(keyring: try Keyring(current: new, previous: [old]))
         // Read a batch, as rotate-key does…
         let page = try await rotating.repository.page(notUnder: new.id, after: nil, limit: 10)
         // …then a service with the new key stores fresh tokens for one of its rows…
@@ -82,7 +82,7 @@ final class RotationTests: XCTestCase {
         let new = VaultKey.generate()
         let fixture = try await VaultFixture.make(keyring: try Keyring(current: old))
         try await fixture.vault.importTokens(records(5))
-        let rotating = fixture.reopen(keyring: try Keyring(current: new, previous: [old]))
+        let rotating = try fixture.reopen(keyring: try Keyring(current: new, previous: [old]))
         let page = try await rotating.repository.page(notUnder: new.id, after: nil, limit: 5)
         // A service that still has the old key as current writes the row: version moves, key stays old.
         let replaced = sampleTokens(access: "1000.still-old-key", refresh: "1000.still-old-key-refresh")
@@ -103,9 +103,9 @@ final class RotationTests: XCTestCase {
         let old = VaultKey.generate()
         let fixture = try await VaultFixture.make(keyring: try Keyring(current: lost))
         try await fixture.vault.importTokens(records(3, prefix: "lost"))
-        let oldVault = fixture.reopen(keyring: try Keyring(current: old))
+        let oldVault = try fixture.reopen(keyring: try Keyring(current: old))
         try await oldVault.importTokens(records(4, prefix: "old"))
-        let rotating = fixture.reopen(keyring: try Keyring(current: .generate(), previous: [old]))
+        let rotating = try fixture.reopen(keyring: try Keyring(current: .generate(), previous: [old]))
         let error = await assertVaultError(.unknownKey) { try await rotating.rotateKeys() }
         XCTAssertTrue(error?.message.contains("3 rows under key \(lost.id)") ?? false, "\(String(describing: error))")
         XCTAssertTrue(error?.message.contains("Nothing was changed") ?? false)
@@ -123,7 +123,7 @@ final class RotationTests: XCTestCase {
         _ = try await fixture.sql(
             "UPDATE oauth_tokens SET refresh_token_ciphertext = set_byte(refresh_token_ciphertext, 9, 0) WHERE client_id = 'client-00004'"
         )
-        let rotating = fixture.reopen(keyring: try Keyring(current: new, previous: [old]))
+        let rotating = try fixture.reopen(keyring: try Keyring(current: new, previous: [old]))
         let report = try await rotating.rotateKeys(batchSize: 6)
         XCTAssertEqual(report.resealed, 19)
         XCTAssertEqual(
@@ -138,7 +138,7 @@ final class RotationTests: XCTestCase {
         let old = VaultKey.generate()
         let fixture = try await VaultFixture.make(keyring: try Keyring(current: old))
         try await fixture.vault.importTokens(records(12))
-        let rotating = fixture.reopen(keyring: try Keyring(current: .generate(), previous: [old]))
+        let rotating = try fixture.reopen(keyring: try Keyring(current: .generate(), previous: [old]))
         let report = try await rotating.rotateKeys(dryRun: true)
         XCTAssertEqual(report.toReseal, 12)
         XCTAssertEqual(report.resealed, 0)
@@ -152,7 +152,7 @@ final class RotationTests: XCTestCase {
         let old = VaultKey.generate()
         let fixture = try await VaultFixture.make(keyring: try Keyring(current: old))
         try await fixture.vault.importTokens(records(50))
-        let rotating = fixture.reopen(keyring: try Keyring(current: .generate(), previous: [old]))
+        let rotating = try fixture.reopen(keyring: try Keyring(current: .generate(), previous: [old]))
         let report = try await rotating.rotateKeys(batchSize: 10, shouldStop: { true })
         XCTAssertTrue(report.interrupted)
         XCTAssertEqual(report.resealed, 10)

@@ -144,13 +144,13 @@ final class ConnectionPoolTests: XCTestCase {
             XCTAssertEqual(pool.counts.open, 0)
             await pool.shutdown()
         }
-        // Through the public API too: the vault is made, and its first use says what is wrong.
-        let vault = Vault(
-            configuration: VaultConfiguration(
-                databaseURL: "postgresql:///unused", keyring: try Keyring(current: .generate()), maximumConnections: 0))
-        let error = await assertVaultError(.invalidInput) { try await vault.list() }
-        XCTAssertEqual(error?.message, "maximumConnections must be 1 to 1000, not 0.")
-        await vault.shutdown()
+        // Through the public API, the vault refuses to be made at all.
+        let configuration = VaultConfiguration(
+            databaseURL: "postgresql:///unused", keyring: try Keyring(current: .generate()), maximumConnections: 0)
+        XCTAssertThrowsError(try Vault(configuration: configuration)) { error in
+            XCTAssertEqual(
+                (error as? VaultError)?.message, "VaultConfiguration: maximumConnections must be 1 to 1000, not 0.")
+        }
     }
 }
 

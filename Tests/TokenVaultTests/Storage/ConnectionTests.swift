@@ -19,7 +19,7 @@ final class ConnectionTests: XCTestCase {
     }
 
     func testUnreachableDatabaseSaysSoWithoutThePassword() async throws {
-        let vault = Vault(
+        let vault = try Vault(
             configuration: VaultConfiguration(
                 databaseURL: "postgresql://vault:hunter2-secret@/vault?host=/nonexistent-socket-dir&connect_timeout=2",
                 keyring: try Keyring(current: .generate())))
@@ -39,14 +39,45 @@ final class ConnectionTests: XCTestCase {
         await fixture.tearDown()
     }
 
-    func testAnInvalidSchemaNameIsRefusedOnUse() async throws {
+    func testAnInvalidSchemaNameIsRefusedWhenTheVaultIsMade() async throws {
         var configuration = VaultConfiguration(
             databaseURL: try SharedDatabase.url(), keyring: try Keyring(current: .generate()))
         configuration.schema = "public; DROP TABLE x"
-        let vault = Vault(configuration: configuration)
-        let error = await assertVaultError(.invalidInput) { try await vault.list() }
-        XCTAssertTrue(error?.message.contains("is not allowed") ?? false, "\(String(describing: error))")
-        await vault.shutdown()
+        XCTAssertThrowsError(try Vault(configuration: configuration)) { error in
+            XCTAssertEqual((error as? VaultError)?.code, .invalidInput)
+            XCTAssertTrue("\(error)".contains("is not allowed"), "\(error)")
+        }
+    }
+
+    func testOutOfRangeConfigurationValuesAreRefusedNotTrapped() throws {
+        let keyring = try Keyring(current: .generate())
+        var cases: [(VaultConfiguration, String)] = []
+        func with(_ change: (inout VaultConfiguration) -> Void, _ expected: String) {
+            var configuration = VaultConfiguration(databaseURL: "", keyring: keyring)
+            change(&configuration)
+            cases.append((configuration, expected))
+        }
+        with({ $0.maximumConnections = 0 }, "maximumConnections must be 1 to 1000")
+        with({ $0.refreshMargin = .nan }, "refreshMargin must be 0 to 86399 seconds")
+        with({ $0.refreshMargin = -1 }, "refreshMargin must be 0 to 86399 seconds")
+        with({ $0.refreshPolicy.requestTimeout = .infinity }, "refreshPolicy.requestTimeout must be 0 to 3600")
+        with({ $0.refreshPolicy.requestTimeout = 0 }, "refreshPolicy.requestTimeout must be more than 0")
+        with({ $0.refreshPolicy.lockTimeout = .nan }, "refreshPolicy.lockTimeout must be 0 to 3600")
+        with({ $0.refreshPolicy.attempts = 0 }, "refreshPolicy.attempts must be 1 to 20")
+        with(
+            {
+                var provider = OAuthProvider(
+                    name: "p", tokenURL: URL(string: "https://example.invalid/token")!, clientID: "id",
+                    clientSecret: Secret("secret"))
+                provider.refreshRateLimit = .init(count: 0, window: 600)
+                $0.register(provider)
+            }, "the refresh rate limit of provider 'p'")
+        for (configuration, expected) in cases {
+            XCTAssertThrowsError(try Vault(configuration: configuration)) { error in
+                XCTAssertEqual((error as? VaultError)?.code, .invalidInput)
+                XCTAssertTrue("\(error)".contains(expected), "\(error)")
+            }
+        }
     }
 
     func testConfigurationDescriptionRedactsTheURL() throws {

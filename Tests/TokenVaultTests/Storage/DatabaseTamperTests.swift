@@ -85,7 +85,7 @@ final class DatabaseTamperTests: XCTestCase {
         let oldKey = VaultKey.generate()
         let fixture = try await VaultFixture.make(keyring: try Keyring(current: oldKey))
         try await fixture.vault.store(sampleTokens(), client: "a", provider: "zoho_crm")
-        let newKeyOnly = fixture.reopen(keyring: try Keyring(current: .generate()))
+        let newKeyOnly = try fixture.reopen(keyring: try Keyring(current: .generate()))
         let error = await assertVaultError(.unknownKey) {
             try await newKeyOnly.fetch(client: "a", provider: "zoho_crm")
         }
@@ -94,7 +94,7 @@ final class DatabaseTamperTests: XCTestCase {
         XCTAssertEqual(report.failures.map(\.reason), ["unknown key id", "unknown key id"])
         XCTAssertEqual(report.rowsByKeyID, [oldKey.id.rawValue: 1])
         // With the old key among the previous keys, it opens again.
-        let withPrevious = fixture.reopen(keyring: try Keyring(current: .generate(), previous: [oldKey]))
+        let withPrevious = try fixture.reopen(keyring: try Keyring(current: .generate(), previous: [oldKey]))
         _ = try await withPrevious.fetch(client: "a", provider: "zoho_crm")
         let verified = try await withPrevious.verify()
         XCTAssertTrue(verified.ok)

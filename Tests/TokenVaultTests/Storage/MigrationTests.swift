@@ -15,8 +15,8 @@ final class MigrationTests: XCTestCase {
     func testConcurrentMigrationsFromManyInstancesApplyOnce() async throws {
         let database = try await TestDatabase.create()
         let keyring = try Keyring(current: .generate())
-        let vaults = (0..<6).map { _ in
-            Vault(configuration: VaultConfiguration(databaseURL: database.url, keyring: keyring))
+        let vaults = try (0..<6).map { _ in
+            try Vault(configuration: VaultConfiguration(databaseURL: database.url, keyring: keyring))
         }
         let applied = try await withThrowingTaskGroup(of: [Int].self) { group in
             for vault in vaults { group.addTask { try await vault.migrate() } }
@@ -50,7 +50,7 @@ final class MigrationTests: XCTestCase {
 
     func testUsingTheVaultBeforeMigratingSaysToMigrate() async throws {
         let database = try await TestDatabase.create()
-        let vault = Vault(
+        let vault = try Vault(
             configuration: VaultConfiguration(databaseURL: database.url, keyring: try Keyring(current: .generate())))
         let error = await assertVaultError(.schemaOutdated) { try await vault.fetch(client: "a", provider: "b") }
         XCTAssertTrue(error?.message.contains("migrate()") ?? false, "\(String(describing: error))")

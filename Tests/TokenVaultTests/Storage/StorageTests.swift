@@ -80,7 +80,7 @@ final class StorageTests: XCTestCase {
         let tokens = sampleTokens()
         try await fixture.vault.store(tokens, client: "acme", provider: "zoho_calendar")
         await fixture.vault.shutdown()
-        let reopened = fixture.reopen()
+        let reopened = try fixture.reopen()
         let stored = try await reopened.fetch(client: "acme", provider: "zoho_calendar")
         XCTAssertEqual(stored.refreshToken, tokens.refreshToken)
         await reopened.shutdown()

@@ -15,7 +15,7 @@ struct VaultFixture {
     ) async throws -> VaultFixture {
         let database = try await TestDatabase.create()
         let keyring = try keyring ?? Keyring(current: VaultKey.generate())
-        let vault = Vault(
+        let vault = try Vault(
             configuration: VaultConfiguration(
                 databaseURL: database.url, keyring: keyring, maximumConnections: maximumConnections,
                 refreshMargin: refreshMargin, providers: providers, refreshPolicy: refreshPolicy))
@@ -24,10 +24,10 @@ struct VaultFixture {
     }
 
     /// Another vault on the same database (a new connection pool, possibly other keys).
-    func reopen(keyring: Keyring? = nil) -> Vault {
+    func reopen(keyring: Keyring? = nil) throws -> Vault {
         var configuration = vault.configuration
         configuration.keyring = keyring ?? self.keyring
-        return Vault(configuration: configuration)
+        return try Vault(configuration: configuration)
     }
 
     func tearDown() async {
