@@ -1,15 +1,15 @@
 /// Which secret of a row a sealed value holds. Part of the sealing context, so a value cannot change field.
-public enum TokenField: String, Sendable, CaseIterable, Codable {
+package enum TokenField: String, Sendable, CaseIterable, Codable {
     case accessToken = "access_token"
     case refreshToken = "refresh_token"
 }
 
 /// A sealed secret as stored: the ciphertext column (format byte, MAC, ciphertext) and the nonce column.
-public struct SealedValue: Sendable, Equatable {
-    public var ciphertext: [UInt8]
-    public var nonce: [UInt8]
+package struct SealedValue: Sendable, Equatable {
+    package var ciphertext: [UInt8]
+    package var nonce: [UInt8]
 
-    public init(ciphertext: [UInt8], nonce: [UInt8]) {
+    package init(ciphertext: [UInt8], nonce: [UInt8]) {
         self.ciphertext = ciphertext
         self.nonce = nonce
     }

@@ -2,20 +2,26 @@
 public struct VerificationReport: Sendable, Codable {
     /// One field of one row that failed to open.
     public struct Failure: Sendable, Codable, Equatable {
+        /// The row's client id.
         public let clientID: String
+        /// The row's provider.
         public let provider: String
+        /// `access_token` or `refresh_token`.
         public let field: String
+        /// The key id the row names.
         public let keyID: KeyID
         /// `unknown key id`, `failed authentication` or `malformed`.
         public let reason: String
+        /// The error's message: what is wrong with the field, without any secret.
         public let message: String
     }
 
     /// Rows examined.
-    public var rows = 0
+    public internal(set) var rows = 0
     /// Rows per key id.
-    public var rowsByKeyID: [String: Int] = [:]
-    public var failures: [Failure] = []
+    public internal(set) var rowsByKeyID: [String: Int] = [:]
+    /// Every field that failed to open, in table order.
+    public internal(set) var failures: [Failure] = []
     /// True when every row opened.
     public var ok: Bool { failures.isEmpty }
 
@@ -23,7 +29,7 @@ public struct VerificationReport: Sendable, Codable {
         case rows, rowsByKeyID = "rows_by_key_id", failures, ok
     }
 
-    public init() {}
+    init() {}
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)

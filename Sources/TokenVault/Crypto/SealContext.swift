@@ -1,10 +1,10 @@
 /// Where a sealed value belongs: the binding that makes a ciphertext open only in its own row and field.
-public struct SealContext: Sendable, Hashable {
-    public var field: TokenField
-    public var provider: String
-    public var clientID: String
+package struct SealContext: Sendable, Hashable {
+    package var field: TokenField
+    package var provider: String
+    package var clientID: String
 
-    public init(field: TokenField, provider: String, clientID: String) {
+    package init(field: TokenField, provider: String, clientID: String) {
         self.field = field
         self.provider = provider
         self.clientID = clientID

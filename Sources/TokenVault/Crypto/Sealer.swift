@@ -2,20 +2,20 @@
 ///
 /// `subkey = BLAKE2b-256(key: K, message: context)`; stored ciphertext = `0x01 || secretbox_easy(m, nonce, subkey)`.
 /// The context names field, provider and client, so a value copied into another row or field fails to open.
-public struct Sealer: Sendable {
+package struct Sealer: Sendable {
     static let formatVersion: UInt8 = 1
     /// Format byte + MAC: a sealed empty secret is this long.
     package static let overhead = 1 + Sodium.macBytes
 
-    public let keyring: Keyring
+    package let keyring: Keyring
     let cache = SubkeyCache()
 
-    public init(keyring: Keyring) {
+    package init(keyring: Keyring) {
         self.keyring = keyring
     }
 
     /// Seals `secret` under the current key with a fresh random nonce.
-    public func seal(_ secret: Secret, context: SealContext) -> SealedValue {
+    package func seal(_ secret: Secret, context: SealContext) -> SealedValue {
         seal(secret, context: context, key: keyring.current)
     }
 
@@ -56,7 +56,7 @@ public struct Sealer: Sendable {
     }
 
     /// Opens a value sealed under `keyID` for `context`.
-    public func open(_ sealed: SealedValue, keyID: KeyID, context: SealContext) throws(VaultError) -> Secret {
+    package func open(_ sealed: SealedValue, keyID: KeyID, context: SealContext) throws(VaultError) -> Secret {
         try open(sealed, keyID: keyID, context: context, cached: true)
     }
 

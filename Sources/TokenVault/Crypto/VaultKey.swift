@@ -40,7 +40,7 @@ public struct VaultKey: Sendable, Equatable, CustomStringConvertible, CustomDebu
     }
 
     /// The key as standard base64, for `token-vault keygen`. The only way the key bytes leave guarded memory.
-    public func exportBase64() -> String {
+    package func exportBase64() -> String {
         material.withUnsafeBytes { Sodium.encodeBase64($0) }
     }
 

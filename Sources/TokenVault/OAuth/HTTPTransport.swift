@@ -1,14 +1,22 @@
 import Foundation
 
-/// One HTTP request to a token endpoint. The body may hold secrets: it is never logged or printed.
-public struct HTTPRequest: Sendable {
+/// One HTTP request to a token endpoint, as the vault hands it to an ``HTTPTransport``. The body may hold secrets
+/// (a refresh token, a client secret): never log or print it.
+///
+/// Named for what it carries rather than `HTTPRequest`, which swift-http-types (and so Hummingbird and Vapor) use.
+public struct TokenEndpointRequest: Sendable {
+    /// The token endpoint, such as `https://accounts.zoho.eu/oauth/v2/token`.
     public var url: URL
+    /// The HTTP method: `POST` for every grant.
     public var method: String
+    /// Header fields in order, such as `Content-Type` and, for HTTP Basic client authentication, `Authorization`.
     public var headers: [(name: String, value: String)]
+    /// The form-encoded body (`application/x-www-form-urlencoded`).
     public var body: [UInt8]
     /// The whole exchange must finish within this many seconds.
     public var timeout: TimeInterval
 
+    /// A request; `timeout` bounds the whole exchange.
     public init(
         url: URL, method: String = "POST", headers: [(String, String)] = [], body: [UInt8] = [], timeout: TimeInterval
     ) {
@@ -20,10 +28,14 @@ public struct HTTPRequest: Sendable {
     }
 }
 
-public struct HTTPResponse: Sendable {
+/// A token endpoint's answer: its status and body, whatever the status (the vault classifies errors itself).
+public struct TokenEndpointResponse: Sendable {
+    /// The HTTP status code.
     public var status: Int
+    /// The body as received; for a successful grant it holds tokens.
     public var body: [UInt8]
 
+    /// A response with `status` and `body`.
     public init(status: Int, body: [UInt8]) {
         self.status = status
         self.body = body
@@ -35,5 +47,6 @@ public struct HTTPResponse: Sendable {
 /// Implementations throw for network failures and timeouts (any error counts as transient and is retried);
 /// HTTP error statuses are returned, not thrown.
 public protocol HTTPTransport: Sendable {
-    func send(_ request: HTTPRequest) async throws -> HTTPResponse
+    /// Sends `request` and returns the answer, whatever its status; throws only when no answer came.
+    func send(_ request: TokenEndpointRequest) async throws -> TokenEndpointResponse
 }

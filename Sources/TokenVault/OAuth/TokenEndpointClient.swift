@@ -54,7 +54,7 @@ struct TokenEndpointClient: Sendable {
             credentials += provider.clientSecret.withUnsafeBytes { FormBody.encode(bytes: $0) }
             headers.append(("Authorization", "Basic \(Data(credentials.utf8).base64EncodedString())"))
         }
-        let request = HTTPRequest(
+        let request = TokenEndpointRequest(
             url: provider.tokenURL, headers: headers, body: form.bytes, timeout: policy.requestTimeout)
         let limit = max(1, min(policy.attempts, maximumAttempts))
         var lastError = VaultError(.providerError, "no attempt was made")
@@ -93,12 +93,12 @@ struct TokenEndpointClient: Sendable {
     }
 
     private func send(
-        _ request: HTTPRequest, provider: OAuthProvider, kind: String, fallback: Secret?
+        _ request: TokenEndpointRequest, provider: OAuthProvider, kind: String, fallback: Secret?
     ) async
         -> Classified
     {
         let name = provider.name
-        let response: HTTPResponse
+        let response: TokenEndpointResponse
         do {
             let transport = self.transport
             response = try await withDeadline(seconds: policy.requestTimeout) { try await transport.send(request) }

@@ -21,7 +21,7 @@ public struct URLSessionTransport: HTTPTransport {
         session = URLSession(configuration: configuration)
     }
 
-    public func send(_ request: HTTPRequest) async throws -> HTTPResponse {
+    public func send(_ request: TokenEndpointRequest) async throws -> TokenEndpointResponse {
         var urlRequest = URLRequest(url: request.url, timeoutInterval: request.timeout)
         urlRequest.httpMethod = request.method
         for header in request.headers {
@@ -30,6 +30,6 @@ public struct URLSessionTransport: HTTPTransport {
         urlRequest.httpBody = Data(request.body)
         let (data, response) = try await session.data(for: urlRequest)
         let status = (response as? HTTPURLResponse)?.statusCode ?? 0
-        return HTTPResponse(status: status, body: Array(data))
+        return TokenEndpointResponse(status: status, body: Array(data))
     }
 }

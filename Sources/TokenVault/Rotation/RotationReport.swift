@@ -6,29 +6,33 @@ public struct RotationProgress: Sendable {
     public let done: Int
     /// Rows that were not under the current key when the run started.
     public let total: Int
+    /// Seconds since the run started.
     public let elapsed: TimeInterval
 }
 
 /// What `Vault.rotateKeys` did.
 public struct RotationReport: Sendable, Codable {
-    public var currentKeyID: KeyID
+    /// The key every row is re-sealed under.
+    public internal(set) var currentKeyID: KeyID
     /// Rows per key id before the run.
-    public var rowsByKeyIDBefore: [String: Int] = [:]
+    public internal(set) var rowsByKeyIDBefore: [String: Int] = [:]
     /// Rows not under the current key when the run started.
-    public var toReseal = 0
+    public internal(set) var toReseal = 0
     /// Rows this run re-sealed under the current key.
-    public var resealed = 0
+    public internal(set) var resealed = 0
     /// Rows that changed while the run worked on them and were already under the current key when re-read
     /// (a service stored or refreshed them).
-    public var changedMeanwhile = 0
+    public internal(set) var changedMeanwhile = 0
     /// Rows that cannot be opened with the keyring (tampered or corrupted); left as they are.
-    public var failures: [VerificationReport.Failure] = []
+    public internal(set) var failures: [VerificationReport.Failure] = []
     /// Rows still not under the current key after the run (0 when it finished).
-    public var remaining = 0
-    public var dryRun = false
+    public internal(set) var remaining = 0
+    /// Only counted what a run would do (``Vault/rotateKeys(batchSize:dryRun:progress:shouldStop:)`` with `dryRun`).
+    public internal(set) var dryRun = false
     /// Stopped early (Ctrl-C) after a batch; run again to finish.
-    public var interrupted = false
-    public var seconds: Double = 0
+    public internal(set) var interrupted = false
+    /// How long the run took.
+    public internal(set) var seconds: Double = 0
 
     public var rowsPerSecond: Double { seconds > 0 ? Double(resealed) / seconds : 0 }
 
@@ -38,7 +42,7 @@ public struct RotationReport: Sendable, Codable {
         case interrupted, seconds, rowsPerSecond = "rows_per_second"
     }
 
-    public init(currentKeyID: KeyID) {
+    init(currentKeyID: KeyID) {
         self.currentKeyID = currentKeyID
     }
 
