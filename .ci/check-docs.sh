@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 out=.build/docs
 rm -rf "$out"
 mkdir -p "$out/all" "$out/symbol-graphs"
-swift build --target TokenVault \
+swift build --scratch-path .build-docs --target TokenVault \
     -Xswiftc -emit-symbol-graph -Xswiftc -emit-symbol-graph-dir -Xswiftc "$out/all" \
     -Xswiftc -symbol-graph-minimum-access-level -Xswiftc public
 cp "$out/all/TokenVault.symbols.json" "$out/symbol-graphs/"
