@@ -22,14 +22,33 @@ import Glibc
 /// vDSO function, uses libsodium's `randombytes_buf` instead. Keys never come from here: `VaultKey.generate` uses
 /// libsodium.
 package enum NonceSource {
+    /// Where a buffer's bytes came from.
+    package enum Origin: Equatable, Sendable {
+        /// The kernel's vDSO `getrandom`.
+        case vdso
+        /// libsodium's `randombytes_buf` (the `getrandom` system call).
+        case libsodium
+    }
+
     /// Fills `buffer` with random bytes.
     package static func fill(_ buffer: UnsafeMutableRawBufferPointer) {
-        guard buffer.count > 0 else { return }
         #if os(Linux)
-        if let generator = VDSOGetRandom.shared, generator.fill(buffer) { return }
-        #endif
+        fill(buffer, from: VDSOGetRandom.shared)
+        #else
         Sodium.randomBytes(buffer)
+        #endif
     }
+
+    #if os(Linux)
+    /// Fills `buffer` from `generator`, or from libsodium when there is none or every state is busy; returns which.
+    @discardableResult
+    package static func fill(_ buffer: UnsafeMutableRawBufferPointer, from generator: VDSOGetRandom?) -> Origin {
+        guard buffer.count > 0 else { return .libsodium }
+        if let generator, generator.fill(buffer) { return .vdso }
+        Sodium.randomBytes(buffer)
+        return .libsodium
+    }
+    #endif
 
     /// Whether nonces come from the vDSO (for `bench` and the tests).
     package static var usesVDSO: Bool {
@@ -43,7 +62,7 @@ package enum NonceSource {
 
 #if os(Linux)
 /// The kernel's vDSO `getrandom` (Linux 6.11+), with a few generator states, each taken by one thread at a time.
-final class VDSOGetRandom: @unchecked Sendable {
+package final class VDSOGetRandom: @unchecked Sendable {
     // @unchecked: each state is used only while its `busy` flag is held; the rest is immutable.
     typealias Function =
         @convention(c) (UnsafeMutableRawPointer?, Int, UInt32, UnsafeMutableRawPointer?, Int) -> Int

@@ -77,26 +77,40 @@ final class NonceSourceTests: XCTestCase {
     /// A child process must not continue from its parent's generator state: the kernel wipes the vDSO state's
     /// memory in the child. Were it ordinary memory, parent and child would draw the same next bytes (the test
     /// fails that way when the state is mapped without the kernel's flags).
-    func testAForkedChildDrawsDifferentBytesThanItsParent() throws {
-        let generator = VDSOGetRandom.shared
+    func testAForkedChildDrawsDifferentBytesThanItsParentThroughTheVDSO() throws {
+        guard let generator = VDSOGetRandom.shared else {
+            XCTAssertFalse(NonceSource.usesVDSO)
+            throw XCTSkip(
+                "this kernel has no vDSO getrandom (Linux 6.11+); nonces come from libsodium, which "
+                    + "testAForkedChildDrawsDifferentBytesThanItsParentThroughTheFallback covers")
+        }
+        try assertChildAndParentDiffer(expecting: .vdso) { NonceSource.fill($0, from: generator) }
+    }
+
+    /// Without the vDSO (an older kernel, or every state busy) nonces come from libsodium, which asks the kernel
+    /// each time and keeps no state in the process: a forked child draws fresh bytes too. Runs on every kernel.
+    func testAForkedChildDrawsDifferentBytesThanItsParentThroughTheFallback() throws {
+        try assertChildAndParentDiffer(expecting: .libsodium) { NonceSource.fill($0, from: nil) }
+    }
+
+    /// Draws in the parent, forks, draws with `draw` in the child and in the parent again, and checks that the
+    /// child's bytes are its own and came from `origin`.
+    private func assertChildAndParentDiffer(
+        expecting origin: NonceSource.Origin, _ draw: (UnsafeMutableRawBufferPointer) -> NonceSource.Origin
+    ) throws {
         var pipeEnds: [Int32] = [0, 0]
         XCTAssertEqual(pipe(&pipeEnds), 0)
         defer { close(pipeEnds[0]) }
         // The state this thread uses is seeded before the fork.
         var parentBytes = [UInt8](repeating: 0, count: 32)
-        XCTAssertEqual(parentBytes.withUnsafeMutableBytes { generator?.fill($0) ?? true }, true)
-        // The child's report: 32 bytes, then 1 when the vDSO path filled them.
+        XCTAssertEqual(parentBytes.withUnsafeMutableBytes { draw($0) }, origin)
+        // The child's report: 32 bytes, then 1 when they came from `origin`.
         var report = [UInt8](repeating: 0, count: 33)
         let pid = report.withUnsafeMutableBytes { buffer -> pid_t in
             let pid = fork()
             if pid == 0 {
                 // The child: no allocation, no lock it could inherit held; draw, report, leave.
-                let bytes = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<32])
-                if let generator {
-                    buffer[32] = generator.fill(bytes) ? 1 : 0
-                } else {
-                    NonceSource.fill(bytes)
-                }
+                buffer[32] = draw(UnsafeMutableRawBufferPointer(rebasing: buffer[0..<32])) == origin ? 1 : 0
                 let written = write(pipeEnds[1], buffer.baseAddress, buffer.count)
                 _exit(written == buffer.count ? 0 : 1)
             }
@@ -104,8 +118,7 @@ final class NonceSourceTests: XCTestCase {
         }
         close(pipeEnds[1])  // so that a child dying early ends the read below instead of blocking it
         guard pid > 0 else { return XCTFail("fork failed: errno \(errno)") }
-        XCTAssertEqual(parentBytes.withUnsafeMutableBytes { generator?.fill($0) ?? true }, true)
-        if generator == nil { parentBytes = Self.draw(32) }
+        XCTAssertEqual(parentBytes.withUnsafeMutableBytes { draw($0) }, origin)
         var received = [UInt8](repeating: 0, count: 33)
         var count = 0
         while count < received.count {
@@ -117,7 +130,7 @@ final class NonceSourceTests: XCTestCase {
         XCTAssertEqual(waitpid(pid, &status, 0), pid)
         XCTAssertEqual(status, 0, "the child exited abnormally")
         XCTAssertEqual(count, 33, "the child's report is incomplete")
-        if generator != nil { XCTAssertEqual(received[32], 1, "the child did not draw through the vDSO") }
+        XCTAssertEqual(received[32], 1, "the child's bytes did not come from \(origin)")
         XCTAssertNotEqual(Array(received[0..<32]), [UInt8](repeating: 0, count: 32))
         XCTAssertNotEqual(Array(received[0..<32]), parentBytes, "the child continued from its parent's state")
     }
