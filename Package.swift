@@ -84,8 +84,16 @@ let package = Package(
             dependencies: ["TokenVault"],
             path: "Sources/TokenVaultTestStampede"
         ),
+        // Fast tests that need no database, no network and no subprocess: sealing and its vectors, keys and
+        // keyrings, token endpoint classification over a scripted transport, errors, the bench's statistics.
         .testTarget(
             name: "TokenVaultTests",
+            dependencies: ["TokenVault", "token-vault-bench"]
+        ),
+        // Tests against real parts they start themselves: a throwaway PostgreSQL on a private socket, an OAuth
+        // token endpoint on 127.0.0.1, the built token-vault binaries.
+        .testTarget(
+            name: "TokenVaultIntegrationTests",
             dependencies: [
                 "TokenVault",
                 "TokenVaultTesting",

@@ -83,7 +83,8 @@ struct TokenEndpointClient: Sendable {
             outcome: .failed(
                 VaultError(
                     lastError.code,
-                    "\(lastError.message) Tried \(attempt) time\(attempt == 1 ? "" : "s")\(more); try again later.")),
+                    "\(lastError.message) Tried \(attempt) time\(attempt == 1 ? "" : "s")\(more); try again later.",
+                    retryAfter: lastError.retryAfter, underlying: lastError.underlying)),
             attempts: attempt)
     }
 

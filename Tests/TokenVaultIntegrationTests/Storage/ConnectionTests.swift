@@ -2,9 +2,9 @@ import TokenVault
 import TokenVaultTesting
 import XCTest
 
-final class ConnectionTests: XCTestCase {
+final class ConnectionTests: DatabaseTestCase, @unchecked Sendable {
     func testADroppedConnectionIsReplacedAndTheReadRetried() async throws {
-        let fixture = try await VaultFixture.make(maximumConnections: 1)
+        let fixture = try await makeFixture(maximumConnections: 1)
         try await fixture.vault.store(sampleTokens(), client: "a", provider: "zoho_crm")
         // Kill the vault's only connection from the server side.
         let killed = try await fixture.sql(
@@ -15,7 +15,6 @@ final class ConnectionTests: XCTestCase {
         XCTAssertNotNil(stored.accessToken)
         // And writes work on the replacement connection.
         try await fixture.vault.store(sampleTokens(), client: "a", provider: "zoho_crm")
-        await fixture.tearDown()
     }
 
     func testUnreachableDatabaseSaysSoWithoutThePassword() async throws {
@@ -32,11 +31,10 @@ final class ConnectionTests: XCTestCase {
     }
 
     func testSQLErrorsCarryTheSQLState() async throws {
-        let fixture = try await VaultFixture.make()
+        let fixture = try await makeFixture()
         _ = try await fixture.sql("DROP TABLE oauth_tokens")
         let error = await assertVaultError(.schemaOutdated) { try await fixture.vault.list() }
         XCTAssertEqual(error?.sqlState, "42P01")
-        await fixture.tearDown()
     }
 
     func testAnInvalidSchemaNameIsRefusedWhenTheVaultIsMade() async throws {

@@ -5,9 +5,9 @@ import XCTest
 @testable import TokenVault
 
 /// `token-vault bench` with tiny sizes, so that it keeps working. No assertion on speed.
-final class CLIBenchTests: XCTestCase {
+final class CLIBenchTests: DatabaseTestCase, @unchecked Sendable {
     func testBenchRunsEveryFigureAndCleansUp() async throws {
-        let database = try await TestDatabase.create()
+        let database = try await makeDatabase()
         let cli = CLIRunner(databaseURL: database.url, key: nil)
         let run = try cli.run([
             "bench", "--json", "--duration", "0.2", "--rounds", "2", "--rows", "300", "--clients", "20",
@@ -66,12 +66,11 @@ final class CLIBenchTests: XCTestCase {
         let few = try cli.run(["bench", "--only", "put", "--clients", "3"])
         XCTAssertEqual(few.status, 64, few.stderr)
         XCTAssertTrue(few.stderr.contains("--clients must be 4 to 1000000"), few.stderr)
-        await database.drop()
     }
 
     /// `--calibrate` times the baselines with pure CPU work added to each call, against the baselines.
     func testBenchCalibrates() async throws {
-        let database = try await TestDatabase.create()
+        let database = try await makeDatabase()
         let cli = CLIRunner(databaseURL: database.url, key: nil)
         let run = try cli.run([
             "bench", "--json", "--only", "put,access_token", "--calibrate", "--duration", "0.2", "--rounds", "2",
@@ -116,12 +115,11 @@ final class CLIBenchTests: XCTestCase {
             XCTAssertEqual(refused.status, 64, "\(arguments): \(refused.stderr)")
             XCTAssertTrue(refused.stderr.contains(message), "\(arguments): \(refused.stderr)")
         }
-        await database.drop()
     }
 
     /// `--runs 2`: the bench twice, each run's table then the summary per figure; in JSON, the runs and summaries.
     func testBenchRunsSeveralTimesAndSummarises() async throws {
-        let database = try await TestDatabase.create()
+        let database = try await makeDatabase()
         let cli = CLIRunner(databaseURL: database.url, key: nil)
         let table = try cli.run([
             "bench", "--runs", "2", "--only", "seal_open,get", "--duration", "0.1", "--rounds", "2", "--clients", "4",
@@ -188,12 +186,11 @@ final class CLIBenchTests: XCTestCase {
         let leftovers = try await AdminSQL.query(
             "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'token_vault_bench_%'", url: database.url)
         XCTAssertEqual(leftovers.count, 0, "every run's scratch schema is dropped")
-        await database.drop()
     }
 
     /// Ctrl-C in the first of three runs: as with one run (schema dropped, exit 130, no report), and no more runs.
     func testCtrlCStopsTheRemainingRuns() async throws {
-        let database = try await TestDatabase.create()
+        let database = try await makeDatabase()
         let cli = CLIRunner(databaseURL: database.url, key: nil)
         let (process, output, errors) = try cli.start([
             "bench", "--runs", "3", "--only", "seal_open", "--duration", "2", "--rounds", "1",
@@ -215,11 +212,10 @@ final class CLIBenchTests: XCTestCase {
         let leftovers = try await AdminSQL.query(
             "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'token_vault_bench_%'", url: database.url)
         XCTAssertEqual(leftovers.count, 0, "the scratch schema is dropped")
-        await database.drop()
     }
 
     func testCtrlCStopsTheBenchAndDropsItsSchema() async throws {
-        let database = try await TestDatabase.create()
+        let database = try await makeDatabase()
         let cli = CLIRunner(databaseURL: database.url, key: nil)
         let (process, errors) = try await startLongBench(cli, database: database)
         let pressed = Date()
@@ -233,11 +229,10 @@ final class CLIBenchTests: XCTestCase {
         let leftovers = try await AdminSQL.query(
             "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'token_vault_bench_%'", url: database.url)
         XCTAssertEqual(leftovers.count, 0, "the scratch schema is dropped")
-        await database.drop()
     }
 
     func testASchemaThatCannotBeDroppedIsNamedWithTheStatementToDropIt() async throws {
-        let database = try await TestDatabase.create()
+        let database = try await makeDatabase()
         var cli = CLIRunner(databaseURL: database.url, key: nil)
         cli.environment["PGOPTIONS"] = "-c lock_timeout=1000"  // the bench's DROP SCHEMA gives up after 1 s
         let (process, errors) = try await startLongBench(cli, database: database)
@@ -255,11 +250,10 @@ final class CLIBenchTests: XCTestCase {
         XCTAssertTrue(stderr.contains("DROP SCHEMA \(schema) CASCADE"), stderr)
         XCTAssertFalse(stderr.contains("was dropped"), stderr)
         try holder.execute(script: "ROLLBACK")
-        await database.drop()
     }
 
     func testCtrlCDuringTheLastTurnStillStopsWithoutAReport() async throws {
-        let database = try await TestDatabase.create()
+        let database = try await makeDatabase()
         let cli = CLIRunner(databaseURL: database.url, key: nil)
         // One round: the vault's 1-second turn, then the baseline's, the last; Ctrl-C lands in the last.
         let (process, output, errors) = try cli.start([
@@ -272,7 +266,6 @@ final class CLIBenchTests: XCTestCase {
         process.waitUntilExit()
         XCTAssertEqual(process.terminationStatus, 130, stderr)
         XCTAssertEqual(stdout, "", "no report after Ctrl-C")
-        await database.drop()
     }
 
     /// Starts a bench that runs for a minute and returns once its scratch schema holds the vault's table.

@@ -3,7 +3,7 @@ import TokenVault
 import TokenVaultTesting
 import XCTest
 
-final class RefreshTests: XCTestCase {
+final class RefreshTests: DatabaseTestCase, @unchecked Sendable {
     var endpoint: FakeTokenEndpoint!
 
     override func setUp() async throws {
@@ -12,22 +12,22 @@ final class RefreshTests: XCTestCase {
 
     override func tearDown() async throws {
         endpoint.stop()
+        try await super.tearDown()
     }
 
     func testAValidTokenIsServedWithoutCallingTheProvider() async throws {
-        let fixture = try await VaultFixture.make(providers: [endpoint.zoho()])
+        let fixture = try await makeFixture(providers: [endpoint.zoho()])
         try await fixture.vault.store(
             sampleTokens(access: "1000.still-good", expiresIn: 3600), client: "a", provider: "zoho_crm")
         let token = try await fixture.vault.accessToken(client: "a", provider: "zoho_crm")
         XCTAssertEqual(token.value.reveal(), "1000.still-good")
         XCTAssertFalse(token.refreshed)
         XCTAssertEqual(endpoint.requestCount, 0)
-        await fixture.tearDown()
     }
 
     func testTheSafetyMarginTriggersARefresh() async throws {
         endpoint.addRefreshToken("rt-margin")
-        let fixture = try await VaultFixture.make(refreshMargin: 300, providers: [endpoint.zoho()])
+        let fixture = try await makeFixture(refreshMargin: 300, providers: [endpoint.zoho()])
         // 4 minutes left: inside the 5-minute margin, so it is refreshed.
         try await fixture.vault.store(
             TokenSet(
@@ -47,12 +47,11 @@ final class RefreshTests: XCTestCase {
         let served = try await fixture.vault.accessToken(client: "a", provider: "zoho_crm")
         XCTAssertEqual(served.value.reveal(), "1000.fresh")
         XCTAssertEqual(endpoint.requestCount, 1)
-        await fixture.tearDown()
     }
 
     func testRefreshKeepsTheOldRefreshTokenWhenNoneIsReturnedAndRecordsApiDomain() async throws {
         endpoint.addRefreshToken("rt-zoho")
-        let fixture = try await VaultFixture.make(providers: [endpoint.zoho()])
+        let fixture = try await makeFixture(providers: [endpoint.zoho()])
         try await fixture.vault.store(expiredTokens(refresh: "rt-zoho"), client: "a", provider: "zoho_crm")
         let token = try await fixture.vault.accessToken(client: "a", provider: "zoho_crm")
         XCTAssertEqual(token.apiDomain, "https://www.zohoapis.eu")
@@ -61,7 +60,6 @@ final class RefreshTests: XCTestCase {
         XCTAssertEqual(stored.accessToken, token.value)
         XCTAssertEqual(stored.metadata["api_domain"], .string("https://www.zohoapis.eu"))
         XCTAssertEqual(stored.expiresAt!.timeIntervalSinceNow, 3600, accuracy: 30)
-        await fixture.tearDown()
     }
 
     /// PostgreSQL cannot store U+0000; refusing the answer would lose its rotated refresh token, so it is removed.
@@ -70,7 +68,7 @@ final class RefreshTests: XCTestCase {
         defer { rotating.stop() }
         rotating.addRefreshToken("rt-1")
         rotating.setExtraFields(["scope": "ZohoCRM.modules.ALL\u{0}", "note": "a\u{0}b"])
-        let fixture = try await VaultFixture.make(providers: [rotating.zoho()])
+        let fixture = try await makeFixture(providers: [rotating.zoho()])
         try await fixture.vault.store(expiredTokens(refresh: "rt-1"), client: "a", provider: "zoho_crm")
         let token = try await fixture.vault.accessToken(client: "a", provider: "zoho_crm")
         XCTAssertTrue(token.refreshed)
@@ -79,14 +77,13 @@ final class RefreshTests: XCTestCase {
         XCTAssertTrue(rotating.isValidRefreshToken(stored.refreshToken.reveal()))
         XCTAssertEqual(stored.scopes, "ZohoCRM.modules.ALL")
         XCTAssertEqual(stored.metadata["note"], .string("ab"))
-        await fixture.tearDown()
     }
 
     func testARotatedRefreshTokenIsKeptAndNeverReused() async throws {
         let rotating = try FakeTokenEndpoint.start(rotation: .rotating, lifetime: 0)
         defer { rotating.stop() }
         rotating.addRefreshToken("rt-1")
-        let fixture = try await VaultFixture.make(providers: [rotating.zoho()])
+        let fixture = try await makeFixture(providers: [rotating.zoho()])
         try await fixture.vault.store(expiredTokens(refresh: "rt-1"), client: "a", provider: "zoho_crm")
         var seen = Set<String>()
         for _ in 0..<3 {
@@ -100,7 +97,6 @@ final class RefreshTests: XCTestCase {
         let stored = try await fixture.vault.fetch(client: "a", provider: "zoho_crm")
         XCTAssertTrue(rotating.isValidRefreshToken(stored.refreshToken.reveal()))
         XCTAssertNotEqual(stored.refreshToken.reveal(), "rt-1")
-        await fixture.tearDown()
     }
 
     func testFiftyConcurrentCallersInOneProcessShareOneRefresh() async throws {
@@ -108,7 +104,7 @@ final class RefreshTests: XCTestCase {
         defer { rotating.stop() }
         rotating.addRefreshToken("rt-crowd")
         rotating.enqueue(.delay(0.2))
-        let fixture = try await VaultFixture.make(providers: [rotating.zoho()])
+        let fixture = try await makeFixture(providers: [rotating.zoho()])
         try await fixture.vault.store(expiredTokens(refresh: "rt-crowd"), client: "a", provider: "zoho_crm")
         let tokens = try await withThrowingTaskGroup(of: String.self) { group in
             for _ in 0..<50 {
@@ -119,12 +115,11 @@ final class RefreshTests: XCTestCase {
         XCTAssertEqual(Set(tokens).count, 1)
         XCTAssertEqual(rotating.requestCount, 1)
         XCTAssertEqual(rotating.reuseCount, 0)
-        await fixture.tearDown()
     }
 
     func testEnvironmentFallbackIsUsedOnceAndStored() async throws {
         endpoint.addRefreshToken("rt-from-env")
-        let fixture = try await VaultFixture.make(providers: [endpoint.zoho(fallback: "rt-from-env")])
+        let fixture = try await makeFixture(providers: [endpoint.zoho(fallback: "rt-from-env")])
         let has = try await fixture.vault.hasToken(client: "new", provider: "zoho_crm")
         XCTAssertTrue(has)
         let first = try await fixture.vault.accessToken(client: "new", provider: "zoho_crm")
@@ -134,11 +129,10 @@ final class RefreshTests: XCTestCase {
         XCTAssertEqual(endpoint.requestCount, 1)
         let stored = try await fixture.vault.fetch(client: "new", provider: "zoho_crm")
         XCTAssertEqual(stored.refreshToken.reveal(), "rt-from-env")
-        await fixture.tearDown()
     }
 
     func testNeitherRowNorFallbackSaysHowToStoreTokens() async throws {
-        let fixture = try await VaultFixture.make(providers: [endpoint.zoho()])
+        let fixture = try await makeFixture(providers: [endpoint.zoho()])
         let has = try await fixture.vault.hasToken(client: "nobody", provider: "zoho_crm")
         XCTAssertFalse(has)
         let error = await assertVaultError(.notFound) {
@@ -147,11 +141,10 @@ final class RefreshTests: XCTestCase {
         let message = error?.message ?? ""
         XCTAssertTrue(message.contains("no fallback refresh token") && message.contains("store tokens first"), message)
         XCTAssertEqual(endpoint.requestCount, 0)
-        await fixture.tearDown()
     }
 
     func testInvalidCodeWithHTTP200MarksTheRowAndLaterCallsFailFast() async throws {
-        let fixture = try await VaultFixture.make(providers: [endpoint.zoho()])
+        let fixture = try await makeFixture(providers: [endpoint.zoho()])
         // "rt-revoked" was never issued: Zoho answers {"error":"invalid_code"} with HTTP 200.
         try await fixture.vault.store(expiredTokens(refresh: "rt-revoked"), client: "a", provider: "zoho_crm")
         let error = await assertVaultError(.needsReauthorization) {
@@ -176,36 +169,33 @@ final class RefreshTests: XCTestCase {
         let after = try await fixture.vault.status(client: "a", provider: "zoho_crm")
         XCTAssertFalse(after.needsReauthorization)
         XCTAssertNil(after.lastRefreshError)
-        await fixture.tearDown()
     }
 
     func testA200WithoutAccessTokenIsAFailure() async throws {
         endpoint.addRefreshToken("rt-x")
         endpoint.enqueue(.errorWith200("some_new_error"))
-        let fixture = try await VaultFixture.make(providers: [endpoint.zoho()])
+        let fixture = try await makeFixture(providers: [endpoint.zoho()])
         try await fixture.vault.store(expiredTokens(refresh: "rt-x"), client: "a", provider: "zoho_crm")
         let error = await assertVaultError(.providerError) {
             try await fixture.vault.accessToken(client: "a", provider: "zoho_crm")
         }
         XCTAssertTrue(error?.message.contains("some_new_error") ?? false, "\(String(describing: error))")
-        await fixture.tearDown()
     }
 
     func testTransientFailuresAreRetriedWithBackoff() async throws {
         endpoint.addRefreshToken("rt-flaky")
         endpoint.enqueue(.status(503), .accessDenied)
-        let fixture = try await VaultFixture.make(providers: [endpoint.zoho()])
+        let fixture = try await makeFixture(providers: [endpoint.zoho()])
         try await fixture.vault.store(expiredTokens(refresh: "rt-flaky"), client: "a", provider: "zoho_crm")
         let token = try await fixture.vault.accessToken(client: "a", provider: "zoho_crm")
         XCTAssertTrue(token.refreshed)
         XCTAssertEqual(endpoint.requestCount, 3)
-        await fixture.tearDown()
     }
 
     func testPersistentFailureGivesAClearErrorAfterThreeAttempts() async throws {
         endpoint.addRefreshToken("rt-down")
         endpoint.enqueue(.status(503), .status(502), .status(500))
-        let fixture = try await VaultFixture.make(providers: [endpoint.zoho()])
+        let fixture = try await makeFixture(providers: [endpoint.zoho()])
         try await fixture.vault.store(expiredTokens(refresh: "rt-down"), client: "a", provider: "zoho_crm")
         let error = await assertVaultError(.providerError) {
             try await fixture.vault.accessToken(client: "a", provider: "zoho_crm")
@@ -216,26 +206,24 @@ final class RefreshTests: XCTestCase {
         let status = try await fixture.vault.status(client: "a", provider: "zoho_crm")
         XCTAssertFalse(status.needsReauthorization, "a transient failure does not need the user")
         XCTAssertNotNil(status.lastRefreshError)
-        await fixture.tearDown()
     }
 
     func testASlowEndpointTimesOutAndIsRetried() async throws {
         endpoint.addRefreshToken("rt-slow")
         endpoint.enqueue(.delay(1.5))
         let policy = RefreshPolicy(requestTimeout: 0.5, attempts: 3, initialBackoff: 0.01, maximumBackoff: 0.05)
-        let fixture = try await VaultFixture.make(providers: [endpoint.zoho()], refreshPolicy: policy)
+        let fixture = try await makeFixture(providers: [endpoint.zoho()], refreshPolicy: policy)
         try await fixture.vault.store(expiredTokens(refresh: "rt-slow"), client: "a", provider: "zoho_crm")
         let token = try await fixture.vault.accessToken(client: "a", provider: "zoho_crm")
         XCTAssertTrue(token.refreshed)
         XCTAssertEqual(endpoint.startedCount, 2, "the slow request timed out and the second attempt succeeded")
-        await fixture.tearDown()
     }
 
     func testTheRateCapIsNeverExceeded() async throws {
         let shortLived = try FakeTokenEndpoint.start(lifetime: 0)
         defer { shortLived.stop() }
         shortLived.addRefreshToken("rt-busy")
-        let fixture = try await VaultFixture.make(providers: [shortLived.zoho()])
+        let fixture = try await makeFixture(providers: [shortLived.zoho()])
         try await fixture.vault.store(expiredTokens(refresh: "rt-busy"), client: "a", provider: "zoho_crm")
         for _ in 0..<10 {
             _ = try await fixture.vault.accessToken(client: "a", provider: "zoho_crm")
@@ -251,12 +239,11 @@ final class RefreshTests: XCTestCase {
         XCTAssertTrue(wait > .zero && wait <= .seconds(600), "\(wait)")
         XCTAssertTrue(error?.message.contains("possible in \(wait.components.seconds) s") ?? false)
         XCTAssertEqual(shortLived.requestCount, 10)
-        await fixture.tearDown()
     }
 
     func testRetriesCountTowardsTheRateCap() async throws {
         endpoint.addRefreshToken("rt-cap")
-        let fixture = try await VaultFixture.make(providers: [endpoint.zoho()])
+        let fixture = try await makeFixture(providers: [endpoint.zoho()])
         try await fixture.vault.store(expiredTokens(refresh: "rt-cap"), client: "a", provider: "zoho_crm")
         _ = try await fixture.sql(
             "UPDATE oauth_tokens SET refresh_history = array_fill(now(), ARRAY[9])")
@@ -267,22 +254,20 @@ final class RefreshTests: XCTestCase {
         XCTAssertEqual(endpoint.requestCount, 1, "only one request was left in the budget")
         XCTAssertTrue(error?.message.contains("rate limit allowed only 1") ?? false, "\(String(describing: error))")
         await assertVaultError(.rateLimited) { try await fixture.vault.accessToken(client: "a", provider: "zoho_crm") }
-        await fixture.tearDown()
     }
 
     func testExpiresInSecWins() async throws {
         endpoint.addRefreshToken("rt-ms")
         endpoint.setZohoMillisecondsExpiry(true)
-        let fixture = try await VaultFixture.make(providers: [endpoint.zoho()])
+        let fixture = try await makeFixture(providers: [endpoint.zoho()])
         try await fixture.vault.store(expiredTokens(refresh: "rt-ms"), client: "a", provider: "zoho_crm")
         let token = try await fixture.vault.accessToken(client: "a", provider: "zoho_crm")
         XCTAssertEqual(token.expiresAt!.timeIntervalSinceNow, 3600, accuracy: 30)
-        await fixture.tearDown()
     }
 
     func testExchangeStoresTheTokensFromACode() async throws {
         endpoint.addAuthorizationCode("1000.grant-code")
-        let fixture = try await VaultFixture.make(providers: [endpoint.zoho()])
+        let fixture = try await makeFixture(providers: [endpoint.zoho()])
         let token = try await fixture.vault.exchange(code: Secret("1000.grant-code"), client: "a", provider: "zoho_crm")
         let stored = try await fixture.vault.fetch(client: "a", provider: "zoho_crm")
         XCTAssertEqual(stored.accessToken, token.value)
@@ -291,7 +276,6 @@ final class RefreshTests: XCTestCase {
             try await fixture.vault.exchange(code: Secret("1000.grant-code"), client: "a", provider: "zoho_crm")
         }
         XCTAssertTrue(error?.message.contains("single-use") ?? false)
-        await fixture.tearDown()
     }
 
     func testHTTPBasicClientAuthenticationForAGenericProvider() async throws {
@@ -299,18 +283,17 @@ final class RefreshTests: XCTestCase {
         let provider = OAuthProvider(
             name: "generic", tokenURL: endpoint.tokenURL, clientID: endpoint.clientID,
             clientSecret: Secret(endpoint.clientSecret), clientAuthentication: .httpBasic)
-        let fixture = try await VaultFixture.make(providers: [provider])
+        let fixture = try await makeFixture(providers: [provider])
         try await fixture.vault.store(expiredTokens(refresh: "rt-basic"), client: "a", provider: "generic")
         let token = try await fixture.vault.accessToken(client: "a", provider: "generic")
         XCTAssertTrue(token.refreshed)
-        await fixture.tearDown()
     }
 
     func testWrongClientSecretIsAConfigurationError() async throws {
         endpoint.addRefreshToken("rt-a")
         let wrong = OAuthProvider.zoho(
             "zoho_crm", clientID: endpoint.clientID, clientSecret: Secret("wrong"), accountsURL: endpoint.baseURL)
-        let fixture = try await VaultFixture.make(providers: [wrong])
+        let fixture = try await makeFixture(providers: [wrong])
         try await fixture.vault.store(expiredTokens(refresh: "rt-a"), client: "a", provider: "zoho_crm")
         let error = await assertVaultError(.providerConfiguration) {
             try await fixture.vault.accessToken(client: "a", provider: "zoho_crm")
@@ -318,29 +301,26 @@ final class RefreshTests: XCTestCase {
         XCTAssertFalse(error?.message.contains("wrong") ?? true)
         let status = try await fixture.vault.status(client: "a", provider: "zoho_crm")
         XCTAssertFalse(status.needsReauthorization)
-        await fixture.tearDown()
     }
 
     func testUnconfiguredProviderSaysWhatToSet() async throws {
-        let fixture = try await VaultFixture.make()
+        let fixture = try await makeFixture()
         try await fixture.vault.store(expiredTokens(refresh: "rt"), client: "a", provider: "zoho_crm")
         let error = await assertVaultError(.unknownProvider) {
             try await fixture.vault.accessToken(client: "a", provider: "zoho_crm")
         }
         XCTAssertTrue(error?.message.contains("register an OAuthProvider named 'zoho_crm'") ?? false)
-        await fixture.tearDown()
     }
 
     func testAnUnreachableEndpointIsTransient() async throws {
         let dead = OAuthProvider.zoho(
             "zoho_crm", clientID: "x", clientSecret: Secret("y"), accountsURL: URL(string: "http://127.0.0.1:9")!)
-        let fixture = try await VaultFixture.make(providers: [dead])
+        let fixture = try await makeFixture(providers: [dead])
         try await fixture.vault.store(expiredTokens(refresh: "rt"), client: "a", provider: "zoho_crm")
         let error = await assertVaultError(.providerError) {
             try await fixture.vault.accessToken(client: "a", provider: "zoho_crm")
         }
         XCTAssertTrue(error?.message.contains("could not reach") ?? false, "\(String(describing: error))")
         XCTAssertTrue(error?.message.contains("Tried 3 times") ?? false, "\(String(describing: error))")
-        await fixture.tearDown()
     }
 }

@@ -3,9 +3,9 @@ import TokenVaultTesting
 import XCTest
 
 /// Rows altered in the database itself: each must fail to open, and verify must name it.
-final class DatabaseTamperTests: XCTestCase {
+final class DatabaseTamperTests: DatabaseTestCase, @unchecked Sendable {
     func testFlippedByteInTheDatabaseFailsAuthenticationAndVerifyNamesTheRow() async throws {
-        let fixture = try await VaultFixture.make()
+        let fixture = try await makeFixture()
         try await fixture.vault.store(sampleTokens(), client: "acme", provider: "zoho_crm")
         try await fixture.vault.store(sampleTokens(), client: "other", provider: "zoho_crm")
         _ = try await fixture.sql(
@@ -22,11 +22,10 @@ final class DatabaseTamperTests: XCTestCase {
         XCTAssertEqual(
             report.failures.map { "\($0.clientID)/\($0.field)/\($0.reason)" },
             ["acme/refresh_token/failed authentication"])
-        await fixture.tearDown()
     }
 
     func testCiphertextCopiedToAnotherRowFails() async throws {
-        let fixture = try await VaultFixture.make()
+        let fixture = try await makeFixture()
         try await fixture.vault.store(sampleTokens(), client: "a", provider: "zoho_crm")
         try await fixture.vault.store(sampleTokens(), client: "b", provider: "zoho_crm")
         _ = try await fixture.sql(
@@ -39,11 +38,10 @@ final class DatabaseTamperTests: XCTestCase {
             try await fixture.vault.fetch(client: "b", provider: "zoho_crm")
         }
         _ = try await fixture.vault.fetch(client: "a", provider: "zoho_crm")
-        await fixture.tearDown()
     }
 
     func testAccessCiphertextMovedIntoTheRefreshColumnFails() async throws {
-        let fixture = try await VaultFixture.make()
+        let fixture = try await makeFixture()
         try await fixture.vault.store(sampleTokens(), client: "a", provider: "zoho_crm")
         _ = try await fixture.sql(
             """
@@ -53,21 +51,19 @@ final class DatabaseTamperTests: XCTestCase {
         await assertVaultError(.authenticationFailed) {
             try await fixture.vault.fetch(client: "a", provider: "zoho_crm")
         }
-        await fixture.tearDown()
     }
 
     func testRowMovedToAnotherProviderFails() async throws {
-        let fixture = try await VaultFixture.make()
+        let fixture = try await makeFixture()
         try await fixture.vault.store(sampleTokens(), client: "a", provider: "zoho_crm")
         _ = try await fixture.sql("UPDATE oauth_tokens SET provider = 'zoho_calendar'")
         await assertVaultError(.authenticationFailed) {
             try await fixture.vault.fetch(client: "a", provider: "zoho_calendar")
         }
-        await fixture.tearDown()
     }
 
     func testTruncatedAndMalformedColumnsAreReportedAsMalformed() async throws {
-        let fixture = try await VaultFixture.make()
+        let fixture = try await makeFixture()
         try await fixture.vault.store(sampleTokens(), client: "a", provider: "zoho_crm")
         try await fixture.vault.store(sampleTokens(), client: "b", provider: "zoho_crm")
         _ = try await fixture.sql(
@@ -78,12 +74,11 @@ final class DatabaseTamperTests: XCTestCase {
         XCTAssertEqual(
             report.failures.map { "\($0.clientID)/\($0.field)/\($0.reason)" },
             ["a/access_token/malformed", "b/refresh_token/malformed"])
-        await fixture.tearDown()
     }
 
     func testRowUnderAnUnknownKeyIsReportedByKeyIDNotAsTampering() async throws {
         let oldKey = VaultKey.generate()
-        let fixture = try await VaultFixture.make(keyring: try Keyring(current: oldKey))
+        let fixture = try await makeFixture(keyring: try Keyring(current: oldKey))
         try await fixture.vault.store(sampleTokens(), client: "a", provider: "zoho_crm")
         let newKeyOnly = try fixture.reopen(keyring: try Keyring(current: .generate()))
         let error = await assertVaultError(.unknownKey) {
@@ -100,6 +95,5 @@ final class DatabaseTamperTests: XCTestCase {
         XCTAssertTrue(verified.ok)
         await newKeyOnly.shutdown()
         await withPrevious.shutdown()
-        await fixture.tearDown()
     }
 }

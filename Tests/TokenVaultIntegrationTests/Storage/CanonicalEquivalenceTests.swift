@@ -6,7 +6,7 @@ import XCTest
 
 /// "café" precomposed and decomposed are equal Swift `String`s but different PostgreSQL rows, with different
 /// sealing contexts. Everything that decides which row something belongs to must tell them apart.
-final class CanonicalEquivalenceTests: XCTestCase {
+final class CanonicalEquivalenceTests: DatabaseTestCase, @unchecked Sendable {
     let composed = "caf\u{E9}"
     let decomposed = "cafe\u{301}"
 
@@ -30,18 +30,17 @@ final class CanonicalEquivalenceTests: XCTestCase {
     }
 
     func testBothSpellingsAreStoredSealedAndOpenedAsTheirOwnRows() async throws {
-        let fixture = try await VaultFixture.make()
+        let fixture = try await makeFixture()
         try await fixture.vault.store(sampleTokens(access: "1000.composed"), client: composed, provider: "zoho_crm")
         try await fixture.vault.store(sampleTokens(access: "1000.decomposed"), client: decomposed, provider: "zoho_crm")
         let first = try await fixture.vault.fetch(client: composed, provider: "zoho_crm")
         let second = try await fixture.vault.fetch(client: decomposed, provider: "zoho_crm")
         XCTAssertEqual(first.accessToken?.reveal(), "1000.composed")
         XCTAssertEqual(second.accessToken?.reveal(), "1000.decomposed")
-        await fixture.tearDown()
     }
 
     func testImportKeepsBothSpellings() async throws {
-        let fixture = try await VaultFixture.make()
+        let fixture = try await makeFixture()
         let records = [composed, decomposed].map { client in
             ImportRecord(
                 client: client, provider: "zoho_crm", tokens: sampleTokens(access: "1000.\(client.utf8.count)"))
@@ -52,7 +51,6 @@ final class CanonicalEquivalenceTests: XCTestCase {
         XCTAssertEqual(rows, [["2"]])
         let tokens = try await fixture.vault.fetch(client: decomposed, provider: "zoho_crm")
         XCTAssertEqual(tokens.accessToken?.reveal(), "1000.\(decomposed.utf8.count)")
-        await fixture.tearDown()
     }
 
     static func token(_ value: String) -> AccessToken {

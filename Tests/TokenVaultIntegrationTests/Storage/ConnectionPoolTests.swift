@@ -5,7 +5,7 @@ import XCTest
 
 @testable import TokenVault
 
-final class ConnectionPoolTests: XCTestCase {
+final class ConnectionPoolTests: DatabaseTestCase, @unchecked Sendable {
     /// Polls until `condition` holds, for at most 10 s.
     private func waitUntil(
         _ what: String, file: StaticString = #filePath, line: UInt = #line, _ condition: () -> Bool
@@ -21,7 +21,7 @@ final class ConnectionPoolTests: XCTestCase {
     }
 
     func testACancelledWaiterThrowsPromptlyAndThePoolStillWorks() async throws {
-        let database = try await TestDatabase.create()
+        let database = try await makeDatabase()
         let pool = makePool(database.url, maximumConnections: 1)
         // The holder takes the only connection and keeps it until told to let go.
         let (acquired, acquiredSignal) = AsyncStream.makeStream(of: Void.self)
@@ -52,11 +52,10 @@ final class ConnectionPoolTests: XCTestCase {
         XCTAssertEqual(pool.counts.open, 1, "no connection leaked or was opened twice")
         await pool.shutdown()
         XCTAssertEqual(pool.counts.open, 0)
-        await database.drop()
     }
 
     func testATaskCancelledBeforeAcquiringTakesNothing() async throws {
-        let database = try await TestDatabase.create()
+        let database = try await makeDatabase()
         let pool = makePool(database.url, maximumConnections: 1)
         let task = Task {
             while !Task.isCancelled { await Task.yield() }
@@ -68,14 +67,13 @@ final class ConnectionPoolTests: XCTestCase {
         let value = try await selectOne(pool)
         XCTAssertEqual(value, "1")
         await pool.shutdown()
-        await database.drop()
     }
 
     /// Grants and cancellations racing: every task ends, and afterwards the pool is whole (no lost connection
     /// or slot, nobody left waiting). Cancellations are spread over the time the queue drains, so that some land
     /// just after a waiter was handed a connection.
     func testCancellationsRacingWithGrantsLoseNothing() async throws {
-        let database = try await TestDatabase.create()
+        let database = try await makeDatabase()
         let pool = makePool(database.url, maximumConnections: 2)
         var outcomes = (succeeded: 0, cancelled: 0)
         for _ in 0..<5 {
@@ -110,11 +108,10 @@ final class ConnectionPoolTests: XCTestCase {
         XCTAssertEqual(value, "1")
         await pool.shutdown()
         XCTAssertEqual(pool.counts.open, 0)
-        await database.drop()
     }
 
     func testShutdownResumesWaitersWithAnError() async throws {
-        let database = try await TestDatabase.create()
+        let database = try await makeDatabase()
         let pool = makePool(database.url, maximumConnections: 1)
         let (acquired, acquiredSignal) = AsyncStream.makeStream(of: Void.self)
         let (letGo, letGoSignal) = AsyncStream.makeStream(of: Void.self)
@@ -133,7 +130,6 @@ final class ConnectionPoolTests: XCTestCase {
         letGoSignal.yield()
         try await holder.value
         XCTAssertEqual(pool.counts.open, 0, "the lent connection should close when returned")
-        await database.drop()
     }
 
     func testAnInvalidPoolSizeIsRefusedOnUseWithoutCrashing() async throws {

@@ -4,9 +4,9 @@ import XCTest
 
 @testable import TokenVault
 
-final class StorageTests: XCTestCase {
+final class StorageTests: DatabaseTestCase, @unchecked Sendable {
     func testStoreAndFetchRoundTrip() async throws {
-        let fixture = try await VaultFixture.make()
+        let fixture = try await makeFixture()
         let tokens = sampleTokens()
         let version = try await fixture.vault.store(tokens, client: "acme", provider: "zoho_crm")
         XCTAssertEqual(version, 1)
@@ -18,11 +18,10 @@ final class StorageTests: XCTestCase {
         XCTAssertEqual(stored.keyID, fixture.keyring.current.id)
         XCTAssertEqual(
             stored.expiresAt!.timeIntervalSince1970, tokens.expiresAt!.timeIntervalSince1970, accuracy: 0.000_001)
-        await fixture.tearDown()
     }
 
     func testUpsertUpdatesEveryFieldIncludingMetadataAndVersion() async throws {
-        let fixture = try await VaultFixture.make()
+        let fixture = try await makeFixture()
         try await fixture.vault.store(sampleTokens(), client: "acme", provider: "zoho_crm")
         let before = try await fixture.sql("SELECT id, created_at, updated_at FROM oauth_tokens")
         var second = sampleTokens(expiresIn: 60)
@@ -40,22 +39,20 @@ final class StorageTests: XCTestCase {
         XCTAssertEqual(after[0][0], before[0][0], "the row keeps its id")
         XCTAssertEqual(after[0][1], before[0][1], "created_at is kept")
         XCTAssertNotEqual(after[0][2], before[0][2], "updated_at moves")
-        await fixture.tearDown()
     }
 
     func testRefreshTokenOnlyRowHasNoAccessToken() async throws {
-        let fixture = try await VaultFixture.make()
+        let fixture = try await makeFixture()
         try await fixture.vault.store(
             TokenSet(accessToken: nil, refreshToken: Secret("1000.refresh-only")), client: "c", provider: "p")
         let stored = try await fixture.vault.fetch(client: "c", provider: "p")
         XCTAssertNil(stored.accessToken)
         XCTAssertEqual(stored.refreshToken.reveal(), "1000.refresh-only")
         await assertVaultError(.tokenExpired) { try await fixture.vault.storedAccessToken(client: "c", provider: "p") }
-        await fixture.tearDown()
     }
 
     func testOneHundredConcurrentUpsertsLeaveOneRowThatOpensToASubmittedValue() async throws {
-        let fixture = try await VaultFixture.make(maximumConnections: 8)
+        let fixture = try await makeFixture(maximumConnections: 8)
         let submitted = (0..<100).map { index in
             sampleTokens(access: "access-\(index)-\(UUID())", refresh: "refresh-\(index)-\(UUID())")
         }
@@ -72,11 +69,10 @@ final class StorageTests: XCTestCase {
         let stored = try await fixture.vault.fetch(client: "race", provider: "zoho_crm")
         let winner = try XCTUnwrap(submitted.first { $0.accessToken == stored.accessToken })
         XCTAssertEqual(winner.refreshToken, stored.refreshToken, "access and refresh come from the same write")
-        await fixture.tearDown()
     }
 
     func testDataSurvivesANewConnectionPool() async throws {
-        let fixture = try await VaultFixture.make()
+        let fixture = try await makeFixture()
         let tokens = sampleTokens()
         try await fixture.vault.store(tokens, client: "acme", provider: "zoho_calendar")
         await fixture.vault.shutdown()
@@ -88,18 +84,17 @@ final class StorageTests: XCTestCase {
     }
 
     func testMissingRowIsNotFoundWithAHint() async throws {
-        let fixture = try await VaultFixture.make()
+        let fixture = try await makeFixture()
         let error = await assertVaultError(.notFound) {
             try await fixture.vault.fetch(client: "ghost", provider: "zoho_crm")
         }
         XCTAssertEqual(error?.message, "no tokens are stored for client 'ghost', provider 'zoho_crm'.")
         let deleted = try await fixture.vault.delete(client: "ghost", provider: "zoho_crm")
         XCTAssertFalse(deleted)
-        await fixture.tearDown()
     }
 
     func testDeleteAndList() async throws {
-        let fixture = try await VaultFixture.make()
+        let fixture = try await makeFixture()
         try await fixture.vault.store(sampleTokens(), client: "b", provider: "zoho_crm")
         try await fixture.vault.store(sampleTokens(), client: "a", provider: "zoho_crm")
         try await fixture.vault.store(sampleTokens(), client: "a", provider: "zoho_calendar")
@@ -109,11 +104,10 @@ final class StorageTests: XCTestCase {
         XCTAssertTrue(deleted)
         let after = try await fixture.vault.list()
         XCTAssertEqual(after.count, 2)
-        await fixture.tearDown()
     }
 
     func testNoPlaintextTokenInTheDatabase() async throws {
-        let fixture = try await VaultFixture.make()
+        let fixture = try await makeFixture()
         let tokens = sampleTokens(access: "PLAINTEXT-ACCESS-MARKER-123", refresh: "PLAINTEXT-REFRESH-MARKER-456")
         try await fixture.vault.store(tokens, client: "acme", provider: "zoho_crm")
         let dump = try await fixture.sql("SELECT row_to_json(t)::text FROM oauth_tokens t")
@@ -122,12 +116,11 @@ final class StorageTests: XCTestCase {
         // bytea shows as hex in row_to_json; look for the hex of the marker too.
         let hexMarker = Array("PLAINTEXT-".utf8).map { String(format: "%02x", $0) }.joined()
         XCTAssertFalse(text.lowercased().contains(hexMarker))
-        await fixture.tearDown()
     }
 
     /// PostgreSQL cannot store U+0000 in jsonb (the statement fails) or in a text parameter (cut short, silently).
     func testANulInScopesOrMetadataIsRefusedBeforeAnythingIsWritten() async throws {
-        let fixture = try await VaultFixture.make()
+        let fixture = try await makeFixture()
         var scopes = sampleTokens()
         scopes.scopes = "ZohoCRM.modules.ALL\u{0},ZohoCRM.users.ALL"
         let scopeError = await assertVaultError(.invalidInput) {
@@ -176,17 +169,15 @@ final class StorageTests: XCTestCase {
             XCTAssertEqual((error as? VaultError)?.code, .invalidInput)
         }
         XCTAssertEqual(try connection.query("SELECT $1::text", [.text("ab")]).rowCount, 1)
-        await fixture.tearDown()
     }
 
     func testInvalidClientOrProviderIsRefused() async throws {
-        let fixture = try await VaultFixture.make()
+        let fixture = try await makeFixture()
         await assertVaultError(.invalidInput) {
             try await fixture.vault.store(sampleTokens(), client: "", provider: "p")
         }
         await assertVaultError(.invalidInput) {
             try await fixture.vault.fetch(client: String(repeating: "x", count: 300), provider: "p")
         }
-        await fixture.tearDown()
     }
 }

@@ -40,6 +40,40 @@ struct VaultFixture {
     }
 }
 
+/// A test case whose fixtures and databases are cleaned up when each test ends, also when it throws or fails
+/// part-way. (XCTest on Linux runs `tearDown()` after a test that threw; cleanup written at the end of a test body
+/// would not run then.)
+class DatabaseTestCase: XCTestCase, @unchecked Sendable {
+    // @unchecked: XCTest runs a test and its tearDown one after the other, never at once.
+    private var cleanups: [() async -> Void] = []
+
+    override func tearDown() async throws {
+        let pending = cleanups
+        cleanups = []
+        for cleanup in pending.reversed() { await cleanup() }
+        try await super.tearDown()
+    }
+
+    /// A ``VaultFixture`` that is torn down (vault shut down, database dropped) when the test ends.
+    func makeFixture(
+        keyring: Keyring? = nil, maximumConnections: Int = 4, refreshMargin: TimeInterval = 300,
+        providers: [OAuthProvider] = [], refreshPolicy: RefreshPolicy = .fastForTests
+    ) async throws -> VaultFixture {
+        let fixture = try await VaultFixture.make(
+            keyring: keyring, maximumConnections: maximumConnections, refreshMargin: refreshMargin,
+            providers: providers, refreshPolicy: refreshPolicy)
+        cleanups.append { await fixture.tearDown() }
+        return fixture
+    }
+
+    /// A fresh database on the shared test server, dropped when the test ends.
+    func makeDatabase() async throws -> TestDatabase {
+        let database = try await TestDatabase.create()
+        cleanups.append { await database.drop() }
+        return database
+    }
+}
+
 func sampleTokens(
     access: String = "1000.\(UUID().uuidString).access", refresh: String = "1000.\(UUID().uuidString).refresh",
     expiresIn: TimeInterval = 3600

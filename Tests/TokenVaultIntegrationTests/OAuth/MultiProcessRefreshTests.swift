@@ -5,7 +5,7 @@ import XCTest
 
 /// Several OS processes (the `token-vault-test-stampede` and `token-vault` binaries) on one database and one
 /// token endpoint.
-final class MultiProcessRefreshTests: XCTestCase {
+final class MultiProcessRefreshTests: DatabaseTestCase, @unchecked Sendable {
     func environment(_ fixture: VaultFixture, _ endpoint: FakeTokenEndpoint) -> [String: String] {
         [
             "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin",
@@ -40,7 +40,7 @@ final class MultiProcessRefreshTests: XCTestCase {
         defer { endpoint.stop() }
         endpoint.addRefreshToken("rt-stampede")
         endpoint.enqueue(.delay(0.3))  // a slow provider widens the race window
-        let fixture = try await VaultFixture.make(providers: [endpoint.zoho()])
+        let fixture = try await makeFixture(providers: [endpoint.zoho()])
         try await fixture.vault.store(expiredTokens(refresh: "rt-stampede"), client: "herd", provider: "zoho_crm")
 
         let gate = FileManager.default.temporaryDirectory.appendingPathComponent("tv-gate-\(UUID())").path
@@ -69,7 +69,6 @@ final class MultiProcessRefreshTests: XCTestCase {
         let stored = try await fixture.vault.fetch(client: "herd", provider: "zoho_crm")
         XCTAssertEqual(stored.accessToken?.reveal(), tokens.first)
         XCTAssertTrue(endpoint.isValidRefreshToken(stored.refreshToken.reveal()), "the rotated refresh token was kept")
-        await fixture.tearDown()
     }
 
     func testAProcessKilledWhileHoldingTheRefreshLockDoesNotBlockTheOthers() async throws {
@@ -77,7 +76,7 @@ final class MultiProcessRefreshTests: XCTestCase {
         defer { endpoint.stop() }
         endpoint.addRefreshToken("rt-kill")
         endpoint.enqueue(.delay(30))  // the first refresh hangs at the provider
-        let fixture = try await VaultFixture.make(providers: [endpoint.zoho()])
+        let fixture = try await makeFixture(providers: [endpoint.zoho()])
         try await fixture.vault.store(expiredTokens(refresh: "rt-kill"), client: "victim", provider: "zoho_crm")
         let env = environment(fixture, endpoint)
 
@@ -105,6 +104,5 @@ final class MultiProcessRefreshTests: XCTestCase {
         XCTAssertTrue(stored.isAccessTokenValid(margin: 300))
         let report = try await fixture.vault.verify()
         XCTAssertTrue(report.ok)
-        await fixture.tearDown()
     }
 }

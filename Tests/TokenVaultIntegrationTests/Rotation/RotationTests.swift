@@ -6,7 +6,7 @@ import XCTest
 @testable import TokenVault
 
 /// Key rotation through the library, where races can be set up precisely.
-final class RotationTests: XCTestCase {
+final class RotationTests: DatabaseTestCase, @unchecked Sendable {
     func records(_ count: Int, prefix: String = "client") -> [ImportRecord] {
         (0..<count).map { index in
             ImportRecord(
@@ -22,7 +22,7 @@ final class RotationTests: XCTestCase {
     func testRotationReSealsEveryRowAndLosesNothing() async throws {
         let old = VaultKey.generate()
         let new = VaultKey.generate()
-        let fixture = try await VaultFixture.make(keyring: try Keyring(current: old))
+        let fixture = try await makeFixture(keyring: try Keyring(current: old))
         let input = records(2500)
         try await fixture.vault.importTokens(input)
         let rotating = try fixture.reopen(keyring: try Keyring(current: new, previous: [old]))
@@ -50,13 +50,12 @@ final class RotationTests: XCTestCase {
         let after = try await fixture.sql("SELECT sum(version) FROM oauth_tokens")
         XCTAssertEqual(before, after)
         for vault in [rotating, newOnly] { await vault.shutdown() }
-        await fixture.tearDown()
     }
 
     func testARowChangedBetweenReadAndWriteIsReReadNotOverwritten() async throws {
         let old = VaultKey.generate()
         let new = VaultKey.generate()
-        let fixture = try await VaultFixture.make(keyring: try Keyring(current: old))
+        let fixture = try await makeFixture(keyring: try Keyring(current: old))
         try await fixture.vault.importTokens(records(10))
         let rotating = try fixture.reopen(keyring: try Keyring(current: new, previous: [old]))
         // Read a batch, as rotate-key does…
@@ -74,13 +73,12 @@ final class RotationTests: XCTestCase {
         XCTAssertEqual(stored.accessToken, fresh.accessToken, "the newer tokens survived")
         XCTAssertEqual(stored.refreshToken, fresh.refreshToken)
         await rotating.shutdown()
-        await fixture.tearDown()
     }
 
     func testARowRefreshedWithTheOldKeyMeanwhileIsReSealedAgain() async throws {
         let old = VaultKey.generate()
         let new = VaultKey.generate()
-        let fixture = try await VaultFixture.make(keyring: try Keyring(current: old))
+        let fixture = try await makeFixture(keyring: try Keyring(current: old))
         try await fixture.vault.importTokens(records(5))
         let rotating = try fixture.reopen(keyring: try Keyring(current: new, previous: [old]))
         let page = try await rotating.repository.page(notUnder: new.id, after: nil, limit: 5)
@@ -95,13 +93,12 @@ final class RotationTests: XCTestCase {
         XCTAssertEqual(stored.keyID, new.id)
         XCTAssertEqual(stored.refreshToken, replaced.refreshToken)
         await rotating.shutdown()
-        await fixture.tearDown()
     }
 
     func testRowsUnderAnUnknownKeyStopTheRunBeforeAnyChange() async throws {
         let lost = VaultKey.generate()
         let old = VaultKey.generate()
-        let fixture = try await VaultFixture.make(keyring: try Keyring(current: lost))
+        let fixture = try await makeFixture(keyring: try Keyring(current: lost))
         try await fixture.vault.importTokens(records(3, prefix: "lost"))
         let oldVault = try fixture.reopen(keyring: try Keyring(current: old))
         try await oldVault.importTokens(records(4, prefix: "old"))
@@ -112,13 +109,12 @@ final class RotationTests: XCTestCase {
         let keys = try await fixture.sql("SELECT key_id, count(*) FROM oauth_tokens GROUP BY key_id ORDER BY 2")
         XCTAssertEqual(keys.map { $0[1] }, ["3", "4"])
         for vault in [oldVault, rotating] { await vault.shutdown() }
-        await fixture.tearDown()
     }
 
     func testATamperedRowIsReportedAndTheRestRotates() async throws {
         let old = VaultKey.generate()
         let new = VaultKey.generate()
-        let fixture = try await VaultFixture.make(keyring: try Keyring(current: old))
+        let fixture = try await makeFixture(keyring: try Keyring(current: old))
         try await fixture.vault.importTokens(records(20))
         _ = try await fixture.sql(
             "UPDATE oauth_tokens SET refresh_token_ciphertext = set_byte(refresh_token_ciphertext, 9, 0) WHERE client_id = 'client-00004'"
@@ -131,12 +127,11 @@ final class RotationTests: XCTestCase {
             ["client-00004/refresh_token/failed authentication"])
         XCTAssertEqual(report.remaining, 1)
         await rotating.shutdown()
-        await fixture.tearDown()
     }
 
     func testDryRunCountsWithoutChanging() async throws {
         let old = VaultKey.generate()
-        let fixture = try await VaultFixture.make(keyring: try Keyring(current: old))
+        let fixture = try await makeFixture(keyring: try Keyring(current: old))
         try await fixture.vault.importTokens(records(12))
         let rotating = try fixture.reopen(keyring: try Keyring(current: .generate(), previous: [old]))
         let report = try await rotating.rotateKeys(dryRun: true)
@@ -145,12 +140,11 @@ final class RotationTests: XCTestCase {
         let keys = try await fixture.sql("SELECT DISTINCT key_id FROM oauth_tokens")
         XCTAssertEqual(keys.map { $0[0] }, [old.id.rawValue])
         await rotating.shutdown()
-        await fixture.tearDown()
     }
 
     func testShouldStopEndsAfterTheCurrentBatch() async throws {
         let old = VaultKey.generate()
-        let fixture = try await VaultFixture.make(keyring: try Keyring(current: old))
+        let fixture = try await makeFixture(keyring: try Keyring(current: old))
         try await fixture.vault.importTokens(records(50))
         let rotating = try fixture.reopen(keyring: try Keyring(current: .generate(), previous: [old]))
         let report = try await rotating.rotateKeys(batchSize: 10, shouldStop: { true })
@@ -161,7 +155,6 @@ final class RotationTests: XCTestCase {
         XCTAssertEqual(finished.resealed, 40)
         XCTAssertEqual(finished.remaining, 0)
         await rotating.shutdown()
-        await fixture.tearDown()
     }
 }
 

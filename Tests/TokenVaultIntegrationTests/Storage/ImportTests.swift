@@ -5,7 +5,7 @@ import XCTest
 @testable import TokenVault
 
 /// `importTokens` over several statements: everything written, later records winning, all or nothing.
-final class ImportTests: XCTestCase {
+final class ImportTests: DatabaseTestCase, @unchecked Sendable {
     private func record(_ client: String, access: String) -> ImportRecord {
         ImportRecord(
             client: client, provider: "zoho_crm",
@@ -16,7 +16,7 @@ final class ImportTests: XCTestCase {
     }
 
     func testManyBatchesAreAllWrittenAndOpen() async throws {
-        let fixture = try await VaultFixture.make()
+        let fixture = try await makeFixture()
         let count = Vault.importBatchSize * 2 + 345
         let written = try await fixture.vault.importTokens(
             (0..<count).map { record("client-\($0)", access: "1000.access-\($0)") })
@@ -30,11 +30,10 @@ final class ImportTests: XCTestCase {
         let nonces = try await fixture.sql(
             "SELECT count(DISTINCT access_token_nonce) + count(DISTINCT refresh_token_nonce) FROM oauth_tokens")
         XCTAssertEqual(nonces, [[String(2 * count)]], "every sealed value has its own nonce")
-        await fixture.tearDown()
     }
 
     func testTheLastRecordForARowWinsAcrossBatches() async throws {
-        let fixture = try await VaultFixture.make()
+        let fixture = try await makeFixture()
         var records = (0..<Vault.importBatchSize + 10).map { record("client-\($0)", access: "1000.first-\($0)") }
         records.append(record("client-3", access: "1000.second"))  // the same row again, in the second batch
         records.append(record("client-3", access: "1000.third"))
@@ -42,11 +41,10 @@ final class ImportTests: XCTestCase {
         XCTAssertEqual(written, Vault.importBatchSize + 10)
         let tokens = try await fixture.vault.fetch(client: "client-3", provider: "zoho_crm")
         XCTAssertEqual(tokens.accessToken?.reveal(), "1000.third")
-        await fixture.tearDown()
     }
 
     func testTheLastRecordForARowWinsInOneStatement() async throws {
-        let fixture = try await VaultFixture.make()
+        let fixture = try await makeFixture()
         let records = [
             record("client-a", access: "1000.first"), record("client-b", access: "1000.b"),
             record("client-a", access: "1000.second"),
@@ -55,11 +53,10 @@ final class ImportTests: XCTestCase {
         XCTAssertEqual(written, 2, "a row counts once, however many records it had")
         let tokens = try await fixture.vault.fetch(client: "client-a", provider: "zoho_crm")
         XCTAssertEqual(tokens.accessToken?.reveal(), "1000.second")
-        await fixture.tearDown()
     }
 
     func testARecordPostgreSQLCannotStoreIsNamed() async throws {
-        let fixture = try await VaultFixture.make()
+        let fixture = try await makeFixture()
         var records = (0..<5).map { record("client-\($0)", access: "1000.a-\($0)") }
         records[3].tokens.metadata = ["api_domain": .string("https://x\u{0}")]
         let error = await assertVaultError(.invalidInput) { try await fixture.vault.importTokens(records) }
@@ -67,11 +64,10 @@ final class ImportTests: XCTestCase {
         XCTAssertTrue(error?.message.contains("NUL character") ?? false, "\(String(describing: error))")
         let rows = try await fixture.sql("SELECT count(*) FROM oauth_tokens")
         XCTAssertEqual(rows, [["0"]])
-        await fixture.tearDown()
     }
 
     func testAFailureInALaterBatchWritesNothing() async throws {
-        let fixture = try await VaultFixture.make()
+        let fixture = try await makeFixture()
         // A real statement failure in the third batch, raised by PostgreSQL itself.
         _ = try await fixture.sql(
             """
@@ -97,11 +93,10 @@ final class ImportTests: XCTestCase {
         try await fixture.vault.store(sampleTokens(), client: "after", provider: "zoho_crm")
         let after = try await fixture.sql("SELECT count(*) FROM oauth_tokens")
         XCTAssertEqual(after, [["1"]])
-        await fixture.tearDown()
     }
 
     func testAnInvalidRecordIsNamedAndNothingIsWritten() async throws {
-        let fixture = try await VaultFixture.make()
+        let fixture = try await makeFixture()
         let records = [record("ok", access: "1000.a"), record("bad\nclient", access: "1000.b")]
         do {
             try await fixture.vault.importTokens(records)
@@ -112,6 +107,5 @@ final class ImportTests: XCTestCase {
         }
         let rows = try await fixture.sql("SELECT count(*) FROM oauth_tokens")
         XCTAssertEqual(rows, [["0"]])
-        await fixture.tearDown()
     }
 }

@@ -2,18 +2,17 @@ import TokenVault
 import TokenVaultTesting
 import XCTest
 
-final class MigrationTests: XCTestCase {
+final class MigrationTests: DatabaseTestCase, @unchecked Sendable {
     func testMigrateTwiceIsANoOp() async throws {
-        let fixture = try await VaultFixture.make()
+        let fixture = try await makeFixture()
         let again = try await fixture.vault.migrate()
         XCTAssertEqual(again, [])
         let versions = try await fixture.sql("SELECT version FROM token_vault_migrations ORDER BY version")
         XCTAssertEqual(versions.map { $0[0] }, ["1", "2"])
-        await fixture.tearDown()
     }
 
     func testConcurrentMigrationsFromManyInstancesApplyOnce() async throws {
-        let database = try await TestDatabase.create()
+        let database = try await makeDatabase()
         let keyring = try Keyring(current: .generate())
         let vaults = try (0..<6).map { _ in
             try Vault(configuration: VaultConfiguration(databaseURL: database.url, keyring: keyring))
@@ -24,11 +23,10 @@ final class MigrationTests: XCTestCase {
         }
         XCTAssertEqual(applied.filter { !$0.isEmpty }, [[1, 2]])
         for vault in vaults { await vault.shutdown() }
-        await database.drop()
     }
 
     func testTableHasExactlyTheDocumentedColumns() async throws {
-        let fixture = try await VaultFixture.make()
+        let fixture = try await makeFixture()
         let columns = try await fixture.sql(
             "SELECT column_name FROM information_schema.columns WHERE table_name = 'oauth_tokens' ORDER BY ordinal_position"
         )
@@ -45,16 +43,14 @@ final class MigrationTests: XCTestCase {
             "SELECT indexdef FROM pg_indexes WHERE tablename = 'oauth_tokens' AND indexdef LIKE '%UNIQUE%(client_id, provider)%'"
         )
         XCTAssertEqual(unique.count, 1)
-        await fixture.tearDown()
     }
 
     func testUsingTheVaultBeforeMigratingSaysToMigrate() async throws {
-        let database = try await TestDatabase.create()
+        let database = try await makeDatabase()
         let vault = try Vault(
             configuration: VaultConfiguration(databaseURL: database.url, keyring: try Keyring(current: .generate())))
         let error = await assertVaultError(.schemaOutdated) { try await vault.fetch(client: "a", provider: "b") }
         XCTAssertTrue(error?.message.contains("migrate()") ?? false, "\(String(describing: error))")
         await vault.shutdown()
-        await database.drop()
     }
 }
