@@ -33,11 +33,8 @@ public struct VaultConfiguration: Sendable, CustomStringConvertible {
     /// How token endpoints are called. Default: Foundation's URLSession.
     public var transport: any HTTPTransport
 
-    /// A configuration; nothing is checked or connected until ``Vault/init(configuration:logger:)``.
-    ///
-    /// - Parameters:
-    ///   - databaseURL: a `postgresql://` URL or libpq conninfo; empty for libpq's defaults.
-    ///   - providers: token endpoints; a later provider replaces an earlier one of the same name.
+    /// A configuration; each argument sets the property of the same name, and of two providers with the same name
+    /// the later wins. Nothing is checked or connected until ``Vault/init(configuration:logger:)``.
     public init(
         databaseURL: String, keyring: Keyring, maximumConnections: Int = 4, refreshMargin: TimeInterval = 300,
         providers: [OAuthProvider] = [], refreshPolicy: RefreshPolicy = RefreshPolicy(),
