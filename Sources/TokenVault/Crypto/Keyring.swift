@@ -48,8 +48,8 @@ public struct Keyring: Sendable {
 extension Keyring {
     /// Environment variables that configure the keyring.
     public enum Variable {
-        /// `TOKEN_VAULT_KEY`: the current key itself, as base64. Prefer ``keyFile``: a variable's value shows in
-        /// process listings and crash reports more easily than a file's.
+        /// `TOKEN_VAULT_KEY`: the current key itself, as base64. Prefer ``keyFile``, which suits mounted secrets
+        /// and keeps the key out of the environment that child processes inherit.
         public static let key = "TOKEN_VAULT_KEY"
         /// `TOKEN_VAULT_KEY_FILE`: the path of a file holding the current key as base64, such as a mounted secret.
         public static let keyFile = "TOKEN_VAULT_KEY_FILE"

@@ -13,7 +13,7 @@ import Logging
 /// Safe to share between tasks. Call ``shutdown()`` when done to close the connections.
 ///
 /// Besides the codes each method names, every call that reaches the database can throw `.connectionFailed`,
-/// `.database` (with ``VaultError/sqlState``), `.schemaOutdated` before ``migrate()`` has run, and `.cancelled`
+/// `.database` (with ``VaultError/sqlState``), `.schemaOutdated` when ``migrate()`` has not run for this version, and `.cancelled`
 /// when the task is cancelled while it waits for a connection. Client ids and provider names must be 1 to 256
 /// bytes of printable text, or the call throws `.invalidInput`.
 public final class Vault: Sendable {
