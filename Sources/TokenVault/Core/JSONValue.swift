@@ -1,12 +1,21 @@
-/// A JSON value, for provider metadata (Zoho's `api_domain` and the like) stored in the `metadata` column.
 import Foundation
 
+/// A JSON value, for provider metadata (Zoho's `api_domain` and the like) stored in the `metadata` column.
+///
+/// Metadata is stored as plaintext JSON: never put a secret in it (``TokenResponse`` drops keys that look like
+/// credentials).
 public enum JSONValue: Sendable, Hashable, Codable {
+    /// A JSON string.
     case string(String)
+    /// A JSON number; integers above 2^53 lose precision, as in JavaScript.
     case number(Double)
+    /// `true` or `false`.
     case bool(Bool)
+    /// A JSON array.
     case array([JSONValue])
+    /// A JSON object; the order of its keys is not kept.
     case object([String: JSONValue])
+    /// JSON `null`.
     case null
 
     public init(from decoder: any Decoder) throws {

@@ -8,11 +8,14 @@ public struct Secret: Sendable, Equatable, CustomStringConvertible, CustomDebugS
 {
     let storage: SecureBuffer
 
+    /// Copies the UTF-8 bytes of `value` into memory that is wiped on release. The string itself cannot be
+    /// wiped: make the secret as close as possible to where the value was read.
     public init(_ value: String) {
         var value = value
         storage = value.withUTF8 { SecureBuffer.make(copying: UnsafeRawBufferPointer($0)) }
     }
 
+    /// Copies `bytes` into memory that is wiped on release; wipe your own copy if you can.
     public init(bytes: some Collection<UInt8>) {
         storage = SecureBuffer.make(
             count: bytes.count,

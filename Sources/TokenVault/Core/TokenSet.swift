@@ -2,16 +2,20 @@ import Foundation
 
 /// Tokens to store for one (client, provider): what an authorization or a refresh returned.
 public struct TokenSet: Sendable, Equatable, CustomStringConvertible {
-    /// May be nil when only a refresh token is known; the first `accessToken` call then refreshes.
+    /// The access token; nil when only a refresh token is known, so that the first
+    /// ``Vault/accessToken(client:provider:)`` refreshes.
     public var accessToken: Secret?
+    /// The long-lived token the vault trades for new access tokens.
     public var refreshToken: Secret
-    /// When the access token stops working.
+    /// When the access token stops working; nil when the provider did not say (it then counts as valid).
     public var expiresAt: Date?
     /// As the provider sent them (space- or comma-separated).
     public var scopes: String?
     /// Provider data that is not secret, such as Zoho's `api_domain`.
     public var metadata: [String: JSONValue]
 
+    /// Tokens you already hold; ``TokenResponse/parse(_:receivedAt:fallbackRefreshToken:requireAccessToken:)``
+    /// makes them from a token endpoint's answer.
     public init(
         accessToken: Secret?, refreshToken: Secret, expiresAt: Date? = nil, scopes: String? = nil,
         metadata: [String: JSONValue] = [:]

@@ -1,4 +1,4 @@
-/// What `Vault.verify()` found.
+/// What ``Vault/verify(batchSize:)`` found: which stored secrets the keyring can no longer open.
 public struct VerificationReport: Sendable, Codable {
     /// One field of one row that failed to open.
     public struct Failure: Sendable, Codable, Equatable {

@@ -1,11 +1,18 @@
 /// The current key, which seals, and the previous keys, which only open.
+///
+/// Keep a retired key among the previous keys until ``Vault/rotateKeys(batchSize:dryRun:progress:shouldStop:)``
+/// has re-sealed every row under the current one; rows sealed under a key that is not here cannot be read.
 public struct Keyring: Sendable {
+    /// The key that seals every write.
     public let current: VaultKey
+    /// Retired keys, kept only to open rows not yet re-sealed under ``current``.
     public let previous: [VaultKey]
     private let byID: [KeyID: VaultKey]
 
     /// Refuses a keyring in which the current key also appears among the previous keys, or a key appears twice:
     /// both are configuration mistakes that would otherwise surface much later, during a rotation.
+    ///
+    /// - Throws: `.keyConfiguration` for either mistake.
     public init(current: VaultKey, previous: [VaultKey] = []) throws(VaultError) {
         var byID = [current.id: current]
         for key in previous {
@@ -41,15 +48,24 @@ public struct Keyring: Sendable {
 extension Keyring {
     /// Environment variables that configure the keyring.
     public enum Variable {
+        /// `TOKEN_VAULT_KEY`: the current key itself, as base64. Prefer ``keyFile``, which suits mounted secrets
+        /// and keeps the key out of the environment that child processes inherit.
         public static let key = "TOKEN_VAULT_KEY"
+        /// `TOKEN_VAULT_KEY_FILE`: the path of a file holding the current key as base64, such as a mounted secret.
         public static let keyFile = "TOKEN_VAULT_KEY_FILE"
+        /// `TOKEN_VAULT_PREVIOUS_KEYS`: retired keys as base64, separated by commas; optional.
         public static let previousKeys = "TOKEN_VAULT_PREVIOUS_KEYS"
+        /// `TOKEN_VAULT_PREVIOUS_KEYS_FILE`: the path of a file with one retired key per line (blank lines and
+        /// lines starting with `#` are skipped); optional.
         public static let previousKeysFile = "TOKEN_VAULT_PREVIOUS_KEYS_FILE"
     }
 
     /// Loads the keyring from `TOKEN_VAULT_KEY` or `TOKEN_VAULT_KEY_FILE` (exactly one of them) and the
     /// optional previous keys: `TOKEN_VAULT_PREVIOUS_KEYS` (comma-separated) and/or `TOKEN_VAULT_PREVIOUS_KEYS_FILE`
     /// (a file with one key per line). Error messages never echo a value.
+    ///
+    /// - Throws: `.keyConfiguration` when neither or both current-key variables are set, a key is not base64 of
+    ///   32 bytes, a file cannot be read, or the keyring is inconsistent (see ``init(current:previous:)``).
     public static func fromEnvironment(_ environment: [String: String]) throws(VaultError) -> Keyring {
         let inline = environment[Variable.key].flatMap { $0.isEmpty ? nil : $0 }
         let file = environment[Variable.keyFile].flatMap { $0.isEmpty ? nil : $0 }

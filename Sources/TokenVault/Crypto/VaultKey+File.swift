@@ -9,6 +9,10 @@ import Darwin
 extension VaultKey {
     /// Reads a key from a file holding its base64 (surrounding whitespace is ignored).
     /// The file's bytes are read into wiped memory, never into an ordinary string.
+    ///
+    /// - Throws: `.keyConfiguration` when the file cannot be read, users other than its owner may read or change
+    ///   it (libpq's rule for private keys: 0600, or 0640 when root owns it), or it does not hold base64 of
+    ///   32 bytes.
     public init(contentsOfFile path: String) throws(VaultError) {
         let variable = Keyring.Variable.keyFile
         let (contents, length) = try Self.readKeyFile(

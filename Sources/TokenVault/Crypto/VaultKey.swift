@@ -6,9 +6,12 @@ public struct VaultKey: Sendable, Equatable, CustomStringConvertible, CustomDebu
     static let keyIDLabel = Array("token-vault/key-id/v1".utf8)
 
     let material: SecureBuffer
+    /// The key's id, derived from the key: what rows, logs and reports name instead of the key.
     public let id: KeyID
 
     /// Decodes a key from standard base64 (exactly 32 bytes). `name` is used in error messages, never the value.
+    ///
+    /// - Throws: `.keyConfiguration` when `base64` is empty, not standard base64, or not 32 bytes long.
     public init(base64: String, name: String = "key") throws(VaultError) {
         let trimmed = base64.trimmingASCIIWhitespace()
         let decoded =

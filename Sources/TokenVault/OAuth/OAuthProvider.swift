@@ -12,8 +12,11 @@ public struct OAuthProvider: Sendable, CustomStringConvertible {
 
     /// At most `count` refreshes per refresh token within `window` seconds (Zoho: 10 per 600).
     public struct RateLimit: Sendable, Equatable {
+        /// The most refreshes allowed within ``window``; at least 1.
         public var count: Int
+        /// The length of the sliding window, in seconds (more than 0, at most a day).
         public var window: TimeInterval
+        /// A limit of `count` refreshes per `window` seconds; ``VaultConfiguration/validate()`` checks the range.
         public init(count: Int, window: TimeInterval) {
             self.count = count
             self.window = window
@@ -22,17 +25,24 @@ public struct OAuthProvider: Sendable, CustomStringConvertible {
 
     /// The name rows are stored under, e.g. `zoho_crm`.
     public var name: String
+    /// The token endpoint that refreshes and exchanges codes, such as `https://accounts.zoho.eu/oauth/v2/token`.
     public var tokenURL: URL
+    /// The app's client id, as the provider's developer console shows it.
     public var clientID: String
+    /// The app's client secret; prints as `<redacted>`.
     public var clientSecret: Secret
+    /// Where the client id and secret go in a token request.
     public var clientAuthentication: ClientAuthentication
     /// Refreshes beyond this limit fail with `.rateLimited` instead of calling the provider. nil: no limit.
     public var refreshRateLimit: RateLimit?
-    /// Used once when no row exists (Zoho: `ZOHO_REFRESH_TOKEN`); the result is stored.
+    /// A refresh token to use when no row exists for a client, such as a Zoho self-client's; the tokens it
+    /// yields are stored, and the row's refresh token is used from then on.
     public var fallbackRefreshToken: Secret?
     /// Sent with `authorization_code` exchanges when set.
     public var redirectURI: String?
 
+    /// A provider; ``zoho(_:dataCenter:clientID:clientSecret:accountsURL:fallbackRefreshToken:)`` fills in
+    /// Zoho's endpoint and rate limit.
     public init(
         name: String, tokenURL: URL, clientID: String, clientSecret: Secret,
         clientAuthentication: ClientAuthentication = .requestBody, refreshRateLimit: RateLimit? = nil,
@@ -55,6 +65,7 @@ public struct OAuthProvider: Sendable, CustomStringConvertible {
 
 /// Zoho's data centres: each has its own accounts server (token endpoint) and API domain.
 public enum ZohoDataCenter: String, Sendable, CaseIterable {
+    /// A data centre; the raw value is its short name (`us`, `eu`, `in`, `au`, `jp`, `ca`, `sa`, `cn`).
     case us, eu, india = "in", australia = "au", japan = "jp", canada = "ca", saudiArabia = "sa", china = "cn"
 
     /// The accounts host; the token endpoint is `https://<host>/oauth/v2/token`.
@@ -105,16 +116,24 @@ extension OAuthProvider {
 
     /// Environment variables read by `zohoFromEnvironment`.
     public enum ZohoVariable {
+        /// `ZOHO_CLIENT_ID`: the app's client id; without it no Zoho provider is configured.
         public static let clientID = "ZOHO_CLIENT_ID"
+        /// `ZOHO_CLIENT_SECRET`: the app's client secret; required with ``clientID``.
         public static let clientSecret = "ZOHO_CLIENT_SECRET"
+        /// `ZOHO_DATA_CENTER`: a ``ZohoDataCenter`` raw value (`us`, `eu`, `in`, …); default `us`.
         public static let dataCenter = "ZOHO_DATA_CENTER"
+        /// `ZOHO_ACCOUNTS_URL`: an http(s) accounts server that replaces the data centre's, such as a test endpoint.
         public static let accountsURL = "ZOHO_ACCOUNTS_URL"
+        /// `ZOHO_REFRESH_TOKEN`: a fallback refresh token for clients that have no row yet; optional.
         public static let refreshToken = "ZOHO_REFRESH_TOKEN"
     }
 
     /// `zoho_crm` and `zoho_calendar` from `ZOHO_CLIENT_ID`, `ZOHO_CLIENT_SECRET`, `ZOHO_DATA_CENTER`
     /// (us, eu, in, au, jp, ca, sa, cn; default us), `ZOHO_ACCOUNTS_URL` (overrides the accounts server) and
     /// `ZOHO_REFRESH_TOKEN` (fallback when no row exists). None when `ZOHO_CLIENT_ID` is unset.
+    ///
+    /// - Throws: `.providerConfiguration` when only one of the client id and secret is set, or the data centre or
+    ///   accounts URL is not valid. Messages never echo the secret.
     public static func zohoFromEnvironment(_ environment: [String: String]) throws(VaultError) -> [OAuthProvider] {
         let value = { (name: String) in environment[name].flatMap { $0.isEmpty ? nil : $0 } }
         guard let clientID = value(ZohoVariable.clientID) else {

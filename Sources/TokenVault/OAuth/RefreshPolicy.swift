@@ -8,10 +8,14 @@ public struct RefreshPolicy: Sendable {
     public var attempts: Int
     /// Backoff before the second attempt; doubles each time up to `maximumBackoff`, with jitter.
     public var initialBackoff: TimeInterval
+    /// The longest backoff between two attempts, in seconds.
     public var maximumBackoff: TimeInterval
     /// How long a caller waits for another process's refresh before giving up with `.timedOut`.
     public var lockTimeout: TimeInterval
 
+    /// A policy; times are in seconds. `attempts` below 1 counts as 1. Without `lockTimeout`, the wait for
+    /// another process's refresh covers that refresh's worst case: every attempt timing out after the longest
+    /// backoff, plus 5 seconds. ``VaultConfiguration/validate()`` checks the ranges.
     public init(
         requestTimeout: TimeInterval = 10, attempts: Int = 3, initialBackoff: TimeInterval = 0.5,
         maximumBackoff: TimeInterval = 4, lockTimeout: TimeInterval? = nil

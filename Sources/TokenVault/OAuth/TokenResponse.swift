@@ -1,6 +1,6 @@
 import Foundation
 
-/// Parses a provider's token response (RFC 6749 section 5.1, with Zoho's variations) into a `TokenSet`.
+/// Parses a provider's token response (RFC 6749 section 5.1, with Zoho's variations) into a ``TokenSet``.
 public enum TokenResponse {
     /// Fields that are read as tokens or expiry and never copied into metadata.
     static let consumedKeys: Set<String> = ["access_token", "refresh_token", "expires_in", "expires_in_sec", "scope"]
@@ -19,6 +19,15 @@ public enum TokenResponse {
     /// - `expires_in` is seconds, except that when `expires_in_sec` is present it wins (some Zoho products send
     ///   `expires_in` in milliseconds then).
     /// - Other keys (`api_domain`, `token_type`, …) go into metadata, except keys that look like credentials.
+    ///
+    /// - Parameters:
+    ///   - data: the response body, as received.
+    ///   - now: when the response arrived; `expires_in` counts from it.
+    ///   - fallbackRefreshToken: the refresh token to keep when the response has none.
+    ///   - requireAccessToken: refuse a response without an access token.
+    /// - Throws: `.invalidInput` when the body is not a JSON object, is an OAuth error (`{"error": …}`), lacks a
+    ///   token it needs, or holds a field of the wrong type, a token with a control character, or a NUL
+    ///   character that PostgreSQL cannot store.
     public static func parse(
         _ data: [UInt8], receivedAt now: Date = Date(), fallbackRefreshToken: Secret? = nil,
         requireAccessToken: Bool = false

@@ -12,6 +12,7 @@ import FoundationNetworking
 public struct URLSessionTransport: HTTPTransport {
     private let session: URLSession
 
+    /// A transport with its own ephemeral session.
     public init() {
         let configuration = URLSessionConfiguration.ephemeral
         configuration.httpCookieStorage = nil
@@ -21,6 +22,9 @@ public struct URLSessionTransport: HTTPTransport {
         session = URLSession(configuration: configuration)
     }
 
+    /// Sends `request` with its timeout and returns the status and body, whatever the status.
+    /// - Throws: the session's error (usually a `URLError`) when no answer came: no connection, TLS failure,
+    ///   timeout.
     public func send(_ request: TokenEndpointRequest) async throws -> TokenEndpointResponse {
         var urlRequest = URLRequest(url: request.url, timeoutInterval: request.timeout)
         urlRequest.httpMethod = request.method

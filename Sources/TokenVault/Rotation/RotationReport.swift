@@ -10,7 +10,7 @@ public struct RotationProgress: Sendable {
     public let elapsed: TimeInterval
 }
 
-/// What `Vault.rotateKeys` did.
+/// What ``Vault/rotateKeys(batchSize:dryRun:progress:shouldStop:)`` did (or, in a dry run, would do).
 public struct RotationReport: Sendable, Codable {
     /// The key every row is re-sealed under.
     public internal(set) var currentKeyID: KeyID
@@ -29,11 +29,12 @@ public struct RotationReport: Sendable, Codable {
     public internal(set) var remaining = 0
     /// Only counted what a run would do (``Vault/rotateKeys(batchSize:dryRun:progress:shouldStop:)`` with `dryRun`).
     public internal(set) var dryRun = false
-    /// Stopped early (Ctrl-C) after a batch; run again to finish.
+    /// Stopped early after a batch because `shouldStop` returned true; run again to finish.
     public internal(set) var interrupted = false
     /// How long the run took.
     public internal(set) var seconds: Double = 0
 
+    /// Rows re-sealed per second of the run; 0 when nothing took time.
     public var rowsPerSecond: Double { seconds > 0 ? Double(resealed) / seconds : 0 }
 
     enum CodingKeys: String, CodingKey {

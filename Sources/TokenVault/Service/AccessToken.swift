@@ -1,9 +1,12 @@
 import Foundation
 
-/// A usable access token, as `Vault.accessToken(client:provider:)` returns it.
+/// A usable access token, as ``Vault/accessToken(client:provider:)`` returns it. Prints without the token.
 public struct AccessToken: Sendable, CustomStringConvertible {
+    /// The token to send to the provider's API; prints as `<redacted>` until you call ``Secret/reveal()``.
     public let value: Secret
+    /// When the token stops working; nil when the provider did not say.
     public let expiresAt: Date?
+    /// The granted scopes, as the provider sent them (space- or comma-separated).
     public let scopes: String?
     let metadataJSON: String
     /// Provider data, such as Zoho's `api_domain` (decoded on access).
@@ -33,19 +36,28 @@ public struct AccessToken: Sendable, CustomStringConvertible {
     }
 }
 
-/// The refresh state of one row, without secrets (`token-vault status`).
+/// The refresh state of one row, without secrets, as ``Vault/status(client:provider:)`` returns it.
 public struct TokenStatus: Sendable, Codable {
+    /// The client (tenant, account) the tokens belong to.
     public let clientID: String
+    /// The provider name the row is stored under, such as `zoho_crm`.
     public let provider: String
+    /// The key the row is sealed under.
     public let keyID: KeyID
+    /// When the stored access token stops working; nil when unknown.
     public let expiresAt: Date?
     /// True when the access token is valid for longer than the refresh margin.
     public let accessTokenValid: Bool
     /// The provider refused the refresh token; nothing is refreshed until new tokens are stored.
     public let needsReauthorization: Bool
+    /// Why the last refresh failed, without secrets; nil after a success or when tokens were stored since.
     public let lastRefreshError: String?
+    /// When the vault last refreshed the tokens at the provider; nil when it never has.
     public let lastRefreshedAt: Date?
+    /// When the row last changed (tokens stored or refreshed, a refresh failure recorded); re-sealing under a
+    /// new key leaves it alone.
     public let updatedAt: Date
+    /// The row's version, incremented by every write.
     public let version: Int64
 
     enum CodingKeys: String, CodingKey {

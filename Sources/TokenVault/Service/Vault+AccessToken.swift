@@ -12,6 +12,8 @@ extension Vault {
     ///   until new tokens are stored); `.rateLimited` rather than exceed the provider's refresh limit;
     ///   `.providerError`/`.timedOut` after bounded retries; `.notFound` when there is neither a row nor a
     ///   fallback refresh token; `.unknownProvider` when no token endpoint is configured for `provider`.
+    ///   A `.rateLimited` error from the vault's own cap carries ``VaultError/retryAfter``; one from the provider
+    ///   (HTTP 429, Zoho's "Access Denied") does not.
     public func accessToken(client: String, provider: String) async throws(VaultError) -> AccessToken {
         try Self.validate(client: client, provider: provider)
         if let row = try await repository.find(client: client, provider: provider) {
@@ -34,6 +36,12 @@ extension Vault {
 
     /// Exchanges an authorization code (Zoho: a self-client "grant token") at the provider's token endpoint and
     /// stores the tokens. The usual way to onboard an account.
+    ///
+    /// A code is single-use, so the request is sent once, without retries.
+    ///
+    /// - Throws: `.unknownProvider` when no token endpoint is configured for `provider`; `.needsReauthorization`
+    ///   when the provider refused the code (used or expired); `.providerConfiguration` when it refused the app's
+    ///   credentials; `.providerError`, `.timedOut` or `.rateLimited` when the endpoint failed.
     @discardableResult
     public func exchange(code: Secret, client: String, provider: String) async throws(VaultError) -> AccessToken {
         try Self.validate(client: client, provider: provider)
@@ -57,7 +65,8 @@ extension Vault {
         }
     }
 
-    /// The refresh state of (client, provider), without secrets.
+    /// The refresh state of (client, provider), without secrets; nothing is opened or refreshed.
+    /// - Throws: `.notFound` when nothing is stored.
     public func status(client: String, provider: String) async throws(VaultError) -> TokenStatus {
         try Self.validate(client: client, provider: provider)
         guard let row = try await repository.find(client: client, provider: provider) else {

@@ -1,20 +1,28 @@
 import Foundation
 
-/// One line of `token-vault import`: a token response plus the row it belongs to.
+/// Tokens to import with ``Vault/importTokens(_:)``, with the client and provider they belong to.
 public struct ImportRecord: Sendable {
+    /// The client (tenant, account) the tokens belong to.
     public var client: String
+    /// The provider name to store them under, such as `zoho_crm`.
     public var provider: String
+    /// The tokens to seal and store.
     public var tokens: TokenSet
 
+    /// A record; the client id and provider are checked when the record is imported.
     public init(client: String, provider: String, tokens: TokenSet) {
         self.client = client
         self.provider = provider
         self.tokens = tokens
     }
 
-    /// Parses one JSON object: `client_id`, `provider`, the token-response fields of `put` (`access_token`,
-    /// `refresh_token`, `expires_in`, `scope`, `api_domain`, …) and optionally `expires_at` (ISO 8601 or
-    /// seconds since 1970), which wins over `expires_in` (for exports of stored tokens).
+    /// Parses one JSON object (a line of a JSON Lines file): `client_id`, `provider`, the fields of a token
+    /// response (`access_token`, `refresh_token`, `expires_in`, `scope`, `api_domain`, …, as
+    /// ``TokenResponse/parse(_:receivedAt:fallbackRefreshToken:requireAccessToken:)`` reads them) and optionally
+    /// `expires_at` (ISO 8601 or seconds since 1970), which wins over `expires_in` (for exports of stored tokens).
+    ///
+    /// - Throws: `.invalidInput` when the line is not a JSON object, `client_id` or `provider` is missing or not
+    ///   valid, `expires_at` cannot be read, or the token fields are not valid.
     public static func parse(line: [UInt8], receivedAt now: Date = Date()) throws(VaultError) -> ImportRecord {
         var object: [String: JSONValue]
         do {
@@ -61,9 +69,12 @@ public struct ImportRecord: Sendable {
 
 extension Vault {
     /// Seals and upserts many rows (bulk onboarding, migration from a plaintext table), all or nothing: one
-    /// statement per batch of up to ``importBatchSize`` rows, in one transaction, each batch checked and sealed
-    /// while the previous one is written. Later records for the same (client, provider) win. Returns the number
-    /// of rows written.
+    /// statement per batch of up to 1000 rows, in one transaction, each batch checked and sealed while the
+    /// previous one is written. Later records for the same (client, provider) win. Returns the number of rows
+    /// written.
+    ///
+    /// - Throws: the first record's error that stops the import (such as `.invalidInput` for a client id),
+    ///   naming the record by its position; nothing is imported then.
     @discardableResult
     public func importTokens(_ records: [ImportRecord]) async throws(VaultError) -> Int {
         let chosen = Self.lastRecordPerRow(records)

@@ -9,8 +9,15 @@ extension Vault {
     /// atomically (ciphertexts, nonces and key id in one update), so the run can be killed at any moment and
     /// simply run again; rows already under the current key are not touched.
     ///
+    /// - Parameters:
+    ///   - batchSize: rows per statement, and the most held in memory.
+    ///   - dryRun: only count what would be re-sealed; nothing is written.
+    ///   - progress: called after every batch.
+    ///   - shouldStop: checked after every batch while rows remain; return true to stop cleanly (the report says
+    ///     ``RotationReport/interrupted``).
     /// - Throws: `.unknownKey`, before changing anything, when rows are sealed under a key that is in neither
-    ///   the current nor the previous keys.
+    ///   the current nor the previous keys; `.invalidInput` when `batchSize` is less than 1; `.conflict` when
+    ///   rows kept changing while being re-sealed (run it again).
     public func rotateKeys(
         batchSize: Int = 2000, dryRun: Bool = false,
         progress: @Sendable (RotationProgress) -> Void = { _ in },

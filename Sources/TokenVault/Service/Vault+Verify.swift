@@ -1,7 +1,8 @@
 import Logging
 
 extension Vault {
-    /// Opens every secret of every row, in batches, and reports each that fails. Plaintext is wiped at once.
+    /// Opens every secret of every row, in batches of `batchSize`, and reports each that fails. Plaintext is
+    /// wiped at once. A field that fails to open is a finding in the report, not a thrown error.
     public func verify(batchSize: Int = 500) async throws(VaultError) -> VerificationReport {
         var report = VerificationReport()
         try await forEachPage(batchSize: batchSize) { rows in

@@ -11,7 +11,13 @@ import Logging
 /// ```
 ///
 /// Safe to share between tasks. Call ``shutdown()`` when done to close the connections.
+///
+/// Besides the codes each method names, every call that reaches the database can throw `.connectionFailed`,
+/// `.database` (with ``VaultError/sqlState``), `.schemaOutdated` when ``migrate()`` has not run for this version, and `.cancelled`
+/// when the task is cancelled while it waits for a connection. Client ids and provider names must be 1 to 256
+/// bytes of printable text, or the call throws `.invalidInput`.
 public final class Vault: Sendable {
+    /// The configuration the vault was made with, after ``VaultConfiguration/validate()``.
     public let configuration: VaultConfiguration
     package let sealer: Sealer
     package let repository: TokenRepository
@@ -45,7 +51,8 @@ public final class Vault: Sendable {
         await repository.shutdown()
     }
 
-    /// Creates or upgrades the schema; safe to run from several instances at once. Returns the versions applied.
+    /// Creates or upgrades the schema; safe to run from several instances at once. Returns the versions applied
+    /// (empty when the schema was current).
     @discardableResult
     public func migrate() async throws(VaultError) -> [Int] {
         let applied = try await repository.migrate()
@@ -56,6 +63,9 @@ public final class Vault: Sendable {
     }
 
     /// Seals and stores `tokens` for (client, provider), replacing what was there. Returns the row's new version.
+    ///
+    /// Storing clears a recorded need to reauthorize, so the vault refreshes for the client again.
+    /// - Throws: `.invalidInput` when the scopes or metadata hold a NUL character, which PostgreSQL cannot store.
     @discardableResult
     public func store(_ tokens: TokenSet, client: String, provider: String) async throws(VaultError) -> Int64 {
         try Self.validate(client: client, provider: provider)
@@ -111,6 +121,7 @@ public final class Vault: Sendable {
 
     /// Every row, without secrets, in (client, provider) order, handed to `body` a page of up to `pageSize` rows
     /// at a time: memory stays flat however large the table. A page is read after `body` returns.
+    /// - Throws: `.invalidInput` when `pageSize` is less than 1.
     public func list(pageSize: Int, _ body: ([TokenSummary]) -> Void) async throws(VaultError) {
         guard pageSize > 0 else { throw VaultError(.invalidInput, "the page size must be at least 1.") }
         try await forEachPage(batchSize: pageSize) { rows in

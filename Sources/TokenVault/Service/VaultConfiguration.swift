@@ -1,17 +1,23 @@
 import Foundation
 
-/// How a `Vault` connects and which keys it uses.
+/// How a ``Vault`` connects, which keys it uses, and which token endpoints it refreshes at.
+///
+/// Prints without the database URL or any key.
 public struct VaultConfiguration: Sendable, CustomStringConvertible {
-    /// Environment variables read by `fromEnvironment`.
+    /// Environment variables read by ``fromEnvironment(_:)``.
     public enum Variable {
+        /// `DATABASE_URL`: the database connection string; optional (libpq's `PG*` variables apply without it).
         public static let databaseURL = "DATABASE_URL"
+        /// `TOKEN_VAULT_POOL_SIZE`: the most connections to open, 1 to 1000; default 4.
         public static let poolSize = "TOKEN_VAULT_POOL_SIZE"
+        /// `TOKEN_VAULT_REFRESH_MARGIN`: seconds before expiry at which an access token is refreshed; default 300.
         public static let refreshMargin = "TOKEN_VAULT_REFRESH_MARGIN"
     }
 
     /// A `postgresql://` URL or libpq `key=value` conninfo. Empty: libpq's `PG*` variables and defaults.
     /// May contain a password: it is never printed or logged.
     public var databaseURL: String
+    /// The keys that seal and open the tokens.
     public var keyring: Keyring
     /// The most connections the vault opens at once.
     public var maximumConnections: Int
@@ -22,10 +28,13 @@ public struct VaultConfiguration: Sendable, CustomStringConvertible {
     public var refreshMargin: TimeInterval
     /// Token endpoints by provider name (`zoho_crm`, …), for refreshing and exchanging codes.
     public var providers: [String: OAuthProvider]
+    /// Timeouts and retries for token endpoints, and how long to wait for another process's refresh.
     public var refreshPolicy: RefreshPolicy
     /// How token endpoints are called. Default: Foundation's URLSession.
     public var transport: any HTTPTransport
 
+    /// A configuration; each argument sets the property of the same name, and of two providers with the same name
+    /// the later wins. Nothing is checked or connected until ``Vault/init(configuration:logger:)``.
     public init(
         databaseURL: String, keyring: Keyring, maximumConnections: Int = 4, refreshMargin: TimeInterval = 300,
         providers: [OAuthProvider] = [], refreshPolicy: RefreshPolicy = RefreshPolicy(),
@@ -47,7 +56,11 @@ public struct VaultConfiguration: Sendable, CustomStringConvertible {
 
     /// Reads `DATABASE_URL` (optional: libpq's `PG*` variables apply without it), `TOKEN_VAULT_POOL_SIZE`
     /// (optional, default 4), `TOKEN_VAULT_REFRESH_MARGIN` (seconds, default 300), the keyring variables (see
-    /// `Keyring.fromEnvironment`) and the Zoho variables (see `OAuthProvider.zohoFromEnvironment`).
+    /// ``Keyring/fromEnvironment(_:)``) and the Zoho variables (see
+    /// ``OAuthProvider/zohoFromEnvironment(_:)``).
+    ///
+    /// - Throws: `.keyConfiguration` for the keys, `.providerConfiguration` for the Zoho variables, and
+    ///   `.invalidInput` when the pool size or the refresh margin is out of range. Messages never echo a secret.
     public static func fromEnvironment(
         _ environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws(VaultError) -> VaultConfiguration {
@@ -75,6 +88,10 @@ public struct VaultConfiguration: Sendable, CustomStringConvertible {
     }
 
     /// Refuses values the vault cannot work with, naming the field; ``Vault/init(configuration:logger:)`` calls it.
+    ///
+    /// - Throws: `.invalidInput` when ``maximumConnections`` is not 1 to 1000, ``refreshMargin`` not 0 to 86399
+    ///   seconds, ``schema`` not a plain lower-case name, a ``refreshPolicy`` duration not 0 to 3600 seconds (the
+    ///   request timeout more than 0) or its attempts not 1 to 20, or a provider's refresh rate limit empty.
     public func validate() throws(VaultError) {
         func refuse(_ message: String) -> VaultError { VaultError(.invalidInput, "VaultConfiguration: \(message)") }
         guard (1...1000).contains(maximumConnections) else {
