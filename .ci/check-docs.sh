@@ -5,12 +5,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=.build/docs
+# The compiler writes the symbol graphs when it compiles the module, so they stay beside that build.
+graphs=.build-docs/symbol-graphs
 rm -rf "$out"
-mkdir -p "$out/all" "$out/symbol-graphs"
+mkdir -p "$graphs" "$out/symbol-graphs"
 swift build --scratch-path .build-docs --target TokenVault \
-    -Xswiftc -emit-symbol-graph -Xswiftc -emit-symbol-graph-dir -Xswiftc "$out/all" \
+    -Xswiftc -emit-symbol-graph -Xswiftc -emit-symbol-graph-dir -Xswiftc "$PWD/$graphs" \
     -Xswiftc -symbol-graph-minimum-access-level -Xswiftc public
-cp "$out/all/TokenVault.symbols.json" "$out/symbol-graphs/"
+cp "$graphs/TokenVault.symbols.json" "$out/symbol-graphs/"
 python3 .ci/check-doc-comments.py "$out/symbol-graphs/TokenVault.symbols.json"
 docc convert Sources/TokenVault/TokenVault.docc \
     --additional-symbol-graph-dir "$out/symbol-graphs" \
