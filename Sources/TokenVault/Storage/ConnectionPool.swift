@@ -17,55 +17,16 @@ package final class ConnectionPool: Sendable {
     /// `search_path`); every acquire throws it. Checked once, not per query.
     private let configurationError: VaultError?
     private let logger: Logger
-    /// A futex word in this object rather than a Foundation lock: nothing to call into on the hot path.
-    private let state = Mutex(State())
+    /// A futex word in this object rather than a Foundation lock: nothing to call into on the hot path. The
+    /// bookkeeping's transitions are `PoolState`'s; what they call for is done here, outside the lock.
+    private let state: Mutex<State>
+    /// Numbers the connections' queue labels.
+    private let serial = Atomic(0)
 
-    /// The pool's bookkeeping, touched only under the lock.
-    private struct State {
-        var idle: [PooledConnection] = []
-        /// Connections that exist or are being opened, idle or lent.
-        var open = 0
-        /// First come, first served.
-        var waiters: [Waiter] = []
-        var closed = false
-        /// Numbers the connections' queue labels.
-        var serial = 0
-        var lastWaiterID = 0
-
-        /// What a caller can be given at once: the pool's closing, an idle connection or a free slot. Nil when
-        /// it must wait.
-        mutating func takeGrant(maximumConnections: Int) -> Grant? {
-            if closed { return .closed }
-            if let connection = idle.popLast() { return .connection(connection) }
-            if open < maximumConnections {
-                open += 1
-                return .slot
-            }
-            return nil
-        }
-
-        /// Takes a waiter out of the queue if it is still there: it is not once it has been granted something.
-        mutating func removeWaiter(id: Int) -> Waiter? {
-            guard let index = waiters.firstIndex(where: { $0.id == id }) else { return nil }
-            return waiters.remove(at: index)
-        }
-    }
-
-    /// A caller waiting for a connection, with an id so that its cancellation handler can find it.
-    private struct Waiter {
-        let id: Int
-        let continuation: CheckedContinuation<Grant, Never>
-    }
-
-    /// What a waiting caller is given.
-    private enum Grant: Sendable {
-        case connection(PooledConnection)
-        /// A slot: the caller opens a new connection (counted in `open` already).
-        case slot
-        case closed
-        /// The caller's task was cancelled; it holds nothing.
-        case cancelled
-    }
+    /// A caller waiting for a connection or a slot.
+    private typealias Waiter = CheckedContinuation<Grant, Never>
+    private typealias Grant = PoolGrant<PooledConnection>
+    private typealias State = PoolState<PooledConnection, Waiter>
 
     init(conninfo: String, maximumConnections: Int, schema: String? = nil, logger: Logger) {
         self.conninfo = conninfo
@@ -83,6 +44,7 @@ package final class ConnectionPool: Sendable {
             self.configurationError = nil
         }
         self.logger = logger
+        self.state = Mutex(State(maximumConnections: maximumConnections))
     }
 
     /// Runs `body` on a pooled connection, off the cooperative thread pool.
@@ -157,7 +119,7 @@ package final class ConnectionPool: Sendable {
         // A task already cancelled takes nothing from the pool.
         if Task.isCancelled { throw Self.cancelled() }
         // Fast path without a suspension: an idle connection or a free slot.
-        var grant = state.withLock { $0.takeGrant(maximumConnections: maximumConnections) }
+        var grant = state.withLock { $0.acquire() }
         if grant == nil { grant = await wait() }
         switch grant! {
         case .connection(let connection):
@@ -167,10 +129,7 @@ package final class ConnectionPool: Sendable {
         case .cancelled:
             throw Self.cancelled()
         case .slot:
-            let label = state.withLock { state in
-                state.serial += 1
-                return "token-vault.pg.\(state.serial)"
-            }
+            let label = "token-vault.pg.\(serial.wrappingAdd(1, ordering: .relaxed).newValue)"
             do {
                 return try await PooledConnection.connect(
                     conninfo: conninfo, applicationName: "token-vault", label: label, schema: schema)
@@ -186,24 +145,15 @@ package final class ConnectionPool: Sendable {
     /// A grant and a cancellation can race; whichever takes the waiter out of the queue, under the lock, wins.
     /// When the grant wins, the caller still fails (its task is cancelled) and passes what it was given on.
     private func wait() async -> Grant {
-        let id = state.withLock { state in
-            state.lastWaiterID += 1
-            return state.lastWaiterID
-        }
+        let id = state.withLock { $0.nextWaiterID() }
         let grant = await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Grant, Never>) in
-                let immediate = state.withLock { state -> Grant? in
-                    // Checked under the lock: a handler that ran before the waiter was queued found nothing to
-                    // remove, but the task was marked cancelled before the handler ran.
-                    if Task.isCancelled { return .cancelled }
-                    if let grant = state.takeGrant(maximumConnections: maximumConnections) { return grant }
-                    state.waiters.append(Waiter(id: id, continuation: continuation))
-                    return nil
-                }
-                if let immediate { continuation.resume(returning: immediate) }
+            await withCheckedContinuation { (continuation: Waiter) in
+                // Task.isCancelled is read under the lock: a handler that ran before the waiter was queued found
+                // nothing to remove, but the task was marked cancelled before the handler ran.
+                perform(state.withLock { $0.enqueue(continuation, id: id, taskCancelled: Task.isCancelled) })
             }
         } onCancel: {
-            state.withLock { $0.removeWaiter(id: id) }?.continuation.resume(returning: .cancelled)
+            perform(state.withLock { $0.cancel(waiterID: id) })
         }
         guard Task.isCancelled else { return grant }
         switch grant {
@@ -217,29 +167,27 @@ package final class ConnectionPool: Sendable {
     /// Returns a connection: to the first waiter, else to the idle list. A broken one is dropped (closed by
     /// its deinit) and its slot passed on.
     private func release(_ connection: PooledConnection, broken: Bool = false) {
-        enum Next { case giveUpSlot, resume(CheckedContinuation<Grant, Never>), done }
-        let next = state.withLock { state -> Next in
-            if broken || state.closed { return .giveUpSlot }
-            if !state.waiters.isEmpty { return .resume(state.waiters.removeFirst().continuation) }
-            state.idle.append(connection)
-            return .done
-        }
-        switch next {
-        case .giveUpSlot: giveUpSlot()
-        case .resume(let waiter): waiter.resume(returning: .connection(connection))
-        case .done: break
-        }
+        perform(state.withLock { $0.release(connection, broken: broken) })
     }
 
     private func giveUpSlot() {
-        let waiter = state.withLock { state -> Waiter? in
-            if !state.closed, !state.waiters.isEmpty {
-                return state.waiters.removeFirst()  // the slot passes to it; `open` is unchanged
-            }
-            state.open -= 1
-            return nil
+        perform(state.withLock { $0.giveUpSlot() })
+    }
+
+    /// Does what an event of the pool's state calls for, after the lock is let go.
+    private func perform(_ action: State.Action) {
+        switch action {
+        case .nothing:
+            break
+        case .resume(let waiter, let grant):
+            waiter.resume(returning: grant)
+        case .close(let connection, let waiter):
+            _ = connection  // dropped: closed by its deinit once its last holder lets go
+            waiter?.resume(returning: .slot)
+        case .shutDown(let waiters, let idle):
+            _ = idle  // dropped here, outside the lock
+            for waiter in waiters { waiter.resume(returning: .closed) }
         }
-        waiter?.continuation.resume(returning: .slot)
     }
 
     /// Connections that exist or are being opened (`open`), those of them idle, and callers waiting: for tests
@@ -250,16 +198,6 @@ package final class ConnectionPool: Sendable {
 
     /// Closes idle connections and refuses new work. Connections in use close when they are returned.
     func shutdown() async {
-        let (pending, dropped) = state.withLock { state in
-            state.closed = true
-            let pending = state.waiters
-            let dropped = state.idle
-            state.waiters.removeAll()
-            state.idle.removeAll()
-            state.open -= dropped.count
-            return (pending, dropped)
-        }
-        _ = dropped  // released here, outside the lock
-        for waiter in pending { waiter.continuation.resume(returning: .closed) }
+        perform(state.withLock { $0.shutdown() })
     }
 }
