@@ -14,13 +14,14 @@ struct TokenEndpointClient: Sendable {
         case failed(VaultError)
     }
 
-    struct Result: Sendable {
+    /// What a grant ended with, and how many requests it made.
+    struct GrantResult: Sendable {
         let outcome: Outcome
         /// Requests that reached (or may have reached) the endpoint, for the rate limit.
         let attempts: Int
     }
 
-    func refresh(provider: OAuthProvider, refreshToken: Secret, maximumAttempts: Int) async -> Result {
+    func refresh(provider: OAuthProvider, refreshToken: Secret, maximumAttempts: Int) async -> GrantResult {
         var form = FormBody()
         form.append("grant_type", "refresh_token")
         form.append("refresh_token", secret: refreshToken)
@@ -29,7 +30,7 @@ struct TokenEndpointClient: Sendable {
             maximumAttempts: maximumAttempts)
     }
 
-    func exchange(provider: OAuthProvider, code: Secret) async -> Result {
+    func exchange(provider: OAuthProvider, code: Secret) async -> GrantResult {
         var form = FormBody()
         form.append("grant_type", "authorization_code")
         form.append("code", secret: code)
@@ -42,7 +43,7 @@ struct TokenEndpointClient: Sendable {
 
     private func grant(
         provider: OAuthProvider, form: FormBody, kind: String, fallbackRefreshToken: Secret?, maximumAttempts: Int
-    ) async -> Result {
+    ) async -> GrantResult {
         var form = form
         var headers = [("Content-Type", "application/x-www-form-urlencoded"), ("Accept", "application/json")]
         switch provider.clientAuthentication {
@@ -67,7 +68,7 @@ struct TokenEndpointClient: Sendable {
             let classified = await send(request, provider: provider, kind: kind, fallback: fallbackRefreshToken)
             switch classified {
             case .final(let outcome):
-                return Result(outcome: outcome, attempts: attempt)
+                return GrantResult(outcome: outcome, attempts: attempt)
             case .transient(let error):
                 lastError = error
                 logger.warning(
@@ -79,7 +80,7 @@ struct TokenEndpointClient: Sendable {
             }
         }
         let more = limit < policy.attempts ? " (fewer attempts than usual: the rate limit allowed only \(limit))" : ""
-        return Result(
+        return GrantResult(
             outcome: .failed(
                 VaultError(
                     lastError.code,

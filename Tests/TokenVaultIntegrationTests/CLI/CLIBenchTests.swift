@@ -5,7 +5,7 @@ import XCTest
 @testable import TokenVault
 
 /// `token-vault bench` with tiny sizes, so that it keeps working. No assertion on speed.
-final class CLIBenchTests: DatabaseTestCase, @unchecked Sendable {
+final class CLIBenchTests: DatabaseTestCase {
     func testBenchRunsEveryFigureAndCleansUp() async throws {
         let database = try await makeDatabase()
         let cli = CLIRunner(databaseURL: database.url, key: nil)

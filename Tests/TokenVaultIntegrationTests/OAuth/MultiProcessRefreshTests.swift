@@ -5,7 +5,7 @@ import XCTest
 
 /// Several OS processes (the `token-vault-test-stampede` and `token-vault` binaries) on one database and one
 /// token endpoint.
-final class MultiProcessRefreshTests: DatabaseTestCase, @unchecked Sendable {
+final class MultiProcessRefreshTests: DatabaseTestCase {
     func environment(_ fixture: VaultFixture, _ endpoint: FakeTokenEndpoint) -> [String: String] {
         [
             "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin",

@@ -3,7 +3,7 @@ import TokenVault
 import TokenVaultTesting
 import XCTest
 
-final class RefreshTests: DatabaseTestCase, @unchecked Sendable {
+final class RefreshTests: DatabaseTestCase {
     var endpoint: FakeTokenEndpoint!
 
     override func setUp() async throws {

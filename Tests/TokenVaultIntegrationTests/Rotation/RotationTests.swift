@@ -1,12 +1,13 @@
 import Foundation
 import Logging
+import Synchronization
 import TokenVaultTesting
 import XCTest
 
 @testable import TokenVault
 
 /// Key rotation through the library, where races can be set up precisely.
-final class RotationTests: DatabaseTestCase, @unchecked Sendable {
+final class RotationTests: DatabaseTestCase {
     func records(_ count: Int, prefix: String = "client") -> [ImportRecord] {
         (0..<count).map { index in
             ImportRecord(
@@ -158,9 +159,8 @@ final class RotationTests: DatabaseTestCase, @unchecked Sendable {
     }
 }
 
-final class LockedCounter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var count = 0
-    func increment() { lock.withLock { count += 1 } }
-    var value: Int { lock.withLock { count } }
+final class LockedCounter: Sendable {
+    private let count = Mutex(0)
+    func increment() { count.withLock { $0 += 1 } }
+    var value: Int { count.withLock { $0 } }
 }

@@ -6,7 +6,7 @@ import XCTest
 
 /// "café" precomposed and decomposed are equal Swift `String`s but different PostgreSQL rows, with different
 /// sealing contexts. Everything that decides which row something belongs to must tell them apart.
-final class CanonicalEquivalenceTests: DatabaseTestCase, @unchecked Sendable {
+final class CanonicalEquivalenceTests: DatabaseTestCase {
     let composed = "caf\u{E9}"
     let decomposed = "cafe\u{301}"
 

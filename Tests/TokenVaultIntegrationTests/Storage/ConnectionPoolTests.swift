@@ -5,7 +5,7 @@ import XCTest
 
 @testable import TokenVault
 
-final class ConnectionPoolTests: DatabaseTestCase, @unchecked Sendable {
+final class ConnectionPoolTests: DatabaseTestCase {
     /// Polls until `condition` holds, for at most 10 s.
     private func waitUntil(
         _ what: String, file: StaticString = #filePath, line: UInt = #line, _ condition: () -> Bool

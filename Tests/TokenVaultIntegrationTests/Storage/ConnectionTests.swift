@@ -2,7 +2,7 @@ import TokenVault
 import TokenVaultTesting
 import XCTest
 
-final class ConnectionTests: DatabaseTestCase, @unchecked Sendable {
+final class ConnectionTests: DatabaseTestCase {
     func testADroppedConnectionIsReplacedAndTheReadRetried() async throws {
         let fixture = try await makeFixture(maximumConnections: 1)
         try await fixture.vault.store(sampleTokens(), client: "a", provider: "zoho_crm")

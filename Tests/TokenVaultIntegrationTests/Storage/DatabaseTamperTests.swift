@@ -3,7 +3,7 @@ import TokenVaultTesting
 import XCTest
 
 /// Rows altered in the database itself: each must fail to open, and verify must name it.
-final class DatabaseTamperTests: DatabaseTestCase, @unchecked Sendable {
+final class DatabaseTamperTests: DatabaseTestCase {
     func testFlippedByteInTheDatabaseFailsAuthenticationAndVerifyNamesTheRow() async throws {
         let fixture = try await makeFixture()
         try await fixture.vault.store(sampleTokens(), client: "acme", provider: "zoho_crm")

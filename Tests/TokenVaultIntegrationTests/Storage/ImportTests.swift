@@ -5,7 +5,7 @@ import XCTest
 @testable import TokenVault
 
 /// `importTokens` over several statements: everything written, later records winning, all or nothing.
-final class ImportTests: DatabaseTestCase, @unchecked Sendable {
+final class ImportTests: DatabaseTestCase {
     private func record(_ client: String, access: String) -> ImportRecord {
         ImportRecord(
             client: client, provider: "zoho_crm",

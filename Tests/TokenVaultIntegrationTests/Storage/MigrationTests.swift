@@ -2,7 +2,7 @@ import TokenVault
 import TokenVaultTesting
 import XCTest
 
-final class MigrationTests: DatabaseTestCase, @unchecked Sendable {
+final class MigrationTests: DatabaseTestCase {
     func testMigrateTwiceIsANoOp() async throws {
         let fixture = try await makeFixture()
         let again = try await fixture.vault.migrate()

@@ -4,7 +4,7 @@ import XCTest
 
 @testable import TokenVault
 
-final class StorageTests: DatabaseTestCase, @unchecked Sendable {
+final class StorageTests: DatabaseTestCase {
     func testStoreAndFetchRoundTrip() async throws {
         let fixture = try await makeFixture()
         let tokens = sampleTokens()

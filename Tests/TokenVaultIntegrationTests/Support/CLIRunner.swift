@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import TokenVault
 import XCTest
 
@@ -77,11 +78,10 @@ struct CLIRunner {
     }
 }
 
-final class LockedData: @unchecked Sendable {
-    private let lock = NSLock()
-    private var stored = Data()
-    func set(errors: Data) { lock.withLock { stored = errors } }
-    var errors: Data { lock.withLock { stored } }
+final class LockedData: Sendable {
+    private let stored = Mutex(Data())
+    func set(errors: Data) { stored.withLock { $0 = errors } }
+    var errors: Data { stored.withLock { $0 } }
 }
 
 /// Polls `countQuery` (a `SELECT count(*)`) every `interval` nanoseconds until it reads more than 0, or 20 seconds

@@ -43,8 +43,7 @@ struct VaultFixture {
 /// A test case whose fixtures and databases are cleaned up when each test ends, also when it throws or fails
 /// part-way. (XCTest on Linux runs `tearDown()` after a test that threw; cleanup written at the end of a test body
 /// would not run then.)
-class DatabaseTestCase: XCTestCase, @unchecked Sendable {
-    // @unchecked: XCTest runs a test and its tearDown one after the other, never at once.
+class DatabaseTestCase: XCTestCase {
     private var cleanups: [() async -> Void] = []
 
     override func tearDown() async throws {

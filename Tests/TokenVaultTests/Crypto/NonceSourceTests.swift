@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import XCTest
 
 @_spi(Benchmarking) @testable import TokenVault
@@ -36,17 +37,14 @@ final class NonceSourceTests: XCTestCase {
     }
 
     func testConcurrentThreadsNeverShareANonce() {
-        final class Collected: @unchecked Sendable {  // @unchecked: guarded by `lock`
-            let lock = NSLock()
-            var nonces: [[UInt8]] = []
-        }
-        let collected = Collected()
+        let collected = Mutex<[[UInt8]]>([])
         DispatchQueue.concurrentPerform(iterations: 8) { _ in
             let mine = (0..<2000).map { _ in Self.draw() }
-            collected.lock.withLock { collected.nonces.append(contentsOf: mine) }
+            collected.withLock { $0.append(contentsOf: mine) }
         }
-        XCTAssertEqual(collected.nonces.count, 16_000)
-        XCTAssertEqual(Set(collected.nonces).count, collected.nonces.count)
+        let nonces = collected.withLock { $0 }
+        XCTAssertEqual(nonces.count, 16_000)
+        XCTAssertEqual(Set(nonces).count, nonces.count)
     }
 
     #if os(Linux)

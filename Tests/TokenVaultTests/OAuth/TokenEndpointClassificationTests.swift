@@ -37,7 +37,7 @@ final class TokenEndpointClassificationTests: XCTestCase {
     let provider = OAuthProvider.zoho("zoho_crm", clientID: "1000.app", clientSecret: Secret("app-secret"))
     let tokens = #"{"access_token":"1000.at","expires_in":3600,"api_domain":"https://www.zohoapis.com"}"#
 
-    func refresh(_ answers: [ScriptedTransport.Answer]) async -> (TokenEndpointClient.Result, ScriptedTransport) {
+    func refresh(_ answers: [ScriptedTransport.Answer]) async -> (TokenEndpointClient.GrantResult, ScriptedTransport) {
         let transport = ScriptedTransport(answers)
         let client = TokenEndpointClient(
             transport: transport,
