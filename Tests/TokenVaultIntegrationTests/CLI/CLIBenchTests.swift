@@ -39,9 +39,7 @@ final class CLIBenchTests: DatabaseTestCase {
         XCTAssertEqual(stampede["distinct_tokens"] as? Int, 1)
         XCTAssertGreaterThan(object["peak_resident_bytes"] as? Int ?? 0, 0)
         XCTAssertTrue(["vdso", "libsodium"].contains(object["nonce_source"] as? String ?? ""))
-        let leftovers = try await AdminSQL.query(
-            "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'token_vault_bench_%'", url: database.url)
-        XCTAssertEqual(leftovers.count, 0, "the scratch schema is dropped")
+        try await assertNoScratchSchemaLeft(database, "the scratch schema is dropped")
         let tables = try await AdminSQL.query(
             "SELECT count(*) FROM pg_tables WHERE tablename = 'oauth_tokens'", url: database.url)
         XCTAssertEqual(tables.first?[0], "0", "bench touched nothing outside its schema")
@@ -183,9 +181,7 @@ final class CLIBenchTests: DatabaseTestCase {
             XCTAssertEqual(refused.status, 64, refused.stderr)
             XCTAssertTrue(refused.stderr.contains("--runs must be 1 to 100"), refused.stderr)
         }
-        let leftovers = try await AdminSQL.query(
-            "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'token_vault_bench_%'", url: database.url)
-        XCTAssertEqual(leftovers.count, 0, "every run's scratch schema is dropped")
+        try await assertNoScratchSchemaLeft(database, "every run's scratch schema is dropped")
     }
 
     /// Ctrl-C in the first of three runs: as with one run (schema dropped, exit 130, no report), and no more runs.
@@ -209,9 +205,7 @@ final class CLIBenchTests: DatabaseTestCase {
             stderr)
         XCTAssertTrue(stderr.contains("dropping the scratch schema \(schema) (Ctrl-C again"), stderr)
         XCTAssertTrue(stderr.contains("interrupted; the scratch schema \(schema) was dropped."), stderr)
-        let leftovers = try await AdminSQL.query(
-            "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'token_vault_bench_%'", url: database.url)
-        XCTAssertEqual(leftovers.count, 0, "the scratch schema is dropped")
+        try await assertNoScratchSchemaLeft(database, "the scratch schema is dropped")
     }
 
     func testCtrlCStopsTheBenchAndDropsItsSchema() async throws {
@@ -226,9 +220,7 @@ final class CLIBenchTests: DatabaseTestCase {
         XCTAssertLessThan(Date().timeIntervalSince(pressed), 15, "it stops before the next turn, not at the end")
         XCTAssertTrue(stderr.contains("stopping before the next turn"), stderr)
         XCTAssertTrue(stderr.contains("interrupted; the scratch schema token_vault_bench_"), stderr)
-        let leftovers = try await AdminSQL.query(
-            "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'token_vault_bench_%'", url: database.url)
-        XCTAssertEqual(leftovers.count, 0, "the scratch schema is dropped")
+        try await assertNoScratchSchemaLeft(database, "the scratch schema is dropped")
     }
 
     func testASchemaThatCannotBeDroppedIsNamedWithTheStatementToDropIt() async throws {
@@ -269,6 +261,15 @@ final class CLIBenchTests: DatabaseTestCase {
     }
 
     /// Starts a bench that runs for a minute and returns once its scratch schema holds the vault's table.
+    /// Fails unless every `token_vault_bench_*` schema in `database` was dropped.
+    private func assertNoScratchSchemaLeft(
+        _ database: TestDatabase, _ message: String, file: StaticString = #filePath, line: UInt = #line
+    ) async throws {
+        let leftovers = try await AdminSQL.query(
+            "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'token_vault_bench_%'", url: database.url)
+        XCTAssertEqual(leftovers.count, 0, message, file: file, line: line)
+    }
+
     private func startLongBench(_ cli: CLIRunner, database: TestDatabase) async throws -> (Process, Pipe) {
         let (process, _, errors) = try cli.start([
             "bench", "--only", "put", "--duration", "60", "--rounds", "20", "--clients", "20",

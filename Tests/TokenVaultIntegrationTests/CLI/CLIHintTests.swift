@@ -5,24 +5,7 @@ import XCTest
 
 /// The library's messages say what happened in its own terms; the CLI adds what to do in its terms (environment
 /// variables, commands), keyed on the error's code.
-final class CLIHintTests: XCTestCase {
-    var database: TestDatabase!
-    var endpoint: FakeTokenEndpoint!
-    var cli: CLIRunner!
-
-    override func setUp() async throws {
-        database = try await TestDatabase.create()
-        endpoint = try FakeTokenEndpoint.start()
-        cli = CLIRunner(databaseURL: database.url, key: VaultKey.generate().exportBase64())
-        cli.environment["ZOHO_CLIENT_ID"] = endpoint.clientID
-        cli.environment["ZOHO_CLIENT_SECRET"] = endpoint.clientSecret
-        cli.environment["ZOHO_ACCOUNTS_URL"] = endpoint.baseURL.absoluteString
-    }
-
-    override func tearDown() async throws {
-        endpoint.stop()
-        await database.drop()
-    }
+final class CLIHintTests: LocalZohoCLITestCase {
 
     func testEachFailureGetsTheCLIsHintOnTheSameLine() throws {
         let unmigrated = try cli.run(["list"])

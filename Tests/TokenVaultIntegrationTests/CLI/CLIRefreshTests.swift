@@ -4,24 +4,10 @@ import TokenVaultTesting
 import XCTest
 
 /// `token` (refreshing), `exchange` and `status` through the built binary against a local token endpoint.
-final class CLIRefreshTests: XCTestCase {
-    var database: TestDatabase!
-    var endpoint: FakeTokenEndpoint!
-    var cli: CLIRunner!
-
+final class CLIRefreshTests: LocalZohoCLITestCase {
     override func setUp() async throws {
-        database = try await TestDatabase.create()
-        endpoint = try FakeTokenEndpoint.start()
-        cli = CLIRunner(databaseURL: database.url, key: VaultKey.generate().exportBase64())
-        cli.environment["ZOHO_CLIENT_ID"] = endpoint.clientID
-        cli.environment["ZOHO_CLIENT_SECRET"] = endpoint.clientSecret
-        cli.environment["ZOHO_ACCOUNTS_URL"] = endpoint.baseURL.absoluteString
+        try await super.setUp()
         XCTAssertEqual(try cli.run(["migrate"]).status, 0)
-    }
-
-    override func tearDown() async throws {
-        endpoint.stop()
-        await database.drop()
     }
 
     func testExchangeThenTokenThenRefreshOnExpiry() throws {

@@ -24,15 +24,7 @@ final class ConnectionPoolTests: DatabaseTestCase {
         let database = try await makeDatabase()
         let pool = makePool(database.url, maximumConnections: 1)
         // The holder takes the only connection and keeps it until told to let go.
-        let (acquired, acquiredSignal) = AsyncStream.makeStream(of: Void.self)
-        let (letGo, letGoSignal) = AsyncStream.makeStream(of: Void.self)
-        let holder = Task {
-            try await pool.withLease { (_) throws(VaultError) in
-                acquiredSignal.yield()
-                for await _ in letGo { break }
-            }
-        }
-        for await _ in acquired { break }
+        let (holder, letGo) = await holdAConnection(pool)
         XCTAssertEqual(pool.counts.open, 1)
 
         let waiter = Task { try await selectOne(pool) }
@@ -44,7 +36,7 @@ final class ConnectionPoolTests: DatabaseTestCase {
         XCTAssertEqual(pool.counts.waiting, 0, "the cancelled waiter should have left the queue")
         XCTAssertEqual(pool.counts.open, 1)
 
-        letGoSignal.yield()
+        letGo()
         try await holder.value
         XCTAssertEqual(pool.counts.idle, 1, "the held connection should be back in the pool")
         let value = try await selectOne(pool)
@@ -113,21 +105,13 @@ final class ConnectionPoolTests: DatabaseTestCase {
     func testShutdownResumesWaitersWithAnError() async throws {
         let database = try await makeDatabase()
         let pool = makePool(database.url, maximumConnections: 1)
-        let (acquired, acquiredSignal) = AsyncStream.makeStream(of: Void.self)
-        let (letGo, letGoSignal) = AsyncStream.makeStream(of: Void.self)
-        let holder = Task {
-            try await pool.withLease { (_) throws(VaultError) in
-                acquiredSignal.yield()
-                for await _ in letGo { break }
-            }
-        }
-        for await _ in acquired { break }
+        let (holder, letGo) = await holdAConnection(pool)
         let waiter = Task { try await selectOne(pool) }
         try await waitUntil("the second task waits") { pool.counts.waiting == 1 }
         await pool.shutdown()
         let error = await assertVaultError(.connectionFailed) { try await waiter.value }
         XCTAssertTrue(error?.message.contains("shut down") ?? false, "\(String(describing: error))")
-        letGoSignal.yield()
+        letGo()
         try await holder.value
         XCTAssertEqual(pool.counts.open, 0, "the lent connection should close when returned")
     }
@@ -160,4 +144,21 @@ private func selectOne(_ pool: ConnectionPool) async throws(VaultError) -> Strin
     try await pool.withConnection(idempotent: true) { connection in
         try connection.queryText("SELECT 1").first?.first ?? nil
     }
+}
+
+/// Starts a task that takes a connection from `pool` and keeps it until `letGo` is called; returns once the
+/// connection is taken.
+private func holdAConnection(
+    _ pool: ConnectionPool
+) async -> (holder: Task<Void, any Error>, letGo: @Sendable () -> Void) {
+    let (acquired, acquiredSignal) = AsyncStream.makeStream(of: Void.self)
+    let (letGo, letGoSignal) = AsyncStream.makeStream(of: Void.self)
+    let holder = Task {
+        try await pool.withLease { (_) throws(VaultError) in
+            acquiredSignal.yield()
+            for await _ in letGo { break }
+        }
+    }
+    for await _ in acquired { break }
+    return (holder, { letGoSignal.yield() })
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import TokenVault
+import TokenVaultTesting
 import XCTest
 
 /// Runs the built `token-vault` binary, as an operator would.
@@ -27,6 +28,14 @@ struct CLIRunner {
         environment["DATABASE_URL"] = databaseURL
         if let key { environment["TOKEN_VAULT_KEY"] = key }
         self.environment = environment
+    }
+
+    /// A runner with a fresh key whose Zoho providers point at `endpoint` (a local token endpoint).
+    init(databaseURL: String, zohoAt endpoint: FakeTokenEndpoint) {
+        self.init(databaseURL: databaseURL, key: VaultKey.generate().exportBase64())
+        environment["ZOHO_CLIENT_ID"] = endpoint.clientID
+        environment["ZOHO_CLIENT_SECRET"] = endpoint.clientSecret
+        environment["ZOHO_ACCOUNTS_URL"] = endpoint.baseURL.absoluteString
     }
 
     /// Starts the binary without waiting for it, its output on pipes, for tests that signal it mid-run. Read
@@ -92,5 +101,23 @@ func waitForPositiveCount(_ countQuery: String, url: String, interval: UInt64) a
         let count = try await AdminSQL.query(countQuery, url: url)
         if Int(count.first?[0] ?? "0") ?? 0 > 0 { return }
         try? await Task.sleep(nanoseconds: interval)
+    }
+}
+
+/// A test case with a fresh database, a local Zoho token endpoint, and a CLI runner pointed at both (not migrated).
+class LocalZohoCLITestCase: XCTestCase {
+    var database: TestDatabase!
+    var endpoint: FakeTokenEndpoint!
+    var cli: CLIRunner!
+
+    override func setUp() async throws {
+        database = try await TestDatabase.create()
+        endpoint = try FakeTokenEndpoint.start()
+        cli = CLIRunner(databaseURL: database.url, zohoAt: endpoint)
+    }
+
+    override func tearDown() async throws {
+        endpoint.stop()
+        await database.drop()
     }
 }
