@@ -65,8 +65,23 @@ public struct OAuthProvider: Sendable, CustomStringConvertible {
 
 /// Zoho's data centres: each has its own accounts server (token endpoint) and API domain.
 public enum ZohoDataCenter: String, Sendable, CaseIterable {
-    /// A data centre; the raw value is its short name (`us`, `eu`, `in`, `au`, `jp`, `ca`, `sa`, `cn`).
-    case us, eu, india = "in", australia = "au", japan = "jp", canada = "ca", saudiArabia = "sa", china = "cn"
+    // The raw value is the data centre's short name, as `ZOHO_DATA_CENTER` takes it and Zoho's `location` gives it.
+    /// United States: accounts.zoho.com.
+    case us
+    /// Europe: accounts.zoho.eu.
+    case eu
+    /// India: accounts.zoho.in.
+    case india = "in"
+    /// Australia: accounts.zoho.com.au.
+    case australia = "au"
+    /// Japan: accounts.zoho.jp.
+    case japan = "jp"
+    /// Canada: accounts.zohocloud.ca (not .ca).
+    case canada = "ca"
+    /// Saudi Arabia: accounts.zoho.sa.
+    case saudiArabia = "sa"
+    /// China: accounts.zoho.com.cn.
+    case china = "cn"
 
     /// The accounts host; the token endpoint is `https://<host>/oauth/v2/token`.
     public var accountsHost: String {
