@@ -16,7 +16,9 @@
 /// ```
 ///
 /// Errors are made only by the vault; two errors are equal when their code, message, SQLSTATE and wait are.
-public struct VaultError: Error, Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible {
+public struct VaultError: Error, Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible,
+    CustomReflectable
+{
     /// A stable, switchable category, safe to use as a metrics label.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private let name: String
@@ -97,11 +99,24 @@ public struct VaultError: Error, Sendable, Equatable, CustomStringConvertible, C
         return message
     }
 
-    /// ``description`` with the code and the underlying error.
+    /// ``description`` with the code, the wait and the underlying error's type. Only the type: another
+    /// library's error (a transport's, say) may quote the request it failed on, with its secrets. Read
+    /// ``underlying`` itself where its details are needed and known to be safe.
     public var debugDescription: String {
         var text = "VaultError(code: \(code), message: \(description)"
         if let retryAfter { text += ", retryAfter: \(retryAfter)" }
-        if let underlying { text += ", underlying: \(String(reflecting: underlying))" }
+        if let underlying { text += ", underlying: \(type(of: underlying))" }
         return text + ")"
+    }
+
+    /// What `dump` and debuggers show: the fields, with only the underlying error's type (see
+    /// ``debugDescription``).
+    public var customMirror: Mirror {
+        Mirror(
+            self,
+            children: [
+                "code": code, "message": message, "sqlState": sqlState as Any, "retryAfter": retryAfter as Any,
+                "underlying": underlying.map { "\(type(of: $0))" } as Any,
+            ], displayStyle: .struct)
     }
 }

@@ -50,3 +50,44 @@ public protocol HTTPTransport: Sendable {
     /// Sends `request` and returns the answer, whatever its status; throws only when no answer came.
     func send(_ request: TokenEndpointRequest) async throws -> TokenEndpointResponse
 }
+
+extension TokenEndpointRequest: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    /// The method and URL, the header names (the `Authorization` value as `<redacted>`) and the body's length: the
+    /// body holds a grant and the client secret, and is never printed.
+    public var description: String {
+        let fields = headers.map { "\($0.name): \(Self.isSecret($0.name) ? "<redacted>" : $0.value)" }
+        return "TokenEndpointRequest(\(method) \(url), headers: [\(fields.joined(separator: ", "))], "
+            + "body: <\(body.count) bytes, redacted>, timeout: \(timeout))"
+    }
+
+    /// The same as ``description``.
+    public var debugDescription: String { description }
+
+    /// What `dump` and debuggers show: ``description``'s fields, with the body and credentials redacted.
+    public var customMirror: Mirror {
+        Mirror(
+            self,
+            children: [
+                "url": url, "method": method,
+                "headers": headers.map { ($0.name, Self.isSecret($0.name) ? "<redacted>" : $0.value) },
+                "body": "<\(body.count) bytes, redacted>", "timeout": timeout,
+            ], displayStyle: .struct)
+    }
+
+    private static func isSecret(_ header: String) -> Bool {
+        ["authorization", "cookie", "proxy-authorization"].contains(header.lowercased())
+    }
+}
+
+extension TokenEndpointResponse: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    /// The status and the body's length: a successful body holds tokens, and is never printed.
+    public var description: String { "TokenEndpointResponse(status: \(status), body: <\(body.count) bytes, redacted>)" }
+
+    /// The same as ``description``.
+    public var debugDescription: String { description }
+
+    /// What `dump` and debuggers show: the status, with the body redacted.
+    public var customMirror: Mirror {
+        Mirror(self, children: ["status": status, "body": "<\(body.count) bytes, redacted>"], displayStyle: .struct)
+    }
+}

@@ -16,7 +16,7 @@ import Logging
 /// `.database` (with ``VaultError/sqlState``), `.schemaOutdated` when ``migrate()`` has not run for this version, and `.cancelled`
 /// when the task is cancelled while it waits for a connection. Client ids and provider names must be 1 to 256
 /// bytes of printable text, or the call throws `.invalidInput`.
-public final class Vault: Sendable {
+public final class Vault: Sendable, CustomReflectable {
     /// The configuration the vault was made with, after ``VaultConfiguration/validate()``.
     public let configuration: VaultConfiguration
     package let sealer: Sealer
@@ -44,6 +44,11 @@ public final class Vault: Sendable {
         self.logger = logger
         self.endpoint = TokenEndpointClient(
             transport: configuration.transport, policy: configuration.refreshPolicy, logger: logger)
+    }
+
+    /// What `dump` and debuggers show: the configuration, redacted, and nothing of the pool or the keys.
+    public var customMirror: Mirror {
+        Mirror(self, children: ["configuration": configuration], displayStyle: .class)
     }
 
     /// Closes the database connections. The vault cannot be used afterwards.

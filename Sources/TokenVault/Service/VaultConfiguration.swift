@@ -3,7 +3,7 @@ import Foundation
 /// How a ``Vault`` connects, which keys it uses, and which token endpoints it refreshes at.
 ///
 /// Prints without the database URL or any key.
-public struct VaultConfiguration: Sendable, CustomStringConvertible {
+public struct VaultConfiguration: Sendable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     /// Environment variables read by ``fromEnvironment(_:)``.
     public enum Variable {
         /// `DATABASE_URL`: the database connection string; optional (libpq's `PG*` variables apply without it).
@@ -133,5 +133,18 @@ public struct VaultConfiguration: Sendable, CustomStringConvertible {
         "VaultConfiguration(databaseURL: <redacted>, keys: \(keyring.keyIDs), "
             + "maximumConnections: \(maximumConnections), refreshMargin: \(refreshMargin), "
             + "providers: \(providers.keys.sorted()))"
+    }
+
+    /// The same as ``description``: the connection string may hold a password and is never printed.
+    public var debugDescription: String { description }
+
+    /// What `dump` and debuggers show: the settings without the connection string.
+    public var customMirror: Mirror {
+        Mirror(
+            self,
+            children: [
+                "databaseURL": "<redacted>", "keyring": keyring.keyIDs, "maximumConnections": maximumConnections,
+                "schema": schema as Any, "refreshMargin": refreshMargin, "providers": providers.keys.sorted(),
+            ], displayStyle: .struct)
     }
 }

@@ -72,4 +72,37 @@ final class CryptoRedactionTests: XCTestCase {
         XCTAssertTrue(stored.description.contains("acme-corp"))
         assertNothingLeaks(stored, secrets: [token, refresh])
     }
+
+    /// A vault, its configuration, a request to a token endpoint, its answer and an error wrapping a transport's
+    /// failure: none prints the database password, the client secret, a grant or a token.
+    func testTheTypesAroundTheVaultPrintNoSecret() throws {
+        let password = "hunter2-database-password"
+        let clientSecret = "client-secret-9f8e7d"
+        var configuration = VaultConfiguration(
+            databaseURL: "postgresql://vault:\(password)@db.internal/vault", keyring: try Keyring(current: .generate()))
+        configuration.register(
+            .zoho(
+                "zoho_crm", clientID: "1000.app", clientSecret: Secret(clientSecret),
+                fallbackRefreshToken: Secret(token)))
+        let vault = try Vault(configuration: configuration)
+        assertNothingLeaks(configuration, secrets: [password, clientSecret, token])
+        assertNothingLeaks(vault, secrets: [password, clientSecret, token])
+
+        let request = TokenEndpointRequest(
+            url: URL(string: "https://accounts.zoho.com/oauth/v2/token")!,
+            headers: [("Authorization", "Basic \(clientSecret)"), ("Accept", "application/json")],
+            body: Array("grant_type=refresh_token&refresh_token=\(token)&client_secret=\(clientSecret)".utf8),
+            timeout: 10)
+        assertNothingLeaks(request, secrets: [clientSecret, token])
+        XCTAssertTrue("\(request)".contains("Accept: application/json"), "\(request)")
+        let response = TokenEndpointResponse(status: 200, body: Array(#"{"access_token":"\#(token)"}"#.utf8))
+        assertNothingLeaks(response, secrets: [token])
+
+        struct TransportFailure: Error { let request: TokenEndpointRequest; let body: String }
+        let error = VaultError(
+            .providerError, "could not reach the token endpoint.",
+            underlying: TransportFailure(request: request, body: "refresh_token=\(token)"))
+        assertNothingLeaks(error, secrets: [clientSecret, token])
+        XCTAssertTrue(error.debugDescription.contains("underlying: TransportFailure"), error.debugDescription)
+    }
 }
