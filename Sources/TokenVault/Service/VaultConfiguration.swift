@@ -38,7 +38,7 @@ public struct VaultConfiguration: Sendable, CustomStringConvertible, CustomDebug
     public init(
         databaseURL: String, keyring: Keyring, maximumConnections: Int = 4, refreshMargin: TimeInterval = 300,
         providers: [OAuthProvider] = [], refreshPolicy: RefreshPolicy = RefreshPolicy(),
-        transport: any HTTPTransport = URLSessionTransport()
+        transport: any HTTPTransport = URLSessionHTTPTransport()
     ) {
         self.databaseURL = databaseURL
         self.keyring = keyring

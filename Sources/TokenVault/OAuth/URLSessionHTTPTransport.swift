@@ -8,8 +8,9 @@ import FoundationNetworking
 ///
 /// Chosen over AsyncHTTPClient because the vault makes a handful of token requests an hour: Foundation is
 /// already in every Swift toolchain, adds no dependency to build or audit, and does TLS with the system's trust
-/// store. No cookies, no cache, no credential storage; a request timeout on every call.
-public struct URLSessionTransport: HTTPTransport {
+/// store. No cookies, no cache, no credential storage; a request timeout on every call. (Not `URLSessionTransport`:
+/// swift-openapi-urlsession has a type of that name.)
+public struct URLSessionHTTPTransport: HTTPTransport {
     private let session: URLSession
 
     /// A transport with its own ephemeral session.
