@@ -139,13 +139,8 @@ final class RawConnection: Sendable {
     /// The vault's batched import statements, one per batch, in one transaction, each batch's parameters
     /// encoded while the previous statement runs: the vault's import pipeline without the sealing.
     func importRows(_ batches: [RawBatch]) async throws(VaultError) {
-        do throws(VaultError) {
-            _ = try await TokenRepository.upsertBatches(on: connection, count: batches.count) { index in
-                TokenRepository.upsertBatchParameters(batches[index].rows, keyID: batches[index].keyID)
-            }
-        } catch {
-            try? await execute("ROLLBACK")
-            throw error
+        _ = try await TokenRepository.upsertBatches(on: connection, count: batches.count) { index in
+            TokenRepository.upsertBatchParameters(batches[index].rows, keyID: batches[index].keyID)
         }
     }
 

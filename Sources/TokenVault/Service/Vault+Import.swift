@@ -79,12 +79,10 @@ extension Vault {
     public func importTokens(_ records: [ImportRecord]) async throws(VaultError) -> Int {
         let chosen = Self.lastRecordPerRow(records)
         guard !chosen.isEmpty else { return 0 }
-        let batches = TokenRepository.importBatches(chosen.count).map { chosen[$0] }
-        let written = try await repository.importRows(batchCount: batches.count) { (batch) throws(VaultError) in
-            let indices = batches[batch]
+        let written = try await repository.importRows(count: chosen.count) { (batch) throws(VaultError) in
             var rows: [Sealer.RowToSeal] = []
-            rows.reserveCapacity(indices.count)
-            for index in indices {
+            rows.reserveCapacity(batch.count)
+            for index in chosen[batch] {
                 let record = records[index]
                 do throws(VaultError) {
                     try Self.validate(client: record.client, provider: record.provider)
@@ -96,15 +94,12 @@ extension Vault {
             do throws(Sealer.BatchFailure) {
                 return try self.sealer.sealBatch(rows)
             } catch {
-                throw Self.importFailure(error.error, record: indices[error.index])
+                throw Self.importFailure(error.error, record: chosen[batch.lowerBound + error.index])
             }
         }
         logger.info("imported tokens", metadata: [LogKey.rows: "\(written)"])
         return written
     }
-
-    /// Rows per statement of ``importTokens(_:)``, but for a short first statement that starts the pipeline.
-    static let importBatchSize = TokenRepository.importBatchSize
 
     /// Thrown before the record's batch is written; the transaction then rolls back the earlier ones.
     private static func importFailure(_ error: VaultError, record index: Int) -> VaultError {

@@ -76,8 +76,7 @@ public final class Vault: Sendable, CustomReflectable {
         try Self.validate(client: client, provider: provider)
         let row = try sealer.sealRow(tokens, client: client, provider: provider)
         let keyID = row.keyID
-        // The parameters are built here, consuming the row, so that only they travel to the connection's thread.
-        let version = try await repository.upsert(parameters: TokenRepository.upsertParameters(row))
+        let version = try await repository.upsert(row)
         logger.info("stored tokens", metadata: Self.metadata(client, provider, keyID))
         return version
     }

@@ -77,8 +77,8 @@ package final class ConnectionPool: Sendable {
         }
     }
 
-    /// Lends one connection for a multi-step operation (a transaction that spans awaits, such as a refresh).
-    /// When `body` throws, any open transaction is rolled back before the connection is returned.
+    /// Lends one connection for a multi-step operation (a transaction that spans awaits, such as a refresh). The
+    /// caller leaves it idle: ``TokenRepository/withTransaction(on:_:)`` rolls back what `body` began.
     func withLease<T: Sendable>(
         _ body: (PooledConnection) async throws(VaultError) -> T
     ) async throws(VaultError) -> T {
@@ -88,17 +88,7 @@ package final class ConnectionPool: Sendable {
             release(connection)
             return value
         } catch {
-            var broken = connection.isBroken
-            if !broken {
-                do {
-                    try await connection.runTyped { (connection) throws(VaultError) in
-                        try connection.execute(script: "ROLLBACK")
-                    }
-                } catch {
-                    broken = true
-                }
-            }
-            release(connection, broken: broken)
+            release(connection, broken: connection.isBroken)
             throw error
         }
     }

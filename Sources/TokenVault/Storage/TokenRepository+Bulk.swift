@@ -112,65 +112,65 @@ extension TokenRepository {
             + stride(from: first, to: count, by: importBatchSize).map { $0..<min(count, $0 + importBatchSize) }
     }
 
-    /// Upserts `batchCount` batches of sealed rows (a (client, provider) at most once per batch) in one transaction,
-    /// all or nothing, pipelined: while batch `i` is written on the connection's thread, `rows(i + 1)` (sealing)
-    /// runs on the caller's. A single batch is one statement, retried once on a dropped connection. Returns the
-    /// rows written.
+    /// Seals and upserts `count` rows in batches (a (client, provider) at most once per batch) in one transaction,
+    /// all or nothing, pipelined: while one batch is written on the connection's thread, `seal` makes the next
+    /// on the caller's. `seal` is given the range of rows of each batch (see ``importBatches(_:)``). A single batch
+    /// is one statement, retried once on a dropped connection. Returns the rows written.
     func importRows(
-        batchCount: Int, _ rows: (Int) throws(VaultError) -> [SealedRow]
+        count: Int, _ seal: (Range<Int>) throws(VaultError) -> [SealedRow]
     ) async throws(VaultError) -> Int {
-        try await upsertBatches(count: batchCount) { (batch) throws(VaultError) in
-            let sealed = try rows(batch)
-            return Self.upsertBatchParameters(sealed, keyID: sealed.first?.keyID ?? KeyID(rawValue: ""))
+        let batches = Self.importBatches(count)
+        func parameters(_ batch: Int) throws(VaultError) -> [SQLValue] {
+            let rows = try seal(batches[batch])
+            return Self.upsertBatchParameters(rows, keyID: rows.first?.keyID ?? KeyID(rawValue: ""))
         }
-    }
-
-    /// Runs `count` batch upserts (parameters from `upsertBatchParameters`; a (client, provider) may appear only
-    /// once per batch) in one transaction on one connection, pipelined: while statement `i` runs on the
-    /// connection's thread, `parameters(i + 1)` (sealing, encoding) runs on the caller's. All or nothing.
-    /// A single batch is one statement, retried once on a dropped connection. Returns the rows written.
-    private func upsertBatches(
-        count: Int, parameters: (Int) throws(VaultError) -> [SQLValue]
-    ) async throws(VaultError) -> Int {
-        if count == 1 {
+        if batches.count == 1 {
             let only = try parameters(0)
             return try await pool.withConnection(idempotent: true) { connection in
                 try connection.query(prepared: Self.upsertBatch, only).affectedRows
             }
         }
-        return try await pool.withLease { (connection) throws(VaultError) in
-            try await Self.upsertBatches(on: connection, count: count, parameters: parameters)
+        return try await withTransaction { (transaction) throws(VaultError) in
+            try await Self.upsertPipelined(in: transaction, count: batches.count, parameters: parameters)
         }
     }
 
-    /// `upsertBatches` on a connection the caller holds (and rolls back if this throws). A single batch is one
-    /// statement, outside any transaction.
+    /// The import's statements on a connection the caller holds (the bench's baseline): one statement for a single
+    /// batch, else a transaction of pipelined statements.
     package static func upsertBatches(
         on connection: PooledConnection, count: Int, parameters: (Int) throws(VaultError) -> [SQLValue]
     ) async throws(VaultError) -> Int {
-        var next = try parameters(0)
         if count == 1 {
-            let only = next
+            let only = try parameters(0)
             return try await connection.runTyped { (connection) throws(VaultError) in
                 try connection.query(prepared: Self.upsertBatch, only).affectedRows
             }
         }
-        try await connection.runTyped { (connection) throws(VaultError) in try connection.execute(script: "BEGIN") }
+        return try await withTransaction(on: connection) { (transaction) throws(VaultError) in
+            try await upsertPipelined(in: transaction, count: count, parameters: parameters)
+        }
+    }
+
+    /// Runs `count` batch upserts in `transaction`: while statement `i` runs on the connection's thread,
+    /// `parameters(i + 1)` (sealing, encoding) runs on the caller's.
+    private static func upsertPipelined(
+        in transaction: TokenTransaction, count: Int, parameters: (Int) throws(VaultError) -> [SQLValue]
+    ) async throws(VaultError) -> Int {
+        var next = try parameters(0)
         var written = 0
         for index in 0..<count {
             let current = next
-            let statement = connection.start { (connection) throws(VaultError) in
+            let statement = transaction.start { (connection) throws(VaultError) in
                 try connection.query(prepared: Self.upsertBatch, current).affectedRows
             }
             do throws(VaultError) {
                 if index + 1 < count { next = try parameters(index + 1) }
             } catch {
-                _ = try? await statement.value()  // the connection must be idle before the caller rolls back
+                _ = try? await statement.value()  // the connection must be idle before the transaction rolls back
                 throw error
             }
             written += try await statement.value()
         }
-        try await connection.runTyped { (connection) throws(VaultError) in try connection.execute(script: "COMMIT") }
         return written
     }
 

@@ -1,29 +1,4 @@
-/// A transaction on one pooled connection, lent by ``TokenRepository/withTransaction(_:)``: the statements that run
-/// inside it. Not to be kept beyond the closure it was given to.
-struct TokenTransaction: Sendable {
-    fileprivate let connection: PooledConnection
-
-    fileprivate func run<T: Sendable>(
-        _ body: @escaping @Sendable (PGConnection) throws(VaultError) -> T
-    ) async throws(VaultError) -> T {
-        try await connection.runTyped(body)
-    }
-}
-
 extension TokenRepository {
-    /// Runs `body` in one transaction on one connection: committed when `body` returns, rolled back when it throws
-    /// (as postgres-nio's `withTransaction`). The connection is held until then, awaits included.
-    func withTransaction<T: Sendable>(
-        _ body: (TokenTransaction) async throws(VaultError) -> T
-    ) async throws(VaultError) -> T {
-        try await pool.withLease { (lease) throws(VaultError) -> T in
-            try await lease.runTyped { (connection) throws(VaultError) in try connection.execute(script: "BEGIN") }
-            let value = try await body(TokenTransaction(connection: lease))
-            try await lease.runTyped { (connection) throws(VaultError) in try connection.execute(script: "COMMIT") }
-            return value
-        }
-    }
-
     /// `withTransaction`, holding the refresh lock of (client, provider): a transaction-scoped advisory lock, so
     /// that one process at a time refreshes a row and a crashed holder releases it when its session ends.
     /// - Parameters:

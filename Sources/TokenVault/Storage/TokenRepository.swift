@@ -69,10 +69,12 @@ package struct TokenRepository: Sendable {
         ]
     }
 
-    /// Inserts or replaces a row, given as its ``upsertParameters(_:)``; returns its new version.
+    /// Inserts or replaces a row; returns its new version. The parameters are made here, on the caller's thread,
+    /// so that only they travel to the connection's.
     /// Retried once on a dropped connection: writing the same sealed values twice leaves the same row.
-    func upsert(parameters: [SQLValue]) async throws(VaultError) -> Int64 {
-        try await pool.withConnection(idempotent: true) { connection in
+    func upsert(_ row: SealedRow) async throws(VaultError) -> Int64 {
+        let parameters = Self.upsertParameters(row)
+        return try await pool.withConnection(idempotent: true) { connection in
             let result = try connection.query(prepared: Self.upsert, parameters)
             return result.integer(0, 0) ?? 0
         }

@@ -17,13 +17,13 @@ final class ImportTests: DatabaseTestCase {
 
     func testManyBatchesAreAllWrittenAndOpen() async throws {
         let fixture = try await makeFixture()
-        let count = Vault.importBatchSize * 2 + 345
+        let count = TokenRepository.importBatchSize * 2 + 345
         let written = try await fixture.vault.importTokens(
             (0..<count).map { record("client-\($0)", access: "1000.access-\($0)") })
         XCTAssertEqual(written, count)
         let rows = try await fixture.sql("SELECT count(*) FROM oauth_tokens")
         XCTAssertEqual(rows, [[String(count)]])
-        for index in [0, Vault.importBatchSize, count - 1] {
+        for index in [0, TokenRepository.importBatchSize, count - 1] {
             let tokens = try await fixture.vault.fetch(client: "client-\(index)", provider: "zoho_crm")
             XCTAssertEqual(tokens.accessToken?.reveal(), "1000.access-\(index)")
         }
@@ -34,11 +34,13 @@ final class ImportTests: DatabaseTestCase {
 
     func testTheLastRecordForARowWinsAcrossBatches() async throws {
         let fixture = try await makeFixture()
-        var records = (0..<Vault.importBatchSize + 10).map { record("client-\($0)", access: "1000.first-\($0)") }
+        var records = (0..<TokenRepository.importBatchSize + 10).map {
+            record("client-\($0)", access: "1000.first-\($0)")
+        }
         records.append(record("client-3", access: "1000.second"))  // the same row again, in the second batch
         records.append(record("client-3", access: "1000.third"))
         let written = try await fixture.vault.importTokens(records)
-        XCTAssertEqual(written, Vault.importBatchSize + 10)
+        XCTAssertEqual(written, TokenRepository.importBatchSize + 10)
         let tokens = try await fixture.vault.fetch(client: "client-3", provider: "zoho_crm")
         XCTAssertEqual(tokens.accessToken?.reveal(), "1000.third")
     }
@@ -79,7 +81,9 @@ final class ImportTests: DatabaseTestCase {
             """)
         _ = try await fixture.sql(
             "CREATE TRIGGER refuse_poison BEFORE INSERT ON oauth_tokens FOR EACH ROW EXECUTE FUNCTION refuse_poison()")
-        var records = (0..<Vault.importBatchSize * 2 + 5).map { record("client-\($0)", access: "1000.a-\($0)") }
+        var records = (0..<TokenRepository.importBatchSize * 2 + 5).map {
+            record("client-\($0)", access: "1000.a-\($0)")
+        }
         records.append(record("poison", access: "1000.poison"))
         do {
             try await fixture.vault.importTokens(records)
