@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 binary="${1:-$(swift build --show-bin-path)/token-vault}"
 [ -x "$binary" ] || { echo "check-shipped-binary: $binary is not built" >&2; exit 1; }
 found=$(nm "$binary" | swift demangle --simplified \
-    | grep -E 'TokenVaultTesting|FakeTokenEndpoint|TemporaryPostgres|SharedDatabase|RawConnection|RawCrypto|CPUBurn|BenchRunner|token_vault_bench' \
+    | grep -E 'TokenVaultTesting|FakeTokenEndpoint|TemporaryPostgres|SharedDatabase|AdminSQL|RawConnection|RawCrypto|CPUBurn|BenchRunner|token_vault_bench' \
     | head -5 || true)
 if [ -n "$found" ]; then
     echo "check-shipped-binary: $binary links test or bench code, e.g.:" >&2

@@ -73,7 +73,7 @@ package enum CLI {
         let message: String
         let code: Int32
         if let error = error as? VaultError {
-            message = [error.description, hints[error.code] ?? hint(for: error.code)].compactMap { $0 }
+            message = [error.description, hints[error.code] ?? hint(for: error)].compactMap { $0 }
                 .joined(separator: " ")
             code = exitCode(for: error.code)
         } else {
@@ -84,15 +84,15 @@ package enum CLI {
         return ExitCode(code)
     }
 
-    /// What an operator of the CLI can do about an error with `code`, or nil when the message says it all.
-    package static func hint(for code: VaultError.Code) -> String? {
-        switch code {
+    /// What an operator of the CLI can do about `error`, chosen by its code, or nil when the message says it all.
+    package static func hint(for error: VaultError) -> String? {
+        switch error.code {
         case .keyConfiguration:
             return "Keys come from TOKEN_VAULT_KEY_FILE (or TOKEN_VAULT_KEY) and, for older keys, "
                 + "TOKEN_VAULT_PREVIOUS_KEYS(_FILE); `token-vault keygen` makes one (Keys/README.md)."
         case .unknownKey:
-            return "Add that key to TOKEN_VAULT_PREVIOUS_KEYS or TOKEN_VAULT_PREVIOUS_KEYS_FILE (or restore it as "
-                + "the current key) and run the command again."
+            return "The CLI's previous keys come from TOKEN_VAULT_PREVIOUS_KEYS or TOKEN_VAULT_PREVIOUS_KEYS_FILE (or "
+                + "restore the key as the current one); then run the command again."
         case .notFound:
             return "Store tokens with `token-vault put --client … --provider …` (a token response on stdin) or "
                 + "`token-vault exchange` (a Zoho grant code); a single-account Zoho deployment may set "
@@ -105,6 +105,8 @@ package enum CLI {
             return "Check DATABASE_URL."
         case .connectionFailed:
             return "Check DATABASE_URL (or the PG* variables)."
+        case .schemaOutdated where error.sqlState == "42703":
+            return "docs/key-rotation.md, 'Migrating from a plaintext table', shows how with `token-vault import`."
         case .schemaOutdated:
             return "Run `token-vault migrate` first."
         case .unknownProvider:

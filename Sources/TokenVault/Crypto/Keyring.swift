@@ -84,7 +84,7 @@ extension Keyring {
         case (.some(let value), nil):
             current = try VaultKey(base64: value, name: Variable.key)
         case (nil, .some(let path)):
-            current = try VaultKey(contentsOfFile: path)
+            current = try VaultKey(contentsOfFile: path, variable: Variable.keyFile)
         }
         var previous: [VaultKey] = []
         if let path = environment[Variable.previousKeysFile], !path.isEmpty {

@@ -14,7 +14,11 @@ extension VaultKey {
     ///   it (libpq's rule for private keys: 0600, or 0640 when root owns it), or it does not hold base64 of
     ///   32 bytes.
     public init(contentsOfFile path: String) throws(VaultError) {
-        let variable = Keyring.Variable.keyFile
+        try self.init(contentsOfFile: path, variable: nil)
+    }
+
+    /// `init(contentsOfFile:)`, its errors naming the environment variable that named the file, when one did.
+    init(contentsOfFile path: String, variable: String?) throws(VaultError) {
         let (contents, length) = try Self.readKeyFile(
             path: path, variable: variable, noun: "the key file", holding: "the base64 key", limit: 4096,
             tooLarge: "is larger than a key; it must hold only the base64 key")
@@ -26,14 +30,15 @@ extension VaultKey {
             self.init(material: material)
         case .failure(let problem):
             throw VaultError(
-                .keyConfiguration, "the key file named by \(variable) (\(path)) \(problem). \(Self.howToMakeAKey)")
+                .keyConfiguration,
+                "the key file \(Self.named(by: variable))(\(path)) \(problem). \(Self.howToMakeAKey)")
         }
     }
 
     /// Keys from a file holding one base64 key per line (blank lines and lines starting with # are ignored),
     /// for `TOKEN_VAULT_PREVIOUS_KEYS_FILE`. Read into wiped memory, like the current key's file. Errors name the
     /// line, never its content.
-    static func keys(fromFile path: String, variable: String) throws(VaultError) -> [VaultKey] {
+    static func keys(fromFile path: String, variable: String?) throws(VaultError) -> [VaultKey] {
         let (contents, length) = try Self.readKeyFile(
             path: path, variable: variable, noun: "the file", holding: "base64 keys, one per line", limit: 1 << 16,
             tooLarge: "holds 64 KiB or more; it must hold only base64 keys, one per line, and comments")
@@ -54,7 +59,8 @@ extension VaultKey {
                     return .failure(
                         VaultError(
                             .keyConfiguration,
-                            "line \(lineNumber) of \(variable) (\(path)) \(problem). \(Self.howToMakeAKey)"))
+                            "line \(lineNumber) of \(variable ?? "the file") (\(path)) \(problem). \(Self.howToMakeAKey)"
+                        ))
                 }
             }
             return .success(keys)
@@ -75,14 +81,14 @@ extension VaultKey {
     /// The whole file, read into wiped memory once ``checkAccess(descriptor:path:variable:)`` allows it, and its
     /// length. `limit` bytes or more are refused with `tooLarge`.
     private static func readKeyFile(
-        path: String, variable: String, noun: String, holding: String, limit: Int, tooLarge: String
+        path: String, variable: String?, noun: String, holding: String, limit: Int, tooLarge: String
     ) throws(VaultError) -> (SecureBuffer, Int) {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else {
             let reason = String(cString: strerror(errno))
             throw VaultError(
                 .keyConfiguration,
-                "cannot read \(noun) named by \(variable) (\(path)): \(reason). "
+                "cannot read \(noun) \(Self.named(by: variable))(\(path)): \(reason). "
                     + "Check the path and that this user may read it.")
         }
         defer { close(descriptor) }
@@ -103,11 +109,11 @@ extension VaultKey {
         guard readError == 0 else {
             throw VaultError(
                 .keyConfiguration,
-                "cannot read \(noun) named by \(variable) (\(path)): \(String(cString: strerror(readError))). "
+                "cannot read \(noun) \(Self.named(by: variable))(\(path)): \(String(cString: strerror(readError))). "
                     + "It must be a regular file holding \(holding).")
         }
         guard length < limit else {
-            throw VaultError(.keyConfiguration, "\(noun) named by \(variable) (\(path)) \(tooLarge).")
+            throw VaultError(.keyConfiguration, "\(noun) \(Self.named(by: variable))(\(path)) \(tooLarge).")
         }
         return (contents, length)
     }
@@ -118,17 +124,17 @@ extension VaultKey {
     /// private key file. Checked on the open descriptor, so a symbolic link (as Kubernetes mounts secrets) is
     /// judged by the file it points to; a pipe (`<(…)`) is judged by its own mode, and a directory is left to the
     /// read, which reports it.
-    static func checkAccess(descriptor: Int32, path: String, variable: String) throws(VaultError) {
+    static func checkAccess(descriptor: Int32, path: String, variable: String?) throws(VaultError) {
         var info = stat()
         guard fstat(descriptor, &info) == 0 else {
             throw VaultError(
                 .keyConfiguration,
-                "cannot check who may read the file named by \(variable) (\(path)): "
+                "cannot check who may read the file \(Self.named(by: variable))(\(path)): "
                     + "\(String(cString: strerror(errno))).")
         }
         guard (info.st_mode & S_IFMT) != S_IFDIR else { return }
         if let problem = accessProblem(mode: info.st_mode & 0o777, owner: info.st_uid) {
-            throw VaultError(.keyConfiguration, "the file named by \(variable) (\(path)) \(problem)")
+            throw VaultError(.keyConfiguration, "the file \(Self.named(by: variable))(\(path)) \(problem)")
         }
     }
 
@@ -142,8 +148,13 @@ extension VaultKey {
             return "has mode 0\(String(mode, radix: 8)): other users could read or change the key. Run "
                 + "`chmod 600` on it (640 is allowed when root owns it and the service reads it through its group); "
                 + "for a mounted secret, set its mode (Kubernetes: defaultMode 0440 with fsGroup, or 0400; Docker "
-                + "swarm: mode 0400). See Keys/README.md."
+                + "swarm: mode 0400)."
         }
         return nil
+    }
+
+    /// "named by VARIABLE " when an environment variable named the file, else nothing.
+    private static func named(by variable: String?) -> String {
+        variable.map { "named by \($0) " } ?? ""
     }
 }

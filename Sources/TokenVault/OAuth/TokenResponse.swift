@@ -116,7 +116,7 @@ public enum TokenResponse {
             throw VaultError(
                 .invalidInput,
                 "\(name) in the token response holds a control character (such as a line break or NUL); OAuth "
-                    + "tokens are printable characters only (RFC 6749, appendix A). Check what was piped in.")
+                    + "tokens are printable characters only (RFC 6749, appendix A).")
         }
         return Secret(string)
     }

@@ -56,7 +56,7 @@ struct KeyRotation {
             } catch let error as VaultError {
                 throw error
             } catch {
-                throw VaultError(.database, "reading the next batch failed: \(error)")
+                throw VaultError(.database, "reading the next batch failed (\(type(of: error))).", underlying: error)
             }
             if !page.isEmpty && shouldStop() {
                 report.interrupted = true

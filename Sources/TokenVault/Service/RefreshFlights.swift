@@ -27,7 +27,8 @@ final class RefreshFlights: Sendable {
         switch result {
         case .success(let token): return token
         case .failure(let error as VaultError): throw error
-        case .failure(let error): throw VaultError(.providerError, "refresh failed: \(error)")
+        case .failure(let error):
+            throw VaultError(.providerError, "the refresh failed (\(type(of: error))).", underlying: error)
         }
     }
 }

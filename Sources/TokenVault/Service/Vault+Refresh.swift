@@ -5,6 +5,8 @@ extension Vault {
     /// the transaction recorded (a refused refresh token, the attempts made) is committed, not rolled back.
     private enum RefreshOutcome: Sendable {
         case token(AccessToken)
+        /// This call refreshed the row: logged once the transaction has committed.
+        case refreshed(AccessToken, keyID: KeyID, version: Int64, attempts: Int)
         case failed(VaultError)
         /// Someone stored other tokens between our read and our write: theirs are newer.
         case replaced
@@ -52,14 +54,11 @@ extension Vault {
                         try await transaction.insertRefreshed(sealed, attempts: result.attempts)
                     }
                 guard let written else { return .replaced }
-                logger.info(
-                    "refreshed access token",
-                    metadata: Self.metadata(client, provider, sealed.keyID).merging(
-                        [LogKey.version: "\(written.version)", LogKey.attempts: "\(result.attempts)"]) { $1 })
-                return .token(
+                return .refreshed(
                     AccessToken(
                         value: tokens.accessToken!, expiresAt: tokens.expiresAt, scopes: tokens.scopes ?? row?.scopes,
-                        metadataJSON: written.metadataJSON, refreshed: true))
+                        metadataJSON: written.metadataJSON, refreshed: true),
+                    keyID: sealed.keyID, version: written.version, attempts: result.attempts)
             case .refused(let code):
                 let message = "the provider refused the refresh token (\(code))"
                 if let row {
@@ -82,6 +81,12 @@ extension Vault {
         }
         switch outcome {
         case .token(let token):
+            return token
+        case .refreshed(let token, let keyID, let version, let attempts):
+            logger.info(
+                "refreshed access token",
+                metadata: Self.metadata(client, provider, keyID).merging(
+                    [LogKey.version: "\(version)", LogKey.attempts: "\(attempts)"]) { $1 })
             return token
         case .failed(let error):
             throw error

@@ -3,7 +3,9 @@ import Logging
 extension Vault {
     /// Opens every secret of every row, in batches of `batchSize`, and reports each that fails. Plaintext is
     /// wiped at once. A field that fails to open is a finding in the report, not a thrown error.
+    /// - Throws: `.invalidInput` when `batchSize` is below 1.
     public func verify(batchSize: Int = 500) async throws(VaultError) -> VerificationReport {
+        guard batchSize > 0 else { throw VaultError(.invalidInput, "the batch size must be at least 1.") }
         var report = VerificationReport()
         try await forEachPage(batchSize: batchSize) { rows in
             for row in rows {

@@ -67,7 +67,7 @@ public struct VaultConfiguration: Sendable, CustomStringConvertible, CustomDebug
         let keyring = try Keyring.fromEnvironment(environment)
         var size = 4
         if let text = environment[Variable.poolSize], !text.isEmpty {
-            guard let value = Int(text), value >= 1, value <= 1000 else {
+            guard let value = Int(text), ConnectionPool.sizes.contains(value) else {
                 throw VaultError(
                     .invalidInput, "\(Variable.poolSize) must be a whole number from 1 to 1000, not '\(text)'.")
             }
@@ -94,16 +94,11 @@ public struct VaultConfiguration: Sendable, CustomStringConvertible, CustomDebug
     ///   request timeout more than 0) or its attempts not 1 to 20, or a provider's refresh rate limit empty.
     public func validate() throws(VaultError) {
         func refuse(_ message: String) -> VaultError { VaultError(.invalidInput, "VaultConfiguration: \(message)") }
-        guard (1...1000).contains(maximumConnections) else {
-            throw refuse("maximumConnections must be 1 to 1000, not \(maximumConnections).")
+        if let problem = ConnectionPool.problem(maximumConnections: maximumConnections, schema: schema) {
+            throw refuse(problem)
         }
         guard refreshMargin.isFinite, refreshMargin >= 0, refreshMargin < 86_400 else {
             throw refuse("refreshMargin must be 0 to 86399 seconds, not \(refreshMargin).")
-        }
-        if let schema, !ConnectionPool.isValidSchema(schema) {
-            throw refuse(
-                "the schema name '\(schema)' is not allowed: use 1 to 63 lower-case letters, digits and "
-                    + "underscores, not starting with a digit.")
         }
         let policy = refreshPolicy
         for (name, value) in [

@@ -32,16 +32,8 @@ package final class ConnectionPool: Sendable {
         self.conninfo = conninfo
         self.maximumConnections = maximumConnections
         self.schema = schema
-        if !(1...1000).contains(maximumConnections) {
-            self.configurationError = VaultError(
-                .invalidInput, "maximumConnections must be 1 to 1000, not \(maximumConnections).")
-        } else if let schema, !Self.isValidSchema(schema) {
-            self.configurationError = VaultError(
-                .invalidInput,
-                "the schema name '\(schema)' is not allowed: use 1 to 63 lower-case letters, digits and "
-                    + "underscores, not starting with a digit.")
-        } else {
-            self.configurationError = nil
+        self.configurationError = Self.problem(maximumConnections: maximumConnections, schema: schema).map {
+            VaultError(.invalidInput, $0)
         }
         self.logger = logger
         self.state = Mutex(State(maximumConnections: maximumConnections))
@@ -72,7 +64,7 @@ package final class ConnectionPool: Sendable {
                 throw error
             } catch {
                 release(connection)
-                throw VaultError(.database, "unexpected database failure: \(error)")
+                throw VaultError(.database, "unexpected database failure (\(type(of: error))).", underlying: error)
             }
         }
     }
@@ -94,6 +86,22 @@ package final class ConnectionPool: Sendable {
     }
 
     /// A schema name that can go into `search_path` unquoted.
+    /// How many connections a pool may have.
+    static let sizes = 1...1000
+
+    /// What is wrong with these settings, or nil: the pool's rules, which ``VaultConfiguration/validate()`` applies
+    /// when a vault is made, and the pool again (for its own callers) when it is.
+    static func problem(maximumConnections: Int, schema: String?) -> String? {
+        if !sizes.contains(maximumConnections) {
+            return "maximumConnections must be \(sizes.lowerBound) to \(sizes.upperBound), not \(maximumConnections)."
+        }
+        if let schema, !isValidSchema(schema) {
+            return "the schema name '\(schema)' is not allowed: use 1 to 63 lower-case letters, digits and "
+                + "underscores, not starting with a digit."
+        }
+        return nil
+    }
+
     static func isValidSchema(_ name: String) -> Bool {
         let scalars = name.unicodeScalars
         guard let first = scalars.first, !("0"..."9").contains(first), scalars.count <= 63 else { return false }

@@ -93,7 +93,7 @@ package final class PGConnection {
     }
 
     /// Runs a statement without parameters and returns every cell as text, for tooling and tests.
-    func queryText(_ sql: String) throws(VaultError) -> [[String?]] {
+    package func queryText(_ sql: String) throws(VaultError) -> [[String?]] {
         let result = try check(PQexecParams(handle, sql, 0, nil, nil, nil, nil, 0))
         return (0..<result.rowCount).map { row in
             (0..<result.columnCount).map { result.string(row, $0) }
@@ -136,7 +136,8 @@ package final class PGConnection {
             throw VaultError(
                 .schemaOutdated,
                 "the table oauth_tokens has no sealed columns (\(primary)): it looks like an older plaintext token "
-                    + "table. Rename it and migrate its rows: see docs/key-rotation.md, 'Migrating from a plaintext table'.",
+                    + "table. Rename it, create the vault's table with migrate(), and import its rows with "
+                    + "importTokens(_:).",
                 sqlState: sqlState)
         }
         if sqlState == "42P01" {
@@ -312,8 +313,8 @@ private func withCStringArray<R>(_ strings: [String], _ body: (UnsafePointer<Uns
     defer {
         for pointer in pointers {
             if let pointer {
-                // The conninfo may hold a password: wipe our copy.
-                memset(pointer, 0, strlen(pointer))
+                // The conninfo may hold a password: wipe our copy (sodium_memzero, which the compiler cannot drop).
+                Sodium.zero(UnsafeMutableRawBufferPointer(start: pointer, count: strlen(pointer)))
                 free(pointer)
             }
         }

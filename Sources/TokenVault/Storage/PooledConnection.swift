@@ -23,7 +23,7 @@ package final class PooledConnection: @unchecked Sendable {
         } catch let error as VaultError {
             throw error
         } catch {
-            throw VaultError(.connectionFailed, "cannot connect to PostgreSQL: \(error)", underlying: error)
+            throw VaultError(.connectionFailed, "cannot connect to PostgreSQL (\(type(of: error))).", underlying: error)
         }
     }
 
@@ -72,7 +72,7 @@ package final class PooledConnection: @unchecked Sendable {
         } catch let error as VaultError {
             throw error
         } catch {
-            throw VaultError(.database, "unexpected database failure: \(error)", underlying: error)
+            throw VaultError(.database, "unexpected database failure (\(type(of: error))).", underlying: error)
         }
     }
 

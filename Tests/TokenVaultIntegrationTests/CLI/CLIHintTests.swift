@@ -43,7 +43,7 @@ final class CLIHintTests: LocalZohoCLITestCase {
             .run(["token", "--client", "k", "--provider", "zoho_crm"])
         XCTAssertEqual(otherKey.status, 78, otherKey.stderr)
         XCTAssertTrue(otherKey.stderr.contains("add that key to the keyring's previous keys."), otherKey.stderr)
-        XCTAssertTrue(otherKey.stderr.contains("Add that key to TOKEN_VAULT_PREVIOUS_KEYS"), otherKey.stderr)
+        XCTAssertTrue(otherKey.stderr.contains("previous keys come from TOKEN_VAULT_PREVIOUS_KEYS"), otherKey.stderr)
 
         for result in [unmigrated, missing, noProvider, refused, otherKey] {
             XCTAssertEqual(result.stderr.split(separator: "\n").count, 1, result.stderr)

@@ -19,20 +19,7 @@ final class MultiProcessRefreshTests: DatabaseTestCase {
     }
 
     func launch(_ tool: String, _ arguments: [String], environment: [String: String]) throws -> (Process, Pipe) {
-        let binary = CLIRunner.binary.deletingLastPathComponent().appendingPathComponent(tool)
-        guard FileManager.default.isExecutableFile(atPath: binary.path) else {
-            XCTFail("\(tool) is not built at \(binary.path); run `swift build` before `swift test`.")
-            throw CocoaError(.fileNoSuchFile)
-        }
-        let process = Process()
-        process.executableURL = binary
-        process.arguments = arguments
-        process.environment = environment
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.standardError
-        try process.run()
-        return (process, output)
+        try CLIRunner.launch(tool, arguments, environment: environment, standardError: FileHandle.standardError)
     }
 
     func testFourProcessesTimesFiftyCallersMakeExactlyOneRefresh() async throws {

@@ -180,4 +180,16 @@ final class StorageTests: DatabaseTestCase {
             try await fixture.vault.fetch(client: String(repeating: "x", count: 300), provider: "p")
         }
     }
+
+    func testAnEmptyBatchSizeIsRefusedRatherThanReportingNothing() async throws {
+        let fixture = try await makeFixture()
+        try await fixture.vault.store(sampleTokens(), client: "c", provider: "zoho_crm")
+        for size in [0, -1] {
+            await assertVaultError(.invalidInput) { try await fixture.vault.verify(batchSize: size) }
+            await assertVaultError(.invalidInput) { try await fixture.vault.rotateKeys(batchSize: size) }
+            await assertVaultError(.invalidInput) { try await fixture.vault.list(pageSize: size) { _ in } }
+        }
+        let report = try await fixture.vault.verify(batchSize: 1)
+        XCTAssertEqual(report.rows, 1)
+    }
 }

@@ -41,16 +41,30 @@ struct CLIRunner {
     /// Starts the binary without waiting for it, its output on pipes, for tests that signal it mid-run. Read
     /// both pipes before `waitUntilExit()`.
     func start(_ arguments: [String]) throws -> (process: Process, stdout: Pipe, stderr: Pipe) {
+        let errors = Pipe()
+        let (process, output) = try Self.launch(
+            "token-vault", arguments, environment: environment, standardError: errors)
+        return (process, output, errors)
+    }
+
+    /// Starts `tool`, a binary built beside `token-vault`, with its standard output on a pipe.
+    static func launch(
+        _ tool: String, _ arguments: [String], environment: [String: String], standardError: Any
+    ) throws -> (process: Process, stdout: Pipe) {
+        let binary = binary.deletingLastPathComponent().appendingPathComponent(tool)
+        guard FileManager.default.isExecutableFile(atPath: binary.path) else {
+            XCTFail("\(tool) is not built at \(binary.path); run `swift build` before `swift test`.")
+            throw CocoaError(.fileNoSuchFile)
+        }
         let process = Process()
-        process.executableURL = Self.binary
+        process.executableURL = binary
         process.arguments = arguments
         process.environment = environment
         let output = Pipe()
-        let errors = Pipe()
         process.standardOutput = output
-        process.standardError = errors
+        process.standardError = standardError
         try process.run()
-        return (process, output, errors)
+        return (process, output)
     }
 
     func run(_ arguments: [String], stdin: String = "", extraEnvironment: [String: String] = [:]) throws -> Output {

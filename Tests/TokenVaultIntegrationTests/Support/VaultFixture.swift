@@ -13,14 +13,24 @@ struct VaultFixture {
         keyring: Keyring? = nil, maximumConnections: Int = 4, refreshMargin: TimeInterval = 300,
         providers: [OAuthProvider] = [], refreshPolicy: RefreshPolicy = .fastForTests
     ) async throws -> VaultFixture {
-        let database = try await TestDatabase.create()
         let keyring = try keyring ?? Keyring(current: VaultKey.generate())
-        let vault = try Vault(
-            configuration: VaultConfiguration(
-                databaseURL: database.url, keyring: keyring, maximumConnections: maximumConnections,
-                refreshMargin: refreshMargin, providers: providers, refreshPolicy: refreshPolicy))
-        try await vault.migrate()
-        return VaultFixture(database: database, keyring: keyring, vault: vault)
+        let database = try await TestDatabase.create()
+        do {
+            let vault = try Vault(
+                configuration: VaultConfiguration(
+                    databaseURL: database.url, keyring: keyring, maximumConnections: maximumConnections,
+                    refreshMargin: refreshMargin, providers: providers, refreshPolicy: refreshPolicy))
+            do {
+                try await vault.migrate()
+            } catch {
+                await vault.shutdown()
+                throw error
+            }
+            return VaultFixture(database: database, keyring: keyring, vault: vault)
+        } catch {
+            await database.drop()  // nobody else will: the fixture was never made
+            throw error
+        }
     }
 
     /// Another vault on the same database (a new connection pool, possibly other keys).

@@ -115,7 +115,12 @@ final class CryptoKeyFileTests: XCTestCase {
             // Root reads files whatever their mode; /proc/self/mem opens but fails to read at offset 0.
             CryptoAssert.throwsVaultError(
                 .keyConfiguration, mentioning: ["TOKEN_VAULT_KEY_FILE", "/proc/self/mem", "cannot read"]
+            ) { try Keyring.fromEnvironment(["TOKEN_VAULT_KEY_FILE": "/proc/self/mem"]) }
+            // Read directly, the key file is the library's own business: no environment variable in the message.
+            let direct = CryptoAssert.throwsVaultError(
+                .keyConfiguration, mentioning: ["cannot read the key file (/proc/self/mem)"]
             ) { try VaultKey(contentsOfFile: "/proc/self/mem") }
+            XCTAssertFalse(direct?.message.contains("TOKEN_VAULT_") ?? true, direct?.message ?? "")
             return
         }
         let path = try write("\(key)\n")

@@ -1,3 +1,5 @@
+import TokenVault
+
 /// Runs administrative SQL (no parameters, no results) on a fresh connection. For test support and tooling:
 /// creating scratch databases, breaking connections on purpose, inspecting what is stored.
 package enum AdminSQL {
