@@ -25,8 +25,8 @@ let package = Package(
             pkgConfig: "libpq",
             providers: [.apt(["libpq-dev"]), .brew(["libpq"]), .yum(["libpq-devel"])]
         ),
-        // The library. Folders are layers that depend one way (docs/architecture.md, checked by
-        // .ci/check-layers.py): Service → OAuth / Rotation → Storage / Crypto → Core.
+        // The library. Its folders are layers that depend one way, Service → OAuth / Rotation → Storage / Crypto →
+        // Core (docs/architecture.md); CI compiles them layer by layer to hold it (.ci/check-layers-build.sh).
         .target(
             name: "TokenVault",
             dependencies: [

@@ -14,16 +14,15 @@ extension SealedRow {
         """
 
     package init(result: PGResult, row: Int) {
-        clientID = result.string(row, 0) ?? ""
-        provider = result.string(row, 1) ?? ""
+        var access: SealedValue?
         if let ciphertext = result.bytes(row, 2), let nonce = result.bytes(row, 3) {
-            accessToken = SealedValue(ciphertext: ciphertext, nonce: nonce)
+            access = SealedValue(ciphertext: ciphertext, nonce: nonce)
         }
-        refreshToken = SealedValue(ciphertext: result.bytes(row, 4) ?? [], nonce: result.bytes(row, 5) ?? [])
-        keyID = KeyID(rawValue: result.string(row, 6) ?? "")
-        expiresAt = result.timestamp(row, 7)
-        scopes = result.string(row, 8)
-        metadataJSON = result.string(row, 9) ?? "{}"
+        self.init(
+            clientID: result.string(row, 0) ?? "", provider: result.string(row, 1) ?? "", accessToken: access,
+            refreshToken: SealedValue(ciphertext: result.bytes(row, 4) ?? [], nonce: result.bytes(row, 5) ?? []),
+            keyID: KeyID(rawValue: result.string(row, 6) ?? ""), expiresAt: result.timestamp(row, 7),
+            scopes: result.string(row, 8), metadataJSON: result.string(row, 9) ?? "{}")
         createdAt = result.timestamp(row, 10) ?? 0
         updatedAt = result.timestamp(row, 11) ?? 0
         version = result.integer(row, 12) ?? 0
