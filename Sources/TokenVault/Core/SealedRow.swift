@@ -22,10 +22,15 @@ package struct SealedRow: Sendable {
     /// When the provider was asked for a refresh, seconds since 1970 (read only on the refresh path).
     var refreshHistory: [Double] = []
 
-    /// Whether the access token is usable for more than `margin` seconds (the rule of
-    /// `StoredTokens.isAccessTokenValid`, applied before anything is opened).
+    /// Whether the access token is usable for more than `margin` seconds, decided before anything is opened.
     func isAccessTokenValid(margin: Double, now: Double = Date().timeIntervalSince1970) -> Bool {
-        guard accessToken != nil else { return false }
+        Self.isAccessTokenValid(present: accessToken != nil, expiresAt: expiresAt, margin: margin, now: now)
+    }
+
+    /// The rule for every form of a row, sealed or opened: there is an access token, and it expires more than
+    /// `margin` seconds after `now` (or never). Times in seconds since 1970.
+    static func isAccessTokenValid(present: Bool, expiresAt: Double?, margin: Double, now: Double) -> Bool {
+        guard present else { return false }
         guard let expiresAt else { return true }
         return expiresAt - now > margin
     }

@@ -29,9 +29,9 @@ public struct StoredTokens: Sendable, CustomStringConvertible {
 
     /// Whether the access token is usable for at least `margin` more seconds at `now`.
     public func isAccessTokenValid(margin: TimeInterval, now: Date = Date()) -> Bool {
-        guard accessToken != nil else { return false }
-        guard let expiresAt else { return true }
-        return expiresAt.timeIntervalSince(now) > margin
+        SealedRow.isAccessTokenValid(
+            present: accessToken != nil, expiresAt: expiresAt?.timeIntervalSince1970, margin: margin,
+            now: now.timeIntervalSince1970)
     }
 
     public var description: String {
