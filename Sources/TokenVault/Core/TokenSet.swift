@@ -39,13 +39,32 @@ extension TokenSet {
     /// text parameter short (libpq sends those as C strings), silently.
     func storableMetadataJSON() throws(VaultError) -> String {
         try checkScopesStorable()
+        try checkExpiry()
         return try JSONValue.serializeForStorage(metadata)
     }
 
     /// `storableMetadataJSON`'s checks without writing the JSON.
     func checkStorable() throws(VaultError) {
         try checkScopesStorable()
+        try checkExpiry()
         if JSONValue.containsNUL(metadata) { throw JSONValue.nulInMetadata }
+    }
+
+    /// The longest an access token is believed to live: ten years. A provider's `expires_in` beyond it is a unit
+    /// mistake or an attack, and an expiry that far away would never be refreshed.
+    static let longestLifetime: TimeInterval = 10 * 365.25 * 86_400
+
+    /// Refuses an expiry before 1970, more than ``longestLifetime`` from now, or not a number: such a date cannot
+    /// be stored exactly (it traps when turned into microseconds) and would never be refreshed.
+    func checkExpiry(now: Date = Date()) throws(VaultError) {
+        guard let expiresAt else { return }
+        let seconds = expiresAt.timeIntervalSince1970
+        guard seconds.isFinite, seconds >= 0, seconds <= now.timeIntervalSince1970 + Self.longestLifetime else {
+            throw VaultError(
+                .invalidInput,
+                "the access token's expiry is \(seconds.isFinite ? "\(expiresAt)" : "not a date"): it must lie between "
+                    + "1970 and ten years from now (expires_in counts seconds; Zoho sends 3600).")
+        }
     }
 
     private func checkScopesStorable() throws(VaultError) {

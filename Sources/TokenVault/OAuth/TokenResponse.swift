@@ -2,6 +2,9 @@ import Foundation
 
 /// Parses a provider's token response (RFC 6749 section 5.1, with Zoho's variations) into a ``TokenSet``.
 public enum TokenResponse {
+    /// The lifetime given to a provider's token whose `expires_in` is beyond ``TokenSet/longestLifetime``.
+    static let lifetimeWhenOutOfRange: TimeInterval = 86_400
+
     /// Fields that are read as tokens or expiry and never copied into metadata.
     static let consumedKeys: Set<String> = ["access_token", "refresh_token", "expires_in", "expires_in_sec", "scope"]
     /// Keys whose values could be credentials: dropped rather than stored as plaintext metadata.
@@ -85,6 +88,17 @@ public enum TokenResponse {
         }
         if let lifetime, lifetime < 0 || !lifetime.isFinite {
             throw VaultError(.invalidInput, "the token response has a negative or invalid expires_in.")
+        }
+        if let value = lifetime, value > TokenSet.longestLifetime {
+            // A person's input is refused. A provider's answer is kept, its tokens (a rotated refresh token exists
+            // nowhere else) with a day's lifetime: the token is then refreshed in a day, not never.
+            guard !strict else {
+                throw VaultError(
+                    .invalidInput,
+                    "expires_in in the token response is \(value) seconds, more than ten years; it counts seconds "
+                        + "(Zoho sends 3600).")
+            }
+            lifetime = Self.lifetimeWhenOutOfRange
         }
         var scopes: String?
         if let scope = object["scope"], scope != .null {

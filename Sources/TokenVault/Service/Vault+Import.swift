@@ -47,7 +47,10 @@ public struct ImportRecord: Sendable {
             }
         }
         var tokens = try TokenResponse.parse(object: object, receivedAt: now)
-        if let expiresAt { tokens.expiresAt = expiresAt }
+        if let expiresAt {
+            tokens.expiresAt = expiresAt
+            try tokens.checkExpiry(now: now)
+        }
         return ImportRecord(client: client, provider: provider, tokens: tokens)
     }
 
