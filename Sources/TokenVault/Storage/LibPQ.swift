@@ -46,8 +46,24 @@ package final class PGConnection {
                     + "(percent-encode special characters in the password, e.g. % as %25) or key=value pairs "
                     + "(quote values with spaces: password='a b').")
         }
-        var keywords = ["fallback_application_name", "dbname"]
-        var values = [applicationName, conninfo]
+        // Defaults the conninfo may override come before it (libpq keeps the last value of a keyword): a bounded
+        // connection attempt (libpq waits forever by default) and TCP keepalives, so that a dead peer is noticed.
+        var keywords = ["fallback_application_name"]
+        var values = [applicationName]
+        if getenv("PGCONNECT_TIMEOUT") == nil {
+            keywords.append("connect_timeout")
+            values.append(String(Self.defaultConnectTimeout))
+        }
+        for (keyword, value) in Self.defaultKeepalives {
+            keywords.append(keyword)
+            values.append(value)
+        }
+        keywords.append("dbname")
+        values.append(conninfo)
+        // After it, what the vault relies on: UTF-8 text, whatever PGCLIENTENCODING or the database's default says
+        // (ids are sealed as UTF-8 bytes; a row stored transcoded would never open again).
+        keywords.append("client_encoding")
+        values.append("UTF8")
         if let schema {
             // After dbname, so that it wins over any options in the URL; the name is validated by the caller.
             keywords.append("options")
@@ -74,6 +90,14 @@ package final class PGConnection {
     deinit {
         PQfinish(handle)
     }
+
+    /// Seconds libpq may take to connect to one host when neither the conninfo nor `PGCONNECT_TIMEOUT` says.
+    static let defaultConnectTimeout = 10
+
+    /// TCP keepalives unless the conninfo sets them: a peer that vanished is noticed after about a minute.
+    static let defaultKeepalives = [
+        ("keepalives", "1"), ("keepalives_idle", "30"), ("keepalives_interval", "10"), ("keepalives_count", "3"),
+    ]
 
     /// True when libpq has noticed the connection is gone; such a connection is discarded, not reused.
     var isBroken: Bool { PQstatus(handle) != CONNECTION_OK }

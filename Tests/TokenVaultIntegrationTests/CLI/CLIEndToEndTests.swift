@@ -25,6 +25,24 @@ final class CLIEndToEndTests: XCTestCase {
          "id_token":"eyJ-should-not-be-kept"}
         """
 
+    /// A client whose environment asks for LATIN1 (or a database whose default is LATIN1) would have the server
+    /// transcode ids: the row would be stored under other bytes than the ones its seal is bound to, and never open.
+    /// The vault sets client_encoding=UTF8 on every connection itself.
+    func testAClientEncodingOtherThanUTF8IsOverridden() async throws {
+        var latin1 = cli!
+        latin1.environment["PGCLIENTENCODING"] = "LATIN1"
+        XCTAssertEqual(try latin1.run(["migrate"]).status, 0)
+        let put = try latin1.run(["put", "--client", "enc-café", "--provider", "zoho_crm"], stdin: response)
+        XCTAssertEqual(put.status, 0, put.stderr)
+        let token = try latin1.run(["token", "--client", "enc-café", "--provider", "zoho_crm"])
+        XCTAssertEqual(token.status, 0, token.stderr)
+        XCTAssertEqual(token.stdout, "1000.ACCESS-e2e\n")
+        let stored = try await AdminSQL.query(
+            "SELECT encode(convert_to(client_id, 'UTF8'), 'hex') FROM oauth_tokens", url: database.url)
+        XCTAssertEqual(stored.first?.first ?? nil, "656e632d636166c3a9", "stored as the UTF-8 bytes of enc-café")
+        XCTAssertEqual(try cli.run(["verify"]).status, 0)
+    }
+
     func testKeygenPrintsA32ByteKeyEachTimeDifferent() throws {
         let first = try cli.run(["keygen"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let second = try cli.run(["keygen"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
