@@ -33,6 +33,8 @@ public final class FakeTokenEndpoint: Sendable {
         case accessDenied
         /// Answer normally after sleeping this many seconds.
         case delay(TimeInterval)
+        /// A redirect (307 by default) to `location`, as a hostile or misconfigured endpoint might answer.
+        case redirect(to: URL, status: Int = 307)
     }
 
     public let clientID: String
@@ -208,13 +210,22 @@ public final class FakeTokenEndpoint: Sendable {
             status = inner
         }
         state.withLock { $0.requests += 1 }
-        guard case .plain(let code) = status else { return }
+        let code: Int
+        var location = ""
+        switch status {
+        case .plain(let plain): code = plain
+        case .redirect(let redirect, let target): (code, location) = (redirect, "Location: \(target)\r\n")
+        case .delayed: return
+        }
         let reason =
-            [200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 429: "Too Many Requests"][
-                code] ?? "Error"
+            [
+                200: "OK", 307: "Temporary Redirect", 308: "Permanent Redirect", 400: "Bad Request",
+                401: "Unauthorized",
+                404: "Not Found", 429: "Too Many Requests",
+            ][code] ?? "Error"
         let head =
             "HTTP/1.1 \(code) \(reason)\r\nContent-Type: application/json\r\nContent-Length: \(body.count)\r\n"
-            + "Connection: close\r\n\r\n"
+            + location + "Connection: close\r\n\r\n"
         let bytes = Array(head.utf8) + body
         var offset = 0
         while offset < bytes.count {
@@ -226,6 +237,8 @@ public final class FakeTokenEndpoint: Sendable {
 
     private indirect enum Status {
         case plain(Int)
+        /// A redirect status and its Location.
+        case redirect(Int, String)
         case delayed(TimeInterval, Status)
     }
 
@@ -308,6 +321,8 @@ public final class FakeTokenEndpoint: Sendable {
                     return (wrap(.plain(code), delay), code >= 500 ? [] : json(["error": "server_error"]))
                 case .accessDenied:
                     return (wrap(.plain(200), delay), Array("{\"error\":\"Access Denied\"}".utf8))
+                case .redirect(let location, let code):
+                    return (wrap(.redirect(code, location.absoluteString), delay), [])
                 }
             }
             guard id == clientID, secret == clientSecret else {

@@ -45,7 +45,8 @@ public struct TokenEndpointResponse: Sendable {
 /// How the vault talks HTTP. Swap it to route through your own client, a proxy, or a test double.
 ///
 /// Implementations throw for network failures and timeouts (any error counts as transient and is retried);
-/// HTTP error statuses are returned, not thrown.
+/// HTTP error statuses are returned, not thrown. They must not follow redirects: return the 3xx answer itself
+/// (the vault refuses it), since following one would send the grant and the client secret to another host.
 public protocol HTTPTransport: Sendable {
     /// Sends `request` and returns the answer, whatever its status; throws only when no answer came.
     func send(_ request: TokenEndpointRequest) async throws -> TokenEndpointResponse

@@ -159,6 +159,15 @@ struct TokenEndpointClient: Sendable {
                         "the \(name) token endpoint refused the app's credentials (invalid_client): check the "
                             + "provider's client id and secret, and its token URL (for Zoho, the data centre).")))
         }
+        if (300..<400).contains(response.status) {
+            return .final(
+                .failed(
+                    VaultError(
+                        .providerError,
+                        "the \(name) token endpoint answered HTTP \(response.status), a redirect, to a \(kind); the "
+                            + "vault never follows one (it would send the grant and the client secret elsewhere). "
+                            + "Configure the token URL the provider means.")))
+        }
         let detail = errorCode.map { "error \"\($0)\"" } ?? "no access_token"
         return .final(
             .failed(

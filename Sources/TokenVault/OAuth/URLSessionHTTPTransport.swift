@@ -8,7 +8,7 @@ import FoundationNetworking
 ///
 /// Chosen over AsyncHTTPClient because the vault makes a handful of token requests an hour: Foundation is
 /// already in every Swift toolchain, adds no dependency to build or audit, and does TLS with the system's trust
-/// store. No cookies, no cache, no credential storage; a request timeout on every call. (Not `URLSessionTransport`:
+/// store. No cookies, no cache, no credential storage, no redirects followed; a request timeout on every call. (Not `URLSessionTransport`:
 /// swift-openapi-urlsession has a type of that name.)
 public struct URLSessionHTTPTransport: HTTPTransport {
     private let session: URLSession
@@ -20,7 +20,7 @@ public struct URLSessionHTTPTransport: HTTPTransport {
         configuration.urlCache = nil
         configuration.urlCredentialStorage = nil
         configuration.requestCachePolicy = .reloadIgnoringLocalCacheData
-        session = URLSession(configuration: configuration)
+        session = URLSession(configuration: configuration, delegate: RefuseRedirects(), delegateQueue: nil)
     }
 
     /// Sends `request` with its timeout and returns the status and body, whatever the status.
@@ -36,5 +36,16 @@ public struct URLSessionHTTPTransport: HTTPTransport {
         let (data, response) = try await session.data(for: urlRequest)
         let status = (response as? HTTPURLResponse)?.statusCode ?? 0
         return TokenEndpointResponse(status: status, body: Array(data))
+    }
+}
+
+/// Never follows a redirect: a token request carries a grant and the client secret, and a 307 would send them on
+/// to whatever host the answer names. The redirect itself comes back as the answer (and fails as one).
+private final class RefuseRedirects: NSObject, URLSessionTaskDelegate, Sendable {
+    func urlSession(
+        _ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,
+        newRequest request: URLRequest, completionHandler: @escaping @Sendable (URLRequest?) -> Void
+    ) {
+        completionHandler(nil)
     }
 }

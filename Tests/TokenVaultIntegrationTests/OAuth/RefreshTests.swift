@@ -25,6 +25,24 @@ final class RefreshTests: DatabaseTestCase {
         XCTAssertEqual(endpoint.requestCount, 0)
     }
 
+    /// A token endpoint that answers with a redirect must not get the grant and the client secret re-sent to the
+    /// host it names: the vault's transport never follows one, and says so.
+    func testARedirectIsNeverFollowed() async throws {
+        let elsewhere = try FakeTokenEndpoint.start()
+        defer { elsewhere.stop() }
+        elsewhere.addRefreshToken("rt-redirect")
+        endpoint.addRefreshToken("rt-redirect")
+        endpoint.enqueue(.redirect(to: elsewhere.baseURL.appendingPathComponent("oauth/v2/token")))
+        let fixture = try await makeFixture(providers: [endpoint.zoho()])
+        try await fixture.vault.store(expiredTokens(refresh: "rt-redirect"), client: "a", provider: "zoho_crm")
+        let error = await assertVaultError(.providerError) {
+            try await fixture.vault.accessToken(client: "a", provider: "zoho_crm")
+        }
+        XCTAssertTrue(error?.message.contains("HTTP 307, a redirect") ?? false, "\(String(describing: error))")
+        XCTAssertEqual(elsewhere.requestCount, 0, "nothing was sent to the host the redirect named")
+        XCTAssertEqual(endpoint.requestCount, 1, "a redirect is final: not retried")
+    }
+
     func testTheSafetyMarginTriggersARefresh() async throws {
         endpoint.addRefreshToken("rt-margin")
         let fixture = try await makeFixture(refreshMargin: 300, providers: [endpoint.zoho()])
