@@ -25,6 +25,8 @@ let package = Package(
             pkgConfig: "libpq",
             providers: [.apt(["libpq-dev"]), .brew(["libpq"]), .yum(["libpq-devel"])]
         ),
+        // The CLI's process hardening (prctl is variadic, so Swift cannot call it).
+        .systemLibrary(name: "CProcess"),
         // The library. Its folders are layers that depend one way, Service → OAuth / Rotation → Storage / Crypto →
         // Core (docs/architecture.md); CI compiles them layer by layer to hold it (.ci/check-layers-build.sh).
         .target(
@@ -48,6 +50,7 @@ let package = Package(
             name: "TokenVaultCommandSupport",
             dependencies: [
                 "TokenVault",
+                "CProcess",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

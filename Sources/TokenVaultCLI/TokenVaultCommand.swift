@@ -1,9 +1,16 @@
 import ArgumentParser
 import Foundation
 import TokenVault
+import TokenVaultCommandSupport
 
 @main
 struct TokenVaultCommand: AsyncParsableCommand {
+    /// Hardens the process before anything reads a key or a token, then runs the command.
+    static func main() async {
+        CLI.hardenProcess()
+        await main(nil)
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "token-vault",
         abstract: "Keep OAuth tokens sealed (libsodium secretbox) in PostgreSQL.",

@@ -1,7 +1,12 @@
 import ArgumentParser
+import CProcess
 import Foundation
 import Logging
 import TokenVault
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Shared plumbing: logging, configuration from the environment, error reporting and exit codes.
 package enum CLI {
@@ -32,6 +37,15 @@ package enum CLI {
     package static var logger: Logger {
         _ = bootstrapLogging
         return Logger(label: "token-vault")
+    }
+
+    /// The CLI holds keys, tokens and client secrets: no core file may hold them, and no other process of the same
+    /// user may read its memory (ptrace, /proc/PID/mem). Turns core dumps off (RLIMIT_CORE 0) and, on Linux, marks
+    /// the process not dumpable (PR_SET_DUMPABLE 0). A failure is not fatal: the command runs as it would have.
+    package static func hardenProcess() {
+        var none = rlimit(rlim_cur: 0, rlim_max: 0)
+        _ = setrlimit(Int32(RLIMIT_CORE.rawValue), &none)
+        _ = token_vault_disable_dumping()
     }
 
     /// Builds a vault from the environment, runs `body`, shuts the vault down, and turns errors into one line
