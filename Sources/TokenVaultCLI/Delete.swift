@@ -17,8 +17,9 @@ struct Delete: AsyncParsableCommand {
             throw CLI.fail(
                 VaultError(
                     .notFound,
-                    "no tokens are stored for client '\(row.client)', provider '\(row.provider)'; nothing deleted."))
+                    "no tokens are stored for client '\(CLI.printable(row.client))', provider '\(CLI.printable(row.provider))'; nothing deleted."
+                ))
         }
-        print("deleted tokens for client '\(row.client)', provider '\(row.provider)'")
+        print("deleted tokens for client '\(CLI.printable(row.client))', provider '\(CLI.printable(row.provider))'")
     }
 }

@@ -31,6 +31,8 @@ struct Exchange: AsyncParsableCommand {
             try await vault.exchange(code: Secret(code), client: row.client, provider: row.provider)
         }
         let domain = token.apiDomain.map { ", api_domain \($0)" } ?? ""
-        print("stored tokens for client '\(row.client)', provider '\(row.provider)'\(domain)")
+        print(
+            "stored tokens for client '\(CLI.printable(row.client))', provider '\(CLI.printable(row.provider))'\(domain)"
+        )
     }
 }

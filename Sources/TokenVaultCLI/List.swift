@@ -57,7 +57,8 @@ struct List: AsyncParsableCommand {
                     table.write(
                         page.map {
                             [
-                                $0.clientID, $0.provider, $0.keyID.rawValue, CLI.iso8601($0.expiresAt),
+                                CLI.printable($0.clientID), CLI.printable($0.provider), $0.keyID.rawValue,
+                                CLI.iso8601($0.expiresAt),
                                 CLI.iso8601($0.updatedAt),
                             ]
                         })

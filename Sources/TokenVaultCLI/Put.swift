@@ -32,7 +32,9 @@ struct Put: AsyncParsableCommand {
         let version = try await CLI.withVault { vault in
             try await vault.store(tokens, client: row.client, provider: row.provider)
         }
-        print("stored tokens for client '\(row.client)', provider '\(row.provider)' (version \(version))")
+        print(
+            "stored tokens for client '\(CLI.printable(row.client))', provider '\(CLI.printable(row.provider))' (version \(version))"
+        )
         if !OAuthProvider.zohoProducts.contains(row.provider) {
             // Not an error: a service that registers this provider refreshes its tokens. But it may be a typo.
             if let near = OAuthProvider.zohoProducts.first(where: { Self.distance($0, row.provider.lowercased()) <= 2 })

@@ -72,7 +72,7 @@ struct RotateKey: AsyncParsableCommand {
         }
         for failure in report.failures {
             lines.append(
-                "FAIL client '\(failure.clientID)', provider '\(failure.provider)', \(failure.field): \(failure.reason)"
+                "FAIL client '\(CLI.printable(failure.clientID))', provider '\(CLI.printable(failure.provider))', \(failure.field): \(failure.reason)"
                     + " (key \(failure.keyID)); left as it is")
         }
         let rate =

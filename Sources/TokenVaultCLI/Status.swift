@@ -41,7 +41,7 @@ struct Status: AsyncParsableCommand {
             ("updated", CLI.iso8601(status.updatedAt)), ("version", String(status.version)),
         ]
         for (name, value) in lines {
-            print("\(name.padding(toLength: 23, withPad: " ", startingAt: 0)) \(value)")
+            print("\(name.padding(toLength: 23, withPad: " ", startingAt: 0)) \(CLI.printable(value))")
         }
     }
 }

@@ -31,7 +31,7 @@ struct Verify: AsyncParsableCommand {
         } else {
             for failure in report.failures {
                 print(
-                    "FAIL client '\(failure.clientID)', provider '\(failure.provider)', \(failure.field): "
+                    "FAIL client '\(CLI.printable(failure.clientID))', provider '\(CLI.printable(failure.provider))', \(failure.field): "
                         + "\(failure.reason) (key \(failure.keyID))")
             }
             for (keyID, count) in report.rowsByKeyID.sorted(by: { $0.key < $1.key }) {

@@ -94,7 +94,7 @@ package enum CLI {
             message = "\(error)"
             code = 70
         }
-        FileHandle.standardError.write(Data("token-vault: error: \(message)\n".utf8))
+        FileHandle.standardError.write(Data("token-vault: error: \(printable(message))\n".utf8))
         return ExitCode(code)
     }
 
@@ -164,6 +164,30 @@ package enum CLI {
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .iso8601
         return encoder
+    }
+
+    /// `text` safe to print on a terminal: control characters (C0, DEL, C1) and the bidirectional overrides and
+    /// isolates that can make a line read differently than it is (U+202E …) are shown as `\u{XXXX}`. Client ids
+    /// and providers are any text a caller stored; a terminal must not interpret them.
+    package static func printable(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: isUnsafeOnTerminal) else { return text }
+        var out = ""
+        for scalar in text.unicodeScalars {
+            if isUnsafeOnTerminal(scalar) {
+                out += "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
+            } else {
+                out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
+    }
+
+    private static func isUnsafeOnTerminal(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0x00...0x1F, 0x7F...0x9F: return true  // C0, DEL, C1
+        case 0x061C, 0x200E, 0x200F, 0x202A...0x202E, 0x2066...0x2069: return true  // bidirectional controls
+        default: return false
+        }
     }
 
     /// "1 row", "2 rows".

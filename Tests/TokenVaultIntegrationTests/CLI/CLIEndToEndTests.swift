@@ -43,6 +43,24 @@ final class CLIEndToEndTests: XCTestCase {
         XCTAssertEqual(try cli.run(["verify"]).status, 0)
     }
 
+    /// A client id is any text a caller stored: a right-to-left override (U+202E) or a C1 control in it must not
+    /// reach the terminal raw, where it could make a line read differently than it is.
+    func testListAndStatusEscapeControlAndBidiCharacters() throws {
+        XCTAssertEqual(try cli.run(["migrate"]).status, 0)
+        let evil = "evil\u{202E}txt.exe\u{85}"
+        XCTAssertEqual(try cli.run(["put", "--client", evil, "--provider", "zoho_crm"], stdin: response).status, 0)
+        let list = try cli.run(["list"])
+        let status = try cli.run(["status", "--client", evil, "--provider", "zoho_crm"])
+        for output in [list.stdout, status.stdout] {
+            XCTAssertFalse(output.unicodeScalars.contains("\u{202E}"), output)
+            XCTAssertFalse(output.unicodeScalars.contains("\u{85}"), output)
+            XCTAssertTrue(output.contains(#"evil\u{202E}txt.exe\u{85}"#), output)
+        }
+        let missing = try cli.run(["token", "--client", evil + "x", "--provider", "zoho_crm"])
+        XCTAssertFalse(missing.stderr.unicodeScalars.contains("\u{202E}"), missing.stderr)
+        XCTAssertTrue(missing.stderr.contains(#"\u{202E}"#), missing.stderr)
+    }
+
     func testKeygenPrintsA32ByteKeyEachTimeDifferent() throws {
         let first = try cli.run(["keygen"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let second = try cli.run(["keygen"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
