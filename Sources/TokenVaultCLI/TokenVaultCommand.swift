@@ -24,6 +24,8 @@ struct TokenVaultCommand: AsyncParsableCommand {
                   a postgresql:// URL or libpq conninfo (or the PG* variables)
               TOKEN_VAULT_POOL_SIZE
                   database connections per process (4)
+              TOKEN_VAULT_POOL_TIMEOUT
+                  seconds to wait for a free connection (10)
               TOKEN_VAULT_REFRESH_MARGIN
                   seconds before expiry that count as expired (300)
               ZOHO_CLIENT_ID, ZOHO_CLIENT_SECRET

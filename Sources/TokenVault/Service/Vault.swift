@@ -40,7 +40,7 @@ public final class Vault: Sendable, CustomReflectable {
         self.sealer = Sealer(keyring: configuration.keyring)
         self.repository = TokenRepository(
             conninfo: configuration.databaseURL, maximumConnections: configuration.maximumConnections,
-            schema: configuration.schema, logger: logger)
+            schema: configuration.schema, waitLimit: configuration.connectionWaitTimeout, logger: logger)
         self.logger = logger
         self.endpoint = TokenEndpointClient(
             transport: configuration.transport, policy: configuration.refreshPolicy, logger: logger)

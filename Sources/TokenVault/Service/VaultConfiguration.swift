@@ -12,6 +12,8 @@ public struct VaultConfiguration: Sendable, CustomStringConvertible, CustomDebug
         public static let poolSize = "TOKEN_VAULT_POOL_SIZE"
         /// `TOKEN_VAULT_REFRESH_MARGIN`: seconds before expiry at which an access token is refreshed; default 300.
         public static let refreshMargin = "TOKEN_VAULT_REFRESH_MARGIN"
+        /// `TOKEN_VAULT_POOL_TIMEOUT`: seconds a call waits for a database connection to come free; default 10.
+        public static let poolTimeout = "TOKEN_VAULT_POOL_TIMEOUT"
     }
 
     /// A `postgresql://` URL or libpq `key=value` conninfo. Empty: libpq's `PG*` variables and defaults.
@@ -21,6 +23,9 @@ public struct VaultConfiguration: Sendable, CustomStringConvertible, CustomDebug
     public var keyring: Keyring
     /// The most connections the vault opens at once.
     public var maximumConnections: Int
+    /// How long a call waits for one of those connections to come free before it fails with `.timedOut`
+    /// (default 10 seconds).
+    public var connectionWaitTimeout: TimeInterval = 10
     /// The PostgreSQL schema that holds the vault's tables; nil: the connection's `search_path` (usually
     /// `public`). Lower-case letters, digits and underscores.
     public var schema: String?
@@ -60,7 +65,8 @@ public struct VaultConfiguration: Sendable, CustomStringConvertible, CustomDebug
     /// ``OAuthProvider/zohoFromEnvironment(_:)``).
     ///
     /// - Throws: `.keyConfiguration` for the keys, `.providerConfiguration` for the Zoho variables, and
-    ///   `.invalidInput` when the pool size or the refresh margin is out of range. Messages never echo a secret.
+    ///   `.invalidInput` when the pool size, the pool timeout or the refresh margin is out of range. Messages never
+    ///   echo a secret.
     public static func fromEnvironment(
         _ environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws(VaultError) -> VaultConfiguration {
@@ -82,20 +88,36 @@ public struct VaultConfiguration: Sendable, CustomStringConvertible, CustomDebug
             }
             margin = value
         }
-        return VaultConfiguration(
+        var configuration = VaultConfiguration(
             databaseURL: environment[Variable.databaseURL] ?? "", keyring: keyring, maximumConnections: size,
             refreshMargin: margin, providers: try OAuthProvider.zohoFromEnvironment(environment))
+        if let text = environment[Variable.poolTimeout], !text.isEmpty {
+            guard let value = TimeInterval(text), Self.connectionWaitTimeouts.contains(value) else {
+                throw VaultError(
+                    .invalidInput,
+                    "\(Variable.poolTimeout) must be a number of seconds from 0.001 to 3600, not '\(text)'.")
+            }
+            configuration.connectionWaitTimeout = value
+        }
+        return configuration
     }
+
+    /// The connection wait timeouts the vault accepts, in seconds.
+    static let connectionWaitTimeouts: ClosedRange<TimeInterval> = 0.001...3600
 
     /// Refuses values the vault cannot work with, naming the field; ``Vault/init(configuration:logger:)`` calls it.
     ///
-    /// - Throws: `.invalidInput` when ``maximumConnections`` is not 1 to 1000, ``refreshMargin`` not 0 to 86399
+    /// - Throws: `.invalidInput` when ``maximumConnections`` is not 1 to 1000, ``connectionWaitTimeout`` not
+    ///   0.001 to 3600 seconds, ``refreshMargin`` not 0 to 86399
     ///   seconds, ``schema`` not a plain lower-case name, a ``refreshPolicy`` duration not 0 to 3600 seconds (the
     ///   request timeout more than 0) or its attempts not 1 to 20, or a provider's refresh rate limit empty.
     public func validate() throws(VaultError) {
         func refuse(_ message: String) -> VaultError { VaultError(.invalidInput, "VaultConfiguration: \(message)") }
         if let problem = ConnectionPool.problem(maximumConnections: maximumConnections, schema: schema) {
             throw refuse(problem)
+        }
+        guard Self.connectionWaitTimeouts.contains(connectionWaitTimeout) else {
+            throw refuse("connectionWaitTimeout must be 0.001 to 3600 seconds, not \(connectionWaitTimeout).")
         }
         guard refreshMargin.isFinite, refreshMargin >= 0, refreshMargin < 86_400 else {
             throw refuse("refreshMargin must be 0 to 86399 seconds, not \(refreshMargin).")

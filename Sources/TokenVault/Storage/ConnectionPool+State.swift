@@ -6,6 +6,8 @@ enum PoolGrant<Connection> {
     case closed
     /// The caller's task was cancelled; it holds nothing.
     case cancelled
+    /// Nothing came free within the pool's wait limit; the caller holds nothing.
+    case timedOut
 }
 
 extension PoolGrant: Sendable where Connection: Sendable {}
@@ -85,8 +87,18 @@ struct PoolState<Connection, Waiter> {
     /// it has been given something already (or has not queued yet); then nothing happens here, and the caller,
     /// finding its task cancelled, passes what it was given on (``release(_:broken:)``, ``giveUpSlot()``).
     mutating func cancel(waiterID id: Int) -> Action {
+        remove(waiterID: id, answering: .cancelled)
+    }
+
+    /// A waiting caller's wait limit passes: it leaves the queue, resumed with `.timedOut`, unless a grant or its
+    /// cancellation took it out first.
+    mutating func timeOut(waiterID id: Int) -> Action {
+        remove(waiterID: id, answering: .timedOut)
+    }
+
+    private mutating func remove(waiterID id: Int, answering grant: PoolGrant<Connection>) -> Action {
         guard let index = waiters.firstIndex(where: { $0.id == id }) else { return .nothing }
-        return .resume(waiters.remove(at: index).waiter, .cancelled)
+        return .resume(waiters.remove(at: index).waiter, grant)
     }
 
     /// A caller returns a connection: to the first waiter, else to the idle list. A broken one, or any after

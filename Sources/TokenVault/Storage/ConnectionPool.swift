@@ -28,10 +28,16 @@ package final class ConnectionPool: Sendable {
     private typealias Grant = PoolGrant<PooledConnection>
     private typealias State = PoolState<PooledConnection, Waiter>
 
-    init(conninfo: String, maximumConnections: Int, schema: String? = nil, logger: Logger) {
+    /// The longest a caller waits for a connection to come free before it fails with `.timedOut`.
+    let waitLimit: TimeInterval
+
+    init(
+        conninfo: String, maximumConnections: Int, schema: String? = nil, waitLimit: TimeInterval = 10, logger: Logger
+    ) {
         self.conninfo = conninfo
         self.maximumConnections = maximumConnections
         self.schema = schema
+        self.waitLimit = waitLimit
         self.configurationError = Self.problem(maximumConnections: maximumConnections, schema: schema).map {
             VaultError(.invalidInput, $0)
         }
@@ -108,6 +114,10 @@ package final class ConnectionPool: Sendable {
         return scalars.allSatisfy { ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "_" }
     }
 
+    private static func seconds(_ value: TimeInterval) -> String {
+        value == value.rounded() ? "\(Int(value)) s" : "\(value) s"
+    }
+
     private static func cancelled() -> VaultError {
         VaultError(.cancelled, "the task was cancelled while it waited for a database connection.")
     }
@@ -126,6 +136,12 @@ package final class ConnectionPool: Sendable {
             throw VaultError(.connectionFailed, "the vault was shut down; create a new Vault.")
         case .cancelled:
             throw Self.cancelled()
+        case .timedOut:
+            throw VaultError(
+                .timedOut,
+                "no database connection came free within \(Self.seconds(waitLimit)) (all \(maximumConnections) were in "
+                    + "use); raise maximumConnections or connectionWaitTimeout, or look for calls that hold "
+                    + "connections long.")
         case .slot:
             let label = "token-vault.pg.\(serial.wrappingAdd(1, ordering: .relaxed).newValue)"
             do {
@@ -144,6 +160,14 @@ package final class ConnectionPool: Sendable {
     /// When the grant wins, the caller still fails (its task is cancelled) and passes what it was given on.
     private func wait() async -> Grant {
         let id = state.withLock { $0.nextWaiterID() }
+        // The wait limit: a timer that takes the waiter out of the queue, unless a grant or a cancellation did.
+        let limit = waitLimit
+        let timer = Task { [weak self] in
+            try? await Task.sleep(nanoseconds: UInt64(limit * 1_000_000_000))
+            guard !Task.isCancelled, let self else { return }
+            self.perform(self.state.withLock { $0.timeOut(waiterID: id) })
+        }
+        defer { timer.cancel() }
         let grant = await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: Waiter) in
                 // Task.isCancelled is read under the lock: a handler that ran before the waiter was queued found
@@ -157,7 +181,7 @@ package final class ConnectionPool: Sendable {
         switch grant {
         case .connection(let connection): release(connection)
         case .slot: giveUpSlot()
-        case .closed, .cancelled: return grant
+        case .closed, .cancelled, .timedOut: return grant
         }
         return .cancelled
     }

@@ -1,12 +1,14 @@
+import Foundation
 import Logging
 
 /// SQL for `oauth_tokens`. Knows nothing of keys or plaintext: it moves sealed rows in and out.
 package struct TokenRepository: Sendable {
     package let pool: ConnectionPool
 
-    init(conninfo: String, maximumConnections: Int, schema: String?, logger: Logger) {
+    init(conninfo: String, maximumConnections: Int, schema: String?, waitLimit: TimeInterval, logger: Logger) {
         pool = ConnectionPool(
-            conninfo: conninfo, maximumConnections: maximumConnections, schema: schema, logger: logger)
+            conninfo: conninfo, maximumConnections: maximumConnections, schema: schema, waitLimit: waitLimit,
+            logger: logger)
     }
 
     /// Closes the connections; calls made afterwards fail.

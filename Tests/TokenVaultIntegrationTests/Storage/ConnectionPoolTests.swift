@@ -102,6 +102,25 @@ final class ConnectionPoolTests: DatabaseTestCase {
         XCTAssertEqual(pool.counts.open, 0)
     }
 
+    func testAWaiterGivesUpAfterTheWaitLimitAndThePoolStillWorks() async throws {
+        let database = try await makeDatabase()
+        let pool = makePool(database.url, maximumConnections: 1, waitLimit: 0.3)
+        let (holder, letGo) = await holdAConnection(pool)
+        let started = Date()
+        let error = await assertVaultError(.timedOut) { try await selectOne(pool) }
+        let waited = Date().timeIntervalSince(started)
+        XCTAssertGreaterThanOrEqual(waited, 0.25)
+        XCTAssertLessThan(waited, 2, "bounded by the wait limit")
+        XCTAssertTrue(error?.message.contains("no database connection came free within 0.3 s") ?? false, "\(error!)")
+        XCTAssertEqual(pool.counts.waiting, 0)
+        letGo()
+        try await holder.value
+        let value = try await selectOne(pool)
+        XCTAssertEqual(value, "1")
+        XCTAssertEqual(pool.counts.open, 1, "no connection leaked")
+        await pool.shutdown()
+    }
+
     func testShutdownResumesWaitersWithAnError() async throws {
         let database = try await makeDatabase()
         let pool = makePool(database.url, maximumConnections: 1)
@@ -134,9 +153,9 @@ final class ConnectionPoolTests: DatabaseTestCase {
     }
 }
 
-private func makePool(_ url: String, maximumConnections: Int) -> ConnectionPool {
+private func makePool(_ url: String, maximumConnections: Int, waitLimit: TimeInterval = 10) -> ConnectionPool {
     ConnectionPool(
-        conninfo: url, maximumConnections: maximumConnections,
+        conninfo: url, maximumConnections: maximumConnections, waitLimit: waitLimit,
         logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
 }
 

@@ -56,6 +56,8 @@ final class ConnectionTests: DatabaseTestCase {
             cases.append((configuration, expected))
         }
         with({ $0.maximumConnections = 0 }, "maximumConnections must be 1 to 1000")
+        with({ $0.connectionWaitTimeout = 0 }, "connectionWaitTimeout must be 0.001 to 3600 seconds")
+        with({ $0.connectionWaitTimeout = .nan }, "connectionWaitTimeout must be 0.001 to 3600 seconds")
         with({ $0.refreshMargin = .nan }, "refreshMargin must be 0 to 86399 seconds")
         with({ $0.refreshMargin = -1 }, "refreshMargin must be 0 to 86399 seconds")
         with({ $0.refreshPolicy.requestTimeout = .infinity }, "refreshPolicy.requestTimeout must be 0 to 3600")

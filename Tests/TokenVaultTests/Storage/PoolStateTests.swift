@@ -90,6 +90,20 @@ final class PoolStateTests: XCTestCase {
         XCTAssertEqual(state.acquire(), .slot)
     }
 
+    func testAWaiterWhoseLimitPassesLeavesTheQueueUnlessSomethingCameFirst() {
+        var state = PoolState<Int, Int>(maximumConnections: 1)
+        XCTAssertEqual(state.acquire(), .slot)
+        let first = state.nextWaiterID()
+        XCTAssertEqual(state.enqueue(first, id: first, taskCancelled: false), .nothing)
+        let second = state.nextWaiterID()
+        XCTAssertEqual(state.enqueue(second, id: second, taskCancelled: false), .nothing)
+        XCTAssertEqual(state.timeOut(waiterID: first), .resume(first, .timedOut))
+        XCTAssertEqual(state.waiters.map(\.id), [second], "only the waiter whose limit passed left")
+        XCTAssertEqual(state.release(7, broken: false), .resume(second, .connection(7)))
+        XCTAssertEqual(state.timeOut(waiterID: second), .nothing, "granted before its limit: the timer finds nothing")
+        XCTAssertEqual(state.open, 1)
+    }
+
     func testCancelRemovesOnlyThatWaiter() {
         var state = State(maximumConnections: 1)
         XCTAssertEqual(state.acquire(), .slot)
@@ -304,7 +318,7 @@ private struct Model {
         case .connection(let connection): lent.insert(connection)
         case .slot: opening += 1
         case .closed: break
-        case .cancelled: fail("acquire answered cancelled")
+        case .cancelled, .timedOut: fail("acquire answered a waiter's grant")
         case nil: registered[state.nextWaiterID()] = false
         }
     }
@@ -353,7 +367,7 @@ private struct Model {
             if cancelled { perform(state.release(connection, broken: false)) } else { lent.insert(connection) }
         case .slot:
             if cancelled { perform(state.giveUpSlot()) } else { opening += 1 }
-        case .closed, .cancelled:
+        case .closed, .cancelled, .timedOut:
             break
         }
     }
