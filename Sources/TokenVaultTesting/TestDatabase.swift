@@ -24,7 +24,7 @@ public struct TestDatabase: Sendable {
 
     /// `url` with its database replaced: the path of a `postgres://` URL, or a trailing `dbname=` in conninfo
     /// (the last occurrence of a keyword wins).
-    static func url(_ url: String, database: String) -> String {
+    package static func url(_ url: String, database: String) -> String {
         guard url.hasPrefix("postgres://") || url.hasPrefix("postgresql://"),
             var components = URLComponents(string: url)
         else {

@@ -39,7 +39,8 @@ public struct VaultError: Error, Sendable, Equatable, CustomStringConvertible, C
         public static let tokenExpired = Code("tokenExpired")
         /// Input (a token response, an argument) is not valid.
         public static let invalidInput = Code("invalidInput")
-        /// The database connection string cannot be parsed.
+        /// The database connection settings are wrong: the string cannot be parsed, or the server refused them
+        /// (authentication, TLS verification, an unknown database or role). Retrying will not help.
         public static let databaseConfiguration = Code("databaseConfiguration")
         /// The database could not be reached, or the connection was lost.
         public static let connectionFailed = Code("connectionFailed")

@@ -78,6 +78,13 @@ package final class PGConnection {
         guard PQstatus(connection) == CONNECTION_OK else {
             let reason = Self.cleanMessage(PQerrorMessage(connection))
             PQfinish(connection)
+            if Self.isRefusedSetting(reason) {
+                // The server answered and refused these settings: trying again will not help.
+                throw VaultError(
+                    .databaseConfiguration,
+                    "PostgreSQL refused the connection settings: \(reason). Correct them (user, password, database, "
+                        + "TLS: sslmode, sslrootcert) and try again.")
+            }
             throw VaultError(
                 .connectionFailed,
                 "cannot connect to PostgreSQL: \(reason). Check the connection settings and that the server is "
@@ -179,6 +186,20 @@ package final class PGConnection {
 
     /// libpq's message on one line, to sit inside a sentence of ours: without its tab-indented hint ("Is the server
     /// running …?", which our own advice replaces), its double spaces ("FATAL:  …") or a final full stop.
+    /// Whether libpq's connection failure is the server (or its certificate) refusing the settings, which no
+    /// retry can fix, rather than the server being unreachable or failing. libpq gives no SQLSTATE for a failed
+    /// connection, so this reads its message; an unknown message counts as unreachable.
+    static func isRefusedSetting(_ reason: String) -> Bool {
+        let refusals = [
+            "password authentication failed", "no password supplied", "no pg_hba.conf entry", "does not exist",
+            "certificate verify failed", "does not match host name", "root certificate file",
+            "server does not support SSL",
+            "authentication failed", "not permitted to log in", "permission denied for database",
+        ]
+        let lower = reason.lowercased()
+        return refusals.contains { lower.contains($0) }
+    }
+
     private static func cleanMessage(_ message: UnsafePointer<CChar>?) -> String {
         guard let message else { return "unknown error" }
         let text = String(cString: message)

@@ -30,6 +30,23 @@ final class ConnectionTests: DatabaseTestCase {
         await vault.shutdown()
     }
 
+    /// A server that answers and refuses the settings (an unknown database or role; likewise a wrong password or a
+    /// certificate that does not verify) is a configuration error, not "unreachable": retrying will not help.
+    func testRefusedSettingsAreAConfigurationErrorNotUnreachable() async throws {
+        let server = try SharedDatabase.url()
+        for (url, named) in [
+            (TestDatabase.url(server, database: "token_vault_no_such_database"), "token_vault_no_such_database"),
+            (server + " user=token_vault_no_such_role", "token_vault_no_such_role"),
+        ] where !(named.hasSuffix("role") && server.hasPrefix("postgres")) {
+            let vault = try Vault(
+                configuration: VaultConfiguration(databaseURL: url, keyring: Keyring(current: .generate())))
+            let error = await assertVaultError(.databaseConfiguration) { try await vault.list() }
+            XCTAssertTrue(error?.message.contains("PostgreSQL refused the connection settings") ?? false, "\(error!)")
+            XCTAssertTrue(error?.message.contains(named) ?? false, "\(error!)")
+            await vault.shutdown()
+        }
+    }
+
     func testSQLErrorsCarryTheSQLState() async throws {
         let fixture = try await makeFixture()
         _ = try await fixture.sql("DROP TABLE oauth_tokens")
