@@ -17,7 +17,12 @@ struct Exchange: AsyncParsableCommand {
     @OptionGroup var row: RowOptions
 
     func run() async throws {
-        let input = CLI.readStandardInput()
+        let input: [UInt8]
+        do {
+            input = try CLI.readStandardInput()
+        } catch {
+            throw CLI.fail(error)
+        }
         let code = String(decoding: input, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         guard !code.isEmpty else {
             throw CLI.fail(

@@ -18,7 +18,12 @@ struct Put: AsyncParsableCommand {
     @OptionGroup var row: RowOptions
 
     func run() async throws {
-        let input = CLI.readStandardInput()
+        let input: [UInt8]
+        do {
+            input = try CLI.readStandardInput()
+        } catch {
+            throw CLI.fail(error)
+        }
         guard input.contains(where: { ![0x20, 0x0a, 0x0d, 0x09].contains($0) }) else {
             throw CLI.fail(
                 VaultError(.invalidInput, "no token response on stdin; pipe in the JSON the token endpoint returned."))

@@ -149,9 +149,17 @@ package enum CLI {
         }
     }
 
-    /// All of standard input, for token responses (secrets never travel in arguments).
-    package static func readStandardInput() -> [UInt8] {
-        Array(FileHandle.standardInput.readDataToEndOfFile())
+    /// All of standard input, for token responses (secrets never travel in arguments), up to `limit` bytes.
+    /// - Throws: an `.invalidInput` `VaultError` when there is more; nothing beyond `limit` + 1 bytes is read.
+    package static func readStandardInput(limit: Int = TokenResponse.maximumBytes) throws(VaultError) -> [UInt8] {
+        var bytes: [UInt8] = []
+        while bytes.count <= limit {
+            let chunk = FileHandle.standardInput.readData(ofLength: min(65_536, limit + 1 - bytes.count))
+            if chunk.isEmpty { return bytes }
+            bytes.append(contentsOf: chunk)
+        }
+        throw VaultError(
+            .invalidInput, "standard input holds more than \(limit) bytes; a token response is far smaller.")
     }
 
     package static func printJSON(_ value: some Encodable) throws {

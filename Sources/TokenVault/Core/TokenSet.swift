@@ -39,16 +39,62 @@ extension TokenSet {
     /// text parameter short (libpq sends those as C strings), silently.
     func storableMetadataJSON() throws(VaultError) -> String {
         try checkScopesStorable()
+        try checkSizes()
         try checkExpiry()
-        return try JSONValue.serializeForStorage(metadata)
+        let json = try JSONValue.serializeForStorage(metadata)
+        guard json.utf8.count <= Self.maximumMetadataBytes else { throw Self.metadataTooLarge(json.utf8.count) }
+        return json
     }
 
-    /// `storableMetadataJSON`'s checks without writing the JSON.
+    /// `storableMetadataJSON`'s checks, but for the metadata's size, without writing the JSON (parsing calls it on
+    /// every line of an import; the size is checked when the row is sealed).
     func checkStorable() throws(VaultError) {
         try checkScopesStorable()
+        try checkSizes()
         try checkExpiry()
         if JSONValue.containsNUL(metadata) { throw JSONValue.nulInMetadata }
     }
+
+    /// Refuses a token or scopes larger than the limits above.
+    private func checkSizes() throws(VaultError) {
+        for (name, secret) in [("access_token", accessToken), ("refresh_token", refreshToken)] {
+            if let secret, secret.count > Self.maximumTokenBytes {
+                throw VaultError(
+                    .invalidInput,
+                    "the \(name) is \(secret.count) bytes, more than the \(Self.maximumTokenBytes) a token may have.")
+            }
+            if let secret, secret.count == 0 {
+                throw VaultError(.invalidInput, "the \(name) is empty.")
+            }
+        }
+        if let scopes, scopes.utf8.count > Self.maximumScopesBytes {
+            throw VaultError(
+                .invalidInput,
+                "the scopes are \(scopes.utf8.count) bytes, more than the \(Self.maximumScopesBytes) they may have.")
+        }
+    }
+
+    static func metadataTooLarge(_ bytes: Int) -> VaultError {
+        VaultError(
+            .invalidInput,
+            "the metadata is \(bytes) bytes of JSON, more than the \(maximumMetadataBytes) it may have; store only "
+                + "provider data such as api_domain.")
+    }
+
+    /// Whether the metadata, as stored JSON, is larger than it may be (a provider's answer then keeps its tokens
+    /// without it).
+    var metadataIsTooLarge: Bool {
+        JSONValue.serialize(metadata).utf8.count > Self.maximumMetadataBytes
+    }
+
+    /// The most bytes an access or refresh token may have. OAuth tokens are a few hundred bytes; signed JWTs a few
+    /// thousand. Anything larger is refused: every later read of the row would carry it.
+    public static let maximumTokenBytes = 16 * 1024
+    /// The most bytes the scopes, and the metadata as stored JSON, may have (Zoho's `api_domain` and `token_type`
+    /// take under a hundred).
+    public static let maximumScopesBytes = 16 * 1024
+    /// See ``maximumScopesBytes``.
+    public static let maximumMetadataBytes = 64 * 1024
 
     /// The longest an access token is believed to live: ten years. A provider's `expires_in` beyond it is a unit
     /// mistake or an attack, and an expiry that far away would never be refreshed.

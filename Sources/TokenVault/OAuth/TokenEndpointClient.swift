@@ -114,6 +114,14 @@ struct TokenEndpointClient: Sendable {
                         : "could not reach the \(name) token endpoint (\(provider.tokenURL.host ?? "?")): "
                             + "\(Self.describe(error)).", underlying: error))
         }
+        guard response.body.count <= TokenResponse.maximumBytes else {
+            return .final(
+                .failed(
+                    VaultError(
+                        .providerError,
+                        "the \(name) token endpoint sent \(response.body.count) bytes to a \(kind), more than the "
+                            + "\(TokenResponse.maximumBytes) an answer may have.")))
+        }
         let object = try? JSONDecoder().decode([String: JSONValue].self, from: Data(response.body))
         if let object, object["access_token"]?.stringValue != nil {
             do {
@@ -127,6 +135,14 @@ struct TokenEndpointClient: Sendable {
                         metadata: [LogKey.provider: "\(name)"])
                     tokens = clean
                 }
+                if tokens.metadataIsTooLarge {
+                    // Its tokens are kept (a rotated refresh token exists nowhere else); its metadata is not.
+                    logger.warning(
+                        "the token endpoint's answer held more metadata than a row may store; it was dropped",
+                        metadata: [LogKey.provider: "\(name)"])
+                    tokens.metadata = [:]
+                }
+                try tokens.checkStorable()
                 return .final(.success(tokens))
             } catch {
                 return .final(

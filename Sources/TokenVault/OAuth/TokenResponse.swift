@@ -2,6 +2,9 @@ import Foundation
 
 /// Parses a provider's token response (RFC 6749 section 5.1, with Zoho's variations) into a ``TokenSet``.
 public enum TokenResponse {
+    /// The most bytes a token response may have, from a provider or a person (1 MiB; a real one is under 2 KiB).
+    public static let maximumBytes = 1 << 20
+
     /// The lifetime given to a provider's token whose `expires_in` is beyond ``TokenSet/longestLifetime``.
     static let lifetimeWhenOutOfRange: TimeInterval = 86_400
 
@@ -35,6 +38,10 @@ public enum TokenResponse {
         _ data: [UInt8], receivedAt now: Date = Date(), fallbackRefreshToken: Secret? = nil,
         requireAccessToken: Bool = false
     ) throws(VaultError) -> TokenSet {
+        guard data.count <= maximumBytes else {
+            throw VaultError(
+                .invalidInput, "the token response is \(data.count) bytes, more than the \(maximumBytes) it may have.")
+        }
         let object: [String: JSONValue]
         do {
             object = try JSONDecoder().decode([String: JSONValue].self, from: Data(data))

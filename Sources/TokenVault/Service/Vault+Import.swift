@@ -24,6 +24,11 @@ public struct ImportRecord: Sendable {
     /// - Throws: `.invalidInput` when the line is not a JSON object, `client_id` or `provider` is missing or not
     ///   valid, `expires_at` cannot be read, or the token fields are not valid.
     public static func parse(line: [UInt8], receivedAt now: Date = Date()) throws(VaultError) -> ImportRecord {
+        guard line.count <= TokenResponse.maximumBytes else {
+            throw VaultError(
+                .invalidInput,
+                "the line is \(line.count) bytes, more than the \(TokenResponse.maximumBytes) it may have.")
+        }
         var object: [String: JSONValue]
         do {
             object = try JSONDecoder().decode([String: JSONValue].self, from: Data(line))
