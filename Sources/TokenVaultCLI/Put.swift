@@ -37,6 +37,14 @@ struct Put: AsyncParsableCommand {
         let version = try await CLI.withVault { vault in
             try await vault.store(tokens, client: row.client, provider: row.provider)
         }
+        let dropped = TokenResponse.droppedFields(in: input)
+        if !dropped.isEmpty {
+            let kept = TokenResponse.defaultMetadataFields.sorted().joined(separator: ", ")
+            FileHandle.standardError.write(
+                Data(
+                    ("token-vault: note: not stored (metadata keeps only \(kept), in plaintext): "
+                        + "\(CLI.printable(dropped.joined(separator: ", "))).\n").utf8))
+        }
         print(
             "stored tokens for client '\(CLI.printable(row.client))', provider '\(CLI.printable(row.provider))' (version \(version))"
         )

@@ -31,6 +31,8 @@ enum LogKey {
     static let resealed = "token_vault.resealed"
     /// Rows a key rotation left under an older key.
     static let remaining = "token_vault.remaining"
+    /// Names of fields (never their values), such as those a provider's answer held and the vault dropped.
+    static let fields = "token_vault.fields"
     /// Whether a key rotation only counted (`--dry-run`).
     static let dryRun = "token_vault.dry_run"
 }

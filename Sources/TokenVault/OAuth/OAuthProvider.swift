@@ -40,6 +40,9 @@ public struct OAuthProvider: Sendable, CustomStringConvertible {
     public var fallbackRefreshToken: Secret?
     /// Sent with `authorization_code` exchanges when set.
     public var redirectURI: String?
+    /// The fields of this provider's token responses kept as the row's metadata (stored in plaintext); the others
+    /// are dropped and their names logged. Default: ``TokenResponse/defaultMetadataFields``.
+    public var metadataFields: Set<String> = TokenResponse.defaultMetadataFields
 
     /// A provider; ``zoho(_:dataCenter:clientID:clientSecret:accountsURL:fallbackRefreshToken:)`` fills in
     /// Zoho's endpoint and rate limit.

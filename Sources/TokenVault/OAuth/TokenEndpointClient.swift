@@ -127,7 +127,14 @@ struct TokenEndpointClient: Sendable {
             do {
                 var tokens = try TokenResponse.parse(
                     object: object, receivedAt: Date(), fallbackRefreshToken: fallback, requireAccessToken: true,
-                    strict: false)
+                    strict: false, metadataFields: provider.metadataFields)
+                let dropped = TokenResponse.droppedFields(of: object, keeping: provider.metadataFields)
+                if !dropped.isEmpty {
+                    // Names only: their values may be credentials, which is why they are not stored.
+                    logger.notice(
+                        "the token endpoint's answer held fields that are not kept as metadata; they were dropped",
+                        metadata: [LogKey.provider: "\(name)", LogKey.fields: "\(dropped.joined(separator: ","))"])
+                }
                 if let clean = tokens.removingNULs() {
                     // Refusing the answer would lose its tokens (a rotated refresh token exists nowhere else).
                     logger.warning(

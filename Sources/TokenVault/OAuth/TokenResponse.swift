@@ -10,12 +10,23 @@ public enum TokenResponse {
 
     /// Fields that are read as tokens or expiry and never copied into metadata.
     static let consumedKeys: Set<String> = ["access_token", "refresh_token", "expires_in", "expires_in_sec", "scope"]
-    /// Keys whose values could be credentials: dropped rather than stored as plaintext metadata.
-    static func isSecretLooking(_ key: String) -> Bool {
-        let lower = key.lowercased()
-        if lower == "token_type" { return false }
-        return lower.contains("token") || lower.contains("secret") || lower.contains("password")
-            || lower == "code" || lower.hasSuffix("_code")
+    /// The fields of a response kept as the row's metadata unless a provider says otherwise
+    /// (``OAuthProvider/metadataFields``): what Zoho sends besides its tokens, none of it a credential. Metadata is
+    /// stored in plaintext, so fields are kept by name, never by guessing which look secret.
+    public static let defaultMetadataFields: Set<String> = ["api_domain", "token_type"]
+
+    /// ``droppedFields(of:keeping:)`` of a response body; none when it is not a JSON object.
+    package static func droppedFields(in data: [UInt8]) -> [String] {
+        guard let object = try? JSONDecoder().decode([String: JSONValue].self, from: Data(data)) else { return [] }
+        return droppedFields(of: object)
+    }
+
+    /// The fields of `object` that are neither read (tokens, expiry, scope) nor kept as metadata, sorted: what a
+    /// parse drops. Names only, for a note or a log line; values may be credentials.
+    static func droppedFields(
+        of object: [String: JSONValue], keeping metadataFields: Set<String> = defaultMetadataFields
+    ) -> [String] {
+        object.keys.filter { !consumedKeys.contains($0) && !metadataFields.contains($0) && $0 != "error" }.sorted()
     }
 
     /// Parses a JSON token response.
@@ -24,19 +35,21 @@ public enum TokenResponse {
     ///   is given (a refresh that did not rotate it).
     /// - `expires_in` is seconds, except that when `expires_in_sec` is present it wins (some Zoho products send
     ///   `expires_in` in milliseconds then).
-    /// - Other keys (`api_domain`, `token_type`, …) go into metadata, except keys that look like credentials.
+    /// - Of the other fields, those in `metadataFields` (``defaultMetadataFields``: `api_domain`, `token_type`) go
+    ///   into metadata; the rest are dropped, since metadata is stored in plaintext.
     ///
     /// - Parameters:
     ///   - data: the response body, as received.
     ///   - now: when the response arrived; `expires_in` counts from it.
     ///   - fallbackRefreshToken: the refresh token to keep when the response has none.
     ///   - requireAccessToken: refuse a response without an access token.
+    ///   - metadataFields: the fields kept as metadata; the others are dropped.
     /// - Throws: `.invalidInput` when the body is not a JSON object, is an OAuth error (`{"error": …}`), lacks a
     ///   token it needs, or holds a field of the wrong type, a token with a control character, or a NUL
     ///   character that PostgreSQL cannot store.
     public static func parse(
         _ data: [UInt8], receivedAt now: Date = Date(), fallbackRefreshToken: Secret? = nil,
-        requireAccessToken: Bool = false
+        requireAccessToken: Bool = false, metadataFields: Set<String> = defaultMetadataFields
     ) throws(VaultError) -> TokenSet {
         guard data.count <= maximumBytes else {
             throw VaultError(
@@ -53,7 +66,7 @@ public enum TokenResponse {
         }
         return try parse(
             object: object, receivedAt: now, fallbackRefreshToken: fallbackRefreshToken,
-            requireAccessToken: requireAccessToken)
+            requireAccessToken: requireAccessToken, metadataFields: metadataFields)
     }
 
     /// Parses an already decoded token response object.
@@ -62,7 +75,7 @@ public enum TokenResponse {
     ///   ``TokenSet/removingNULs()``).
     static func parse(
         object: [String: JSONValue], receivedAt now: Date, fallbackRefreshToken: Secret? = nil,
-        requireAccessToken: Bool = false, strict: Bool = true
+        requireAccessToken: Bool = false, strict: Bool = true, metadataFields: Set<String> = defaultMetadataFields
     ) throws(VaultError) -> TokenSet {
         if let error = object["error"]?.stringValue {
             throw VaultError(
@@ -115,8 +128,8 @@ public enum TokenResponse {
             scopes = value
         }
         var metadata: [String: JSONValue] = [:]
-        for (key, value) in object where !consumedKeys.contains(key) && !isSecretLooking(key) {
-            metadata[key] = value
+        for key in metadataFields where !consumedKeys.contains(key) {
+            if let value = object[key] { metadata[key] = value }
         }
         let tokens = TokenSet(
             accessToken: access, refreshToken: refresh,

@@ -75,7 +75,10 @@ final class CLIEndToEndTests: XCTestCase {
         let put = try cli.run(["put", "--client", "acme", "--provider", "zoho_crm"], stdin: response)
         XCTAssertEqual(put.status, 0, put.stderr)
         XCTAssertFalse(put.stdout.contains("1000."), "put must not echo tokens")
-        XCTAssertEqual(put.stderr, "", "a provider this command line refreshes needs no note")
+        XCTAssertEqual(
+            put.stderr,
+            "token-vault: note: not stored (metadata keeps only api_domain, token_type, in plaintext): id_token.\n",
+            "a provider this command line refreshes needs no note; the dropped field is named, not shown")
         let typo = try cli.run(["put", "--client", "acme", "--provider", "zoho_crmm"], stdin: response)
         XCTAssertEqual(typo.status, 0, typo.stderr)
         XCTAssertTrue(typo.stderr.contains("refreshes only zoho_crm and zoho_calendar"), typo.stderr)

@@ -85,7 +85,7 @@ final class RefreshTests: DatabaseTestCase {
         let rotating = try FakeTokenEndpoint.start(rotation: .rotating)
         defer { rotating.stop() }
         rotating.addRefreshToken("rt-1")
-        rotating.setExtraFields(["scope": "ZohoCRM.modules.ALL\u{0}", "note": "a\u{0}b"])
+        rotating.setExtraFields(["scope": "ZohoCRM.modules.ALL\u{0}", "api_domain": "https://www.zoho\u{0}apis.eu"])
         let fixture = try await makeFixture(providers: [rotating.zoho()])
         try await fixture.vault.store(expiredTokens(refresh: "rt-1"), client: "a", provider: "zoho_crm")
         let token = try await fixture.vault.accessToken(client: "a", provider: "zoho_crm")
@@ -94,7 +94,7 @@ final class RefreshTests: DatabaseTestCase {
         XCTAssertNotEqual(stored.refreshToken.reveal(), "rt-1", "the rotated refresh token is kept")
         XCTAssertTrue(rotating.isValidRefreshToken(stored.refreshToken.reveal()))
         XCTAssertEqual(stored.scopes, "ZohoCRM.modules.ALL")
-        XCTAssertEqual(stored.metadata["note"], .string("ab"))
+        XCTAssertEqual(stored.metadata["api_domain"], .string("https://www.zohoapis.eu"))
     }
 
     func testARotatedRefreshTokenIsKeptAndNeverReused() async throws {

@@ -65,3 +65,34 @@ final class SizeLimitTests: XCTestCase {
         XCTAssertTrue(error.message.contains("more than the 1048576 an answer may have"), error.message)
     }
 }
+
+/// Metadata is stored in plaintext, so a response's fields are kept by name, never by guessing which look secret.
+final class MetadataAllowlistTests: XCTestCase {
+    let body = Array(
+        (#"{"access_token":"1000.at","refresh_token":"1000.rt","api_domain":"https://www.zohoapis.eu","#
+            + #""token_type":"Bearer","api_key":"AKIA-secret","session":"s3cr3t","custom":"kept?"}"#).utf8)
+
+    func testOnlyTheAllowedFieldsAreKeptAndTheOthersNamed() throws {
+        let tokens = try TokenResponse.parse(body)
+        XCTAssertEqual(
+            tokens.metadata, ["api_domain": .string("https://www.zohoapis.eu"), "token_type": .string("Bearer")])
+        XCTAssertEqual(TokenResponse.droppedFields(in: body), ["api_key", "custom", "session"])
+        let custom = try TokenResponse.parse(body, metadataFields: ["custom"])
+        XCTAssertEqual(custom.metadata, ["custom": .string("kept?")])
+    }
+
+    func testAProvidersAnswerKeepsTheProvidersFields() async {
+        let transport = TokenEndpointClassificationTests.ScriptedTransport([
+            .response(200, String(decoding: body, as: UTF8.self))
+        ])
+        let client = TokenEndpointClient(
+            transport: transport, policy: RefreshPolicy(),
+            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        var provider = OAuthProvider.zoho("zoho_crm", clientID: "1000.app", clientSecret: Secret("s"))
+        provider.metadataFields.insert("custom")
+        let result = await client.refresh(provider: provider, refreshToken: Secret("1000.rt"), maximumAttempts: 1)
+        guard case .success(let tokens) = result.outcome else { return XCTFail("\(result.outcome)") }
+        XCTAssertEqual(Set(tokens.metadata.keys), ["api_domain", "token_type", "custom"])
+        XCTAssertNil(tokens.metadata["api_key"])
+    }
+}
