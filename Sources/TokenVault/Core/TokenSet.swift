@@ -14,7 +14,7 @@ public struct TokenSet: Sendable, Equatable, CustomStringConvertible {
     /// Provider data that is not secret, such as Zoho's `api_domain`.
     public var metadata: [String: JSONValue]
 
-    /// Tokens you already hold; ``TokenResponse/parse(_:receivedAt:fallbackRefreshToken:requireAccessToken:)``
+    /// Tokens you already hold; ``TokenResponse/parse(_:receivedAt:fallbackRefreshToken:requireAccessToken:metadataFields:)``
     /// makes them from a token endpoint's answer.
     public init(
         accessToken: Secret?, refreshToken: Secret, expiresAt: Date? = nil, scopes: String? = nil,

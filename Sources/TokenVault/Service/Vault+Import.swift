@@ -18,7 +18,7 @@ public struct ImportRecord: Sendable {
 
     /// Parses one JSON object (a line of a JSON Lines file): `client_id`, `provider`, the fields of a token
     /// response (`access_token`, `refresh_token`, `expires_in`, `scope`, `api_domain`, …, as
-    /// ``TokenResponse/parse(_:receivedAt:fallbackRefreshToken:requireAccessToken:)`` reads them) and optionally
+    /// ``TokenResponse/parse(_:receivedAt:fallbackRefreshToken:requireAccessToken:metadataFields:)`` reads them) and optionally
     /// `expires_at` (ISO 8601 or seconds since 1970), which wins over `expires_in` (for exports of stored tokens).
     ///
     /// - Throws: `.invalidInput` when the line is not a JSON object, `client_id` or `provider` is missing or not
