@@ -57,20 +57,24 @@ extension TokenSet {
 
     /// Refuses a token or scopes larger than the limits above.
     private func checkSizes() throws(VaultError) {
-        for (name, secret) in [("access_token", accessToken), ("refresh_token", refreshToken)] {
-            if let secret, secret.count > Self.maximumTokenBytes {
-                throw VaultError(
-                    .invalidInput,
-                    "the \(name) is \(secret.count) bytes, more than the \(Self.maximumTokenBytes) a token may have.")
-            }
-            if let secret, secret.count == 0 {
-                throw VaultError(.invalidInput, "the \(name) is empty.")
-            }
-        }
+        // Two plain calls, not a loop over an array of both: this runs on every store.
+        if let accessToken { try Self.checkSize(of: accessToken, "access_token") }
+        try Self.checkSize(of: refreshToken, "refresh_token")
         if let scopes, scopes.utf8.count > Self.maximumScopesBytes {
             throw VaultError(
                 .invalidInput,
                 "the scopes are \(scopes.utf8.count) bytes, more than the \(Self.maximumScopesBytes) they may have.")
+        }
+    }
+
+    private static func checkSize(of token: Secret, _ name: StaticString) throws(VaultError) {
+        let count = token.count
+        guard count > 0, count <= maximumTokenBytes else {
+            throw VaultError(
+                .invalidInput,
+                count == 0
+                    ? "the \(name) is empty."
+                    : "the \(name) is \(count) bytes, more than the \(maximumTokenBytes) a token may have.")
         }
     }
 
@@ -100,12 +104,18 @@ extension TokenSet {
     /// mistake or an attack, and an expiry that far away would never be refreshed.
     static let longestLifetime: TimeInterval = 10 * 365.25 * 86_400
 
+    /// ``longestLifetime`` after the process started: a bound every later "now" only widens.
+    private static let latestExpiryAtStart = Date().timeIntervalSince1970 + longestLifetime
+
     /// Refuses an expiry before 1970, more than ``longestLifetime`` from now, or not a number: such a date cannot
     /// be stored exactly (it traps when turned into microseconds) and would never be refreshed.
-    func checkExpiry(now: Date = Date()) throws(VaultError) {
+    func checkExpiry(now: Date? = nil) throws(VaultError) {
         guard let expiresAt else { return }
         let seconds = expiresAt.timeIntervalSince1970
-        guard seconds.isFinite, seconds >= 0, seconds <= now.timeIntervalSince1970 + Self.longestLifetime else {
+        // Most expiries are well inside the bound as of the process's start, which costs no clock read per store.
+        if now == nil, seconds >= 0, seconds <= Self.latestExpiryAtStart { return }
+        let latest = (now ?? Date()).timeIntervalSince1970 + Self.longestLifetime
+        guard seconds.isFinite, seconds >= 0, seconds <= latest else {
             throw VaultError(
                 .invalidInput,
                 "the access token's expiry is \(seconds.isFinite ? "\(expiresAt)" : "not a date"): it must lie between "
