@@ -35,7 +35,7 @@ struct Exchange: AsyncParsableCommand {
         let token = try await CLI.withVault(hints: hints) { vault in
             try await vault.exchange(code: Secret(code), client: row.client, provider: row.provider)
         }
-        let domain = token.apiDomain.map { ", api_domain \($0)" } ?? ""
+        let domain = token.apiDomain.map { ", api_domain \(CLI.printable($0))" } ?? ""
         print(
             "stored tokens for client '\(CLI.printable(row.client))', provider '\(CLI.printable(row.provider))'\(domain)"
         )

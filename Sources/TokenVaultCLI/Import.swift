@@ -34,6 +34,7 @@ struct Import: AsyncParsableCommand {
         let started = Date()
         let skipInvalid = self.skipInvalid
         let batchSize = self.batchSize
+        var dropped: Set<String> = []  // field names (never values) that no line kept
         let outcome: (imported: Int, skipped: Int, stoppedAt: (Int, String)?) = try await CLI.withVault { vault in
             var batch: [ImportRecord] = []
             var imported = 0
@@ -43,7 +44,9 @@ struct Import: AsyncParsableCommand {
                 lineNumber += 1
                 if line.allSatisfy({ $0.isWhitespace }) { continue }
                 do throws(VaultError) {
-                    batch.append(try ImportRecord.parse(line: Array(line.utf8)))
+                    let record = try ImportRecord.parse(line: Array(line.utf8))
+                    dropped.formUnion(record.droppedFields)
+                    batch.append(record)
                 } catch {
                     guard skipInvalid else {
                         imported += try await vault.importTokens(batch)
@@ -51,7 +54,7 @@ struct Import: AsyncParsableCommand {
                     }
                     skipped += 1
                     FileHandle.standardError.write(
-                        Data("token-vault: line \(lineNumber) skipped: \(error.message)\n".utf8))
+                        Data("token-vault: line \(lineNumber) skipped: \(CLI.printable(error.message))\n".utf8))
                 }
                 if batch.count >= batchSize {
                     imported += try await vault.importTokens(batch)
@@ -68,6 +71,7 @@ struct Import: AsyncParsableCommand {
             "imported \(CLI.rows(outcome.imported)) in \(String(format: "%.1f", seconds)) s"
                 + (outcome.skipped > 0
                     ? "; skipped \(outcome.skipped) invalid line\(outcome.skipped == 1 ? "" : "s")" : ""))
+        CLI.noteDroppedFields(dropped)
         if let (line, message) = outcome.stoppedAt {
             throw CLI.fail(
                 VaultError(

@@ -37,14 +37,7 @@ struct Put: AsyncParsableCommand {
         let version = try await CLI.withVault { vault in
             try await vault.store(tokens, client: row.client, provider: row.provider)
         }
-        let dropped = TokenResponse.droppedFields(in: input)
-        if !dropped.isEmpty {
-            let kept = TokenResponse.defaultMetadataFields.sorted().joined(separator: ", ")
-            FileHandle.standardError.write(
-                Data(
-                    ("token-vault: note: not stored (metadata keeps only \(kept), in plaintext): "
-                        + "\(CLI.printable(dropped.joined(separator: ", "))).\n").utf8))
-        }
+        CLI.noteDroppedFields(TokenResponse.droppedFields(in: input))
         print(
             "stored tokens for client '\(CLI.printable(row.client))', provider '\(CLI.printable(row.provider))' (version \(version))"
         )
@@ -57,8 +50,8 @@ struct Put: AsyncParsableCommand {
             FileHandle.standardError.write(
                 Data(
                     ("token-vault: note: this command line refreshes only \(OAuthProvider.zohoProducts.joined(separator: " and ")); "
-                        + "`token-vault token` serves tokens of '\(row.provider)' until they expire. A service that "
-                        + "registers '\(row.provider)' refreshes them. If it is a typo, delete the row "
+                        + "`token-vault token` serves tokens of '\(CLI.printable(row.provider))' until they expire. A "
+                        + "service that registers '\(CLI.printable(row.provider))' refreshes them. If it is a typo, delete the row "
                         + "(`token-vault delete`).\n").utf8))
         }
     }

@@ -25,7 +25,7 @@ struct TokenVaultCommand: AsyncParsableCommand {
               TOKEN_VAULT_POOL_SIZE
                   database connections per process (4)
               TOKEN_VAULT_POOL_TIMEOUT
-                  seconds to wait for a free connection (10)
+                  seconds to wait for a free connection (60)
               TOKEN_VAULT_REFRESH_MARGIN
                   seconds before expiry that count as expired (300)
               ZOHO_CLIENT_ID, ZOHO_CLIENT_SECRET

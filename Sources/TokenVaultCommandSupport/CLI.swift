@@ -174,14 +174,28 @@ package enum CLI {
         return encoder
     }
 
-    /// `text` safe to print on a terminal: control characters (C0, DEL, C1) and the bidirectional overrides and
-    /// isolates that can make a line read differently than it is (U+202E …) are shown as `\u{XXXX}`. Client ids
+    /// A note on stderr naming (never showing) the fields of token responses that were not stored, when any.
+    package static func noteDroppedFields(_ names: some Sequence<String>) {
+        let sorted = Set(names).sorted()
+        guard !sorted.isEmpty else { return }
+        let kept = TokenResponse.defaultMetadataFields.sorted().joined(separator: ", ")
+        FileHandle.standardError.write(
+            Data(
+                ("token-vault: note: not stored (metadata keeps only \(kept), in plaintext): "
+                    + "\(printable(sorted.joined(separator: ", "))).\n").utf8))
+    }
+
+    /// `text` safe to print on a terminal: control characters (C0, DEL, C1), line separators and the bidirectional
+    /// overrides and isolates that can make a line read differently than it is (U+202E …) are shown as `\u{XXXX}`,
+    /// and a backslash as `\\`. Client ids
     /// and providers are any text a caller stored; a terminal must not interpret them.
     package static func printable(_ text: String) -> String {
-        guard text.unicodeScalars.contains(where: isUnsafeOnTerminal) else { return text }
+        guard text.unicodeScalars.contains(where: { isUnsafeOnTerminal($0) || $0 == "\\" }) else { return text }
         var out = ""
         for scalar in text.unicodeScalars {
-            if isUnsafeOnTerminal(scalar) {
+            if scalar == "\\" {
+                out += "\\\\"  // so that a literal "\u{202E}" cannot pass for an escaped character
+            } else if isUnsafeOnTerminal(scalar) {
                 out += "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
             } else {
                 out.unicodeScalars.append(scalar)
@@ -194,6 +208,7 @@ package enum CLI {
         switch scalar.value {
         case 0x00...0x1F, 0x7F...0x9F: return true  // C0, DEL, C1
         case 0x061C, 0x200E, 0x200F, 0x202A...0x202E, 0x2066...0x2069: return true  // bidirectional controls
+        case 0x2028, 0x2029: return true  // line and paragraph separators
         default: return false
         }
     }

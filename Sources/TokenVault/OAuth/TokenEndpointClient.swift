@@ -114,6 +114,15 @@ struct TokenEndpointClient: Sendable {
                         : "could not reach the \(name) token endpoint (\(provider.tokenURL.host ?? "?")): "
                             + "\(Self.describe(error)).", underlying: error))
         }
+        if (300..<400).contains(response.status) {
+            return .final(
+                .failed(
+                    VaultError(
+                        .providerError,
+                        "the \(name) token endpoint answered HTTP \(response.status), a redirect, to a \(kind); the "
+                            + "vault never follows one (it would send the grant and the client secret elsewhere). "
+                            + "Configure the token URL the provider means.")))
+        }
         guard response.body.count <= TokenResponse.maximumBytes else {
             return .final(
                 .failed(
@@ -141,6 +150,13 @@ struct TokenEndpointClient: Sendable {
                         "the token endpoint's answer held NUL characters in its scope or metadata, which PostgreSQL cannot store; they were removed",
                         metadata: [LogKey.provider: "\(name)"])
                     tokens = clean
+                }
+                if let scopes = tokens.scopes, scopes.utf8.count > TokenSet.maximumScopesBytes {
+                    // As with the metadata: the tokens are kept, the oversized scopes are not.
+                    logger.warning(
+                        "the token endpoint's answer held more scope text than a row may store; it was dropped",
+                        metadata: [LogKey.provider: "\(name)"])
+                    tokens.scopes = nil
                 }
                 if tokens.metadataIsTooLarge {
                     // Its tokens are kept (a rotated refresh token exists nowhere else); its metadata is not.
@@ -181,15 +197,6 @@ struct TokenEndpointClient: Sendable {
                         .providerConfiguration,
                         "the \(name) token endpoint refused the app's credentials (invalid_client): check the "
                             + "provider's client id and secret, and its token URL (for Zoho, the data centre).")))
-        }
-        if (300..<400).contains(response.status) {
-            return .final(
-                .failed(
-                    VaultError(
-                        .providerError,
-                        "the \(name) token endpoint answered HTTP \(response.status), a redirect, to a \(kind); the "
-                            + "vault never follows one (it would send the grant and the client secret elsewhere). "
-                            + "Configure the token URL the provider means.")))
         }
         let detail = errorCode.map { "error \"\($0)\"" } ?? "no access_token"
         return .final(

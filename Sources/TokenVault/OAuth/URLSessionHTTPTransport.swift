@@ -13,15 +13,21 @@ import FoundationNetworking
 public struct URLSessionHTTPTransport: HTTPTransport {
     private let session: URLSession
 
-    /// A transport with its own ephemeral session.
+    /// A transport on the process's one ephemeral session for token requests.
     public init() {
+        session = Self.shared
+    }
+
+    /// One session for every transport: a session keeps its delegate until it is invalidated, so one per
+    /// configuration would never be released.
+    private static let shared: URLSession = {
         let configuration = URLSessionConfiguration.ephemeral
         configuration.httpCookieStorage = nil
         configuration.urlCache = nil
         configuration.urlCredentialStorage = nil
         configuration.requestCachePolicy = .reloadIgnoringLocalCacheData
-        session = URLSession(configuration: configuration, delegate: RefuseRedirects(), delegateQueue: nil)
-    }
+        return URLSession(configuration: configuration, delegate: RefuseRedirects(), delegateQueue: nil)
+    }()
 
     /// Sends `request` with its timeout and returns the status and body, whatever the status.
     /// - Throws: the session's error (usually a `URLError`) when no answer came: no connection, TLS failure,

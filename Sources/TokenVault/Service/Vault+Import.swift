@@ -8,6 +8,8 @@ public struct ImportRecord: Sendable {
     public var provider: String
     /// The tokens to seal and store.
     public var tokens: TokenSet
+    /// The fields of the parsed line that were neither read nor kept as metadata (names only), for a note.
+    public internal(set) var droppedFields: [String] = []
 
     /// A record; the client id and provider are checked when the record is imported.
     public init(client: String, provider: String, tokens: TokenSet) {
@@ -23,7 +25,14 @@ public struct ImportRecord: Sendable {
     ///
     /// - Throws: `.invalidInput` when the line is not a JSON object, `client_id` or `provider` is missing or not
     ///   valid, `expires_at` cannot be read, or the token fields are not valid.
-    public static func parse(line: [UInt8], receivedAt now: Date = Date()) throws(VaultError) -> ImportRecord {
+    /// - Parameters:
+    ///   - line: the line's bytes, without its line break.
+    ///   - now: when `expires_in` counts from.
+    ///   - metadataFields: the fields kept as metadata (see ``TokenResponse/defaultMetadataFields``); the others
+    ///     are dropped and named in ``droppedFields``.
+    public static func parse(
+        line: [UInt8], receivedAt now: Date = Date(), metadataFields: Set<String> = TokenResponse.defaultMetadataFields
+    ) throws(VaultError) -> ImportRecord {
         guard line.count <= TokenResponse.maximumBytes else {
             throw VaultError(
                 .invalidInput,
@@ -51,12 +60,14 @@ public struct ImportRecord: Sendable {
                 throw VaultError(.invalidInput, "expires_at must be ISO 8601 (2026-01-31T12:00:00Z) or epoch seconds.")
             }
         }
-        var tokens = try TokenResponse.parse(object: object, receivedAt: now)
+        var tokens = try TokenResponse.parse(object: object, receivedAt: now, metadataFields: metadataFields)
         if let expiresAt {
             tokens.expiresAt = expiresAt
             try tokens.checkExpiry(now: now)
         }
-        return ImportRecord(client: client, provider: provider, tokens: tokens)
+        var record = ImportRecord(client: client, provider: provider, tokens: tokens)
+        record.droppedFields = TokenResponse.droppedFields(of: object, keeping: metadataFields)
+        return record
     }
 
     static func parseDate(_ text: String) -> Date? {

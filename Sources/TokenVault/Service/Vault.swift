@@ -70,7 +70,9 @@ public final class Vault: Sendable, CustomReflectable {
     /// Seals and stores `tokens` for (client, provider), replacing what was there. Returns the row's new version.
     ///
     /// Storing clears a recorded need to reauthorize, so the vault refreshes for the client again.
-    /// - Throws: `.invalidInput` when the scopes or metadata hold a NUL character, which PostgreSQL cannot store.
+    /// - Throws: `.invalidInput` when a token is empty or over ``TokenSet/maximumTokenBytes``, the scopes or the
+    ///   metadata are too large or hold a NUL character (which PostgreSQL cannot store), or the expiry is before 1970
+    ///   or more than ten years ahead (use `nil` for a token that does not expire, not `Date.distantFuture`).
     @discardableResult
     public func store(_ tokens: TokenSet, client: String, provider: String) async throws(VaultError) -> Int64 {
         try Self.validate(client: client, provider: provider)

@@ -12,7 +12,7 @@ public struct VaultConfiguration: Sendable, CustomStringConvertible, CustomDebug
         public static let poolSize = "TOKEN_VAULT_POOL_SIZE"
         /// `TOKEN_VAULT_REFRESH_MARGIN`: seconds before expiry at which an access token is refreshed; default 300.
         public static let refreshMargin = "TOKEN_VAULT_REFRESH_MARGIN"
-        /// `TOKEN_VAULT_POOL_TIMEOUT`: seconds a call waits for a database connection to come free; default 10.
+        /// `TOKEN_VAULT_POOL_TIMEOUT`: seconds a call waits for a database connection to come free; default 60.
         public static let poolTimeout = "TOKEN_VAULT_POOL_TIMEOUT"
     }
 
@@ -24,8 +24,8 @@ public struct VaultConfiguration: Sendable, CustomStringConvertible, CustomDebug
     /// The most connections the vault opens at once.
     public var maximumConnections: Int
     /// How long a call waits for one of those connections to come free before it fails with `.timedOut`
-    /// (default 10 seconds).
-    public var connectionWaitTimeout: TimeInterval = 10
+    /// (default 60 seconds: longer than a refresh holds a connection with the default ``RefreshPolicy``, about 47 s).
+    public var connectionWaitTimeout: TimeInterval = 60
     /// The PostgreSQL schema that holds the vault's tables; nil: the connection's `search_path` (usually
     /// `public`). Lower-case letters, digits and underscores.
     public var schema: String?

@@ -32,7 +32,7 @@ package final class ConnectionPool: Sendable {
     let waitLimit: TimeInterval
 
     init(
-        conninfo: String, maximumConnections: Int, schema: String? = nil, waitLimit: TimeInterval = 10, logger: Logger
+        conninfo: String, maximumConnections: Int, schema: String? = nil, waitLimit: TimeInterval = 60, logger: Logger
     ) {
         self.conninfo = conninfo
         self.maximumConnections = maximumConnections
@@ -160,19 +160,17 @@ package final class ConnectionPool: Sendable {
     /// When the grant wins, the caller still fails (its task is cancelled) and passes what it was given on.
     private func wait() async -> Grant {
         let id = state.withLock { $0.nextWaiterID() }
-        // The wait limit: a timer that takes the waiter out of the queue, unless a grant or a cancellation did.
-        let limit = waitLimit
-        let timer = Task { [weak self] in
-            try? await Task.sleep(nanoseconds: UInt64(limit * 1_000_000_000))
-            guard !Task.isCancelled, let self else { return }
-            self.perform(self.state.withLock { $0.timeOut(waiterID: id) })
-        }
-        defer { timer.cancel() }
+        var timer: Task<Void, Never>?
+        defer { timer?.cancel() }
         let grant = await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: Waiter) in
                 // Task.isCancelled is read under the lock: a handler that ran before the waiter was queued found
                 // nothing to remove, but the task was marked cancelled before the handler ran.
-                perform(state.withLock { $0.enqueue(continuation, id: id, taskCancelled: Task.isCancelled) })
+                let action = state.withLock { $0.enqueue(continuation, id: id, taskCancelled: Task.isCancelled) }
+                // The wait limit starts once the waiter is in the queue, so that the timer always finds it there
+                // (or finds that a grant or a cancellation took it out first).
+                if case .nothing = action { timer = startWaitLimit(for: id) }
+                perform(action)
             }
         } onCancel: {
             perform(state.withLock { $0.cancel(waiterID: id) })
@@ -184,6 +182,16 @@ package final class ConnectionPool: Sendable {
         case .closed, .cancelled, .timedOut: return grant
         }
         return .cancelled
+    }
+
+    /// A timer that takes waiter `id` out of the queue with `.timedOut` once the wait limit passes.
+    private func startWaitLimit(for id: Int) -> Task<Void, Never> {
+        let limit = waitLimit
+        return Task { [weak self] in
+            try? await Task.sleep(nanoseconds: UInt64(limit * 1_000_000_000))
+            guard !Task.isCancelled, let self else { return }
+            self.perform(self.state.withLock { $0.timeOut(waiterID: id) })
+        }
     }
 
     /// Returns a connection: to the first waiter, else to the idle list. A broken one is dropped (closed by

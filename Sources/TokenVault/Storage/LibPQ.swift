@@ -24,7 +24,13 @@ package final class PGConnection {
     init(conninfo: String, applicationName: String, schema: String? = nil) throws(VaultError) {
         // Parse first: libpq's parse errors quote the offending text, which may be part of a password.
         var parseError: UnsafeMutablePointer<CChar>? = nil
+        var given: Set<String> = []  // the keywords the conninfo sets (names only; values may be secret)
         if let options = PQconninfoParse(conninfo, &parseError) {
+            var option = options
+            while let keyword = option.pointee.keyword {
+                if option.pointee.val != nil { given.insert(String(cString: keyword)) }
+                option += 1
+            }
             PQconninfoFree(options)
         } else {
             // The parse errors that are safe to repeat: an unknown option names a keyword, never a value.
@@ -46,17 +52,20 @@ package final class PGConnection {
                     + "(percent-encode special characters in the password, e.g. % as %25) or key=value pairs "
                     + "(quote values with spaces: password='a b').")
         }
-        // Defaults the conninfo may override come before it (libpq keeps the last value of a keyword): a bounded
-        // connection attempt (libpq waits forever by default) and TCP keepalives, so that a dead peer is noticed.
+        // Defaults for what the settings leave unset: a bounded connection attempt (libpq waits forever by default)
+        // and TCP keepalives, so that a dead peer is noticed. Not with a service file (`service`, PGSERVICE): its
+        // values fill only what is still unset, so a default here would override them.
         var keywords = ["fallback_application_name"]
         var values = [applicationName]
-        if getenv("PGCONNECT_TIMEOUT") == nil {
-            keywords.append("connect_timeout")
-            values.append(String(Self.defaultConnectTimeout))
-        }
-        for (keyword, value) in Self.defaultKeepalives {
-            keywords.append(keyword)
-            values.append(value)
+        if !given.contains("service") && getenv("PGSERVICE") == nil {
+            if !given.contains("connect_timeout") && getenv("PGCONNECT_TIMEOUT") == nil {
+                keywords.append("connect_timeout")
+                values.append(String(Self.defaultConnectTimeout))
+            }
+            for (keyword, value) in Self.defaultKeepalives where !given.contains(keyword) {
+                keywords.append(keyword)
+                values.append(value)
+            }
         }
         keywords.append("dbname")
         values.append(conninfo)
@@ -184,22 +193,23 @@ package final class PGConnection {
         state.hasPrefix("08") || state == "57P01" || state == "57P02" || state == "57P03"
     }
 
-    /// libpq's message on one line, to sit inside a sentence of ours: without its tab-indented hint ("Is the server
-    /// running …?", which our own advice replaces), its double spaces ("FATAL:  …") or a final full stop.
     /// Whether libpq's connection failure is the server (or its certificate) refusing the settings, which no
     /// retry can fix, rather than the server being unreachable or failing. libpq gives no SQLSTATE for a failed
-    /// connection, so this reads its message; an unknown message counts as unreachable.
+    /// connection, so this reads its message, in English: with a translated `lc_messages` (server) or `LANG`
+    /// (libpq), or a message not listed here, the failure counts as unreachable.
     static func isRefusedSetting(_ reason: String) -> Bool {
         let refusals = [
             "password authentication failed", "no password supplied", "no pg_hba.conf entry", "does not exist",
             "certificate verify failed", "does not match host name", "root certificate file",
-            "server does not support SSL",
+            "server does not support ssl",
             "authentication failed", "not permitted to log in", "permission denied for database",
         ]
         let lower = reason.lowercased()
         return refusals.contains { lower.contains($0) }
     }
 
+    /// libpq's message on one line, to sit inside a sentence of ours: without its tab-indented hint ("Is the server
+    /// running …?", which our own advice replaces), its double spaces ("FATAL:  …") or a final full stop.
     private static func cleanMessage(_ message: UnsafePointer<CChar>?) -> String {
         guard let message else { return "unknown error" }
         let text = String(cString: message)

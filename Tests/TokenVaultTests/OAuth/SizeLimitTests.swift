@@ -96,3 +96,26 @@ final class MetadataAllowlistTests: XCTestCase {
         XCTAssertNil(tokens.metadata["api_key"])
     }
 }
+
+/// libpq gives no SQLSTATE when a connection fails: its messages decide between "refused" (configuration) and
+/// "unreachable". These are libpq 15's own texts.
+final class RefusedConnectionTests: XCTestCase {
+    func testRefusalsAreToldFromUnreachableServers() {
+        let refused = [
+            #"connection to server at "db" (10.0.0.1), port 5432 failed: FATAL: password authentication failed for user "vault""#,
+            #"connection to server at "db" (10.0.0.1), port 5432 failed: server certificate for "db" does not match host name "db.internal""#,
+            #"connection to server at "db" (10.0.0.1), port 5432 failed: SSL error: certificate verify failed"#,
+            #"connection to server at "db" (10.0.0.1), port 5432 failed: server does not support SSL, but SSL was required"#,
+            #"connection to server on socket "/tmp/.s.PGSQL.5432" failed: FATAL: database "vault" does not exist"#,
+            #"connection to server at "db" (10.0.0.1), port 5432 failed: FATAL: no pg_hba.conf entry for host "10.0.0.2""#,
+        ]
+        let unreachable = [
+            #"connection to server at "db" (10.0.0.1), port 5432 failed: Connection refused"#,
+            #"connection to server on socket "/tmp/.s.PGSQL.5432" failed: No such file or directory"#,
+            #"connection to server at "db" (10.0.0.1), port 5432 failed: timeout expired"#,
+            #"could not translate host name "db" to address: Name or service not known"#,
+        ]
+        for message in refused { XCTAssertTrue(PGConnection.isRefusedSetting(message), message) }
+        for message in unreachable { XCTAssertFalse(PGConnection.isRefusedSetting(message), message) }
+    }
+}
