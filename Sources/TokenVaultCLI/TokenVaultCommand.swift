@@ -28,7 +28,7 @@ struct TokenVaultCommand: AsyncParsableCommand {
                   seconds to wait for a free connection (60)
               TOKEN_VAULT_REFRESH_MARGIN
                   seconds before expiry that count as expired (300)
-              ZOHO_CLIENT_ID, ZOHO_CLIENT_SECRET
+              ZOHO_CLIENT_ID, ZOHO_CLIENT_SECRET (or ZOHO_CLIENT_SECRET_FILE)
                   the Zoho app's credentials (zoho_crm, zoho_calendar)
               ZOHO_DATA_CENTER, ZOHO_ACCOUNTS_URL
                   us (default), eu, in, au, jp, ca, sa, cn; or the accounts server

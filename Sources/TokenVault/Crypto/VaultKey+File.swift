@@ -69,7 +69,7 @@ extension VaultKey {
     }
 
     /// `bytes` without the ASCII whitespace around them.
-    private static func trimmed(_ bytes: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
+    static func trimmed(_ bytes: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
         let isSpace: (UInt8) -> Bool = { $0 == 0x20 || $0 == 0x0a || $0 == 0x0d || $0 == 0x09 }
         var start = 0
         var end = bytes.count
@@ -80,7 +80,7 @@ extension VaultKey {
 
     /// The whole file, read into wiped memory once ``checkAccess(descriptor:path:variable:)`` allows it, and its
     /// length. `limit` bytes or more are refused with `tooLarge`.
-    private static func readKeyFile(
+    static func readKeyFile(
         path: String, variable: String?, noun: String, holding: String, limit: Int, tooLarge: String
     ) throws(VaultError) -> (SecureBuffer, Int) {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
@@ -156,5 +156,35 @@ extension VaultKey {
     /// "named by VARIABLE " when an environment variable named the file, else nothing.
     private static func named(by variable: String?) -> String {
         variable.map { "named by \($0) " } ?? ""
+    }
+}
+
+extension Secret {
+    /// A secret (an OAuth client secret) read from a file, surrounding whitespace ignored, under the key files'
+    /// rules: read into wiped memory, never into a string, and refused when users other than its owner may read or
+    /// change the file. Errors name the environment variable that named the file, never its contents.
+    init(contentsOfFile path: String, variable: String?) throws(VaultError) {
+        let contents: SecureBuffer
+        let length: Int
+        do throws(VaultError) {
+            (contents, length) = try VaultKey.readKeyFile(
+                path: path, variable: variable, noun: "the secret file", holding: "the secret", limit: 4096,
+                tooLarge: "is larger than a client secret may be")
+        } catch {
+            // The key files' reader speaks of keys; this file holds a provider's secret.
+            throw VaultError(
+                .providerConfiguration,
+                error.message.replacingOccurrences(of: "read or change the key", with: "read or change the secret"))
+        }
+        let secret = contents.withUnsafeBytes { bytes -> Secret? in
+            let value = VaultKey.trimmed(UnsafeRawBufferPointer(rebasing: bytes[0..<length]))
+            return value.isEmpty ? nil : Secret(bytes: value)
+        }
+        guard let secret else {
+            throw VaultError(
+                .providerConfiguration, "the secret file \(variable.map { "named by \($0) " } ?? "")(\(path)) is empty."
+            )
+        }
+        self = secret
     }
 }

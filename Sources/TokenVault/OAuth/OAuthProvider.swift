@@ -136,8 +136,11 @@ extension OAuthProvider {
     public enum ZohoVariable {
         /// `ZOHO_CLIENT_ID`: the app's client id; without it no Zoho provider is configured.
         public static let clientID = "ZOHO_CLIENT_ID"
-        /// `ZOHO_CLIENT_SECRET`: the app's client secret; required with ``clientID``.
+        /// `ZOHO_CLIENT_SECRET`: the app's client secret; this or ``clientSecretFile`` is required with ``clientID``.
         public static let clientSecret = "ZOHO_CLIENT_SECRET"
+        /// `ZOHO_CLIENT_SECRET_FILE`: a file holding the client secret, so that it need not sit in the process
+        /// environment; readable by its owner only (0600, or 0640 when root owns it), like the key file.
+        public static let clientSecretFile = "ZOHO_CLIENT_SECRET_FILE"
         /// `ZOHO_DATA_CENTER`: a ``ZohoDataCenter`` raw value (`us`, `eu`, `in`, …); default `us`.
         public static let dataCenter = "ZOHO_DATA_CENTER"
         /// `ZOHO_ACCOUNTS_URL`: an http(s) accounts server that replaces the data centre's, such as a test endpoint.
@@ -154,19 +157,33 @@ extension OAuthProvider {
     ///   accounts URL is not valid. Messages never echo the secret.
     public static func zohoFromEnvironment(_ environment: [String: String]) throws(VaultError) -> [OAuthProvider] {
         let value = { (name: String) in environment[name].flatMap { $0.isEmpty ? nil : $0 } }
+        let secretText = value(ZohoVariable.clientSecret)
+        let secretFile = value(ZohoVariable.clientSecretFile)
         guard let clientID = value(ZohoVariable.clientID) else {
-            if value(ZohoVariable.clientSecret) != nil {
+            if secretText != nil || secretFile != nil {
                 throw VaultError(
                     .providerConfiguration,
-                    "\(ZohoVariable.clientSecret) is set but \(ZohoVariable.clientID) is not; set both.")
+                    "\(secretText != nil ? ZohoVariable.clientSecret : ZohoVariable.clientSecretFile) is set but "
+                        + "\(ZohoVariable.clientID) is not; set both.")
             }
             return []
         }
-        guard let secret = value(ZohoVariable.clientSecret) else {
+        let secret: Secret
+        switch (secretText, secretFile) {
+        case (let text?, nil):
+            secret = Secret(text)
+        case (nil, let path?):
+            secret = try Secret(contentsOfFile: path, variable: ZohoVariable.clientSecretFile)
+        case (_?, _?):
             throw VaultError(
                 .providerConfiguration,
-                "\(ZohoVariable.clientID) is set but \(ZohoVariable.clientSecret) is not; set both (Zoho API console, "
-                    + "Client Secret).")
+                "both \(ZohoVariable.clientSecret) and \(ZohoVariable.clientSecretFile) are set; set exactly one (the "
+                    + "file keeps the secret out of the process environment).")
+        case (nil, nil):
+            throw VaultError(
+                .providerConfiguration,
+                "\(ZohoVariable.clientID) is set but neither \(ZohoVariable.clientSecret) nor "
+                    + "\(ZohoVariable.clientSecretFile) is; set one (Zoho API console, Client Secret).")
         }
         var dataCenter = ZohoDataCenter.us
         if let name = value(ZohoVariable.dataCenter) {
@@ -191,7 +208,7 @@ extension OAuthProvider {
         let fallback = value(ZohoVariable.refreshToken).map(Secret.init)
         return zohoProducts.map {
             zoho(
-                $0, dataCenter: dataCenter, clientID: clientID, clientSecret: Secret(secret), accountsURL: accountsURL,
+                $0, dataCenter: dataCenter, clientID: clientID, clientSecret: secret, accountsURL: accountsURL,
                 fallbackRefreshToken: fallback)
         }
     }

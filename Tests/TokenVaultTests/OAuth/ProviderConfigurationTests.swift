@@ -39,7 +39,7 @@ final class ProviderConfigurationTests: XCTestCase {
 
     func testBadZohoSettingsAreRefusedWithoutEchoingTheSecret() {
         let cases: [([String: String], String)] = [
-            (["ZOHO_CLIENT_ID": "1000.X"], "ZOHO_CLIENT_SECRET is not"),
+            (["ZOHO_CLIENT_ID": "1000.X"], "neither ZOHO_CLIENT_SECRET nor ZOHO_CLIENT_SECRET_FILE is"),
             (["ZOHO_CLIENT_SECRET": "topsecret"], "ZOHO_CLIENT_ID is not"),
             (
                 ["ZOHO_CLIENT_ID": "1000.X", "ZOHO_CLIENT_SECRET": "topsecret", "ZOHO_DATA_CENTER": "mars"],
