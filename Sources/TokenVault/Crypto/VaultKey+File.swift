@@ -78,21 +78,23 @@ extension VaultKey {
         return UnsafeRawBufferPointer(rebasing: bytes[start..<end])
     }
 
-    /// The whole file, read into wiped memory once ``checkAccess(descriptor:path:variable:)`` allows it, and its
-    /// length. `limit` bytes or more are refused with `tooLarge`.
+    /// The whole file, read into wiped memory once ``checkAccess(descriptor:path:variable:guarding:code:)`` allows
+    /// it, and its length. `limit` bytes or more are refused with `tooLarge`. Errors have `code` and call what the
+    /// file protects `guarding` ("the key", "the secret").
     static func readKeyFile(
-        path: String, variable: String?, noun: String, holding: String, limit: Int, tooLarge: String
+        path: String, variable: String?, noun: String, holding: String, limit: Int, tooLarge: String,
+        guarding: String = "the key", code: VaultError.Code = .keyConfiguration
     ) throws(VaultError) -> (SecureBuffer, Int) {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else {
             let reason = String(cString: strerror(errno))
             throw VaultError(
-                .keyConfiguration,
+                code,
                 "cannot read \(noun) \(Self.named(by: variable))(\(path)): \(reason). "
                     + "Check the path and that this user may read it.")
         }
         defer { close(descriptor) }
-        try Self.checkAccess(descriptor: descriptor, path: path, variable: variable)
+        try Self.checkAccess(descriptor: descriptor, path: path, variable: variable, guarding: guarding, code: code)
         var length = 0
         var readError: Int32 = 0
         let contents = SecureBuffer.make(
@@ -108,12 +110,12 @@ extension VaultKey {
             })
         guard readError == 0 else {
             throw VaultError(
-                .keyConfiguration,
+                code,
                 "cannot read \(noun) \(Self.named(by: variable))(\(path)): \(String(cString: strerror(readError))). "
                     + "It must be a regular file holding \(holding).")
         }
         guard length < limit else {
-            throw VaultError(.keyConfiguration, "\(noun) \(Self.named(by: variable))(\(path)) \(tooLarge).")
+            throw VaultError(code, "\(noun) \(Self.named(by: variable))(\(path)) \(tooLarge).")
         }
         return (contents, length)
     }
@@ -124,17 +126,20 @@ extension VaultKey {
     /// private key file. Checked on the open descriptor, so a symbolic link (as Kubernetes mounts secrets) is
     /// judged by the file it points to; a pipe (`<(…)`) is judged by its own mode, and a directory is left to the
     /// read, which reports it.
-    static func checkAccess(descriptor: Int32, path: String, variable: String?) throws(VaultError) {
+    static func checkAccess(
+        descriptor: Int32, path: String, variable: String?, guarding: String = "the key",
+        code: VaultError.Code = .keyConfiguration
+    ) throws(VaultError) {
         var info = stat()
         guard fstat(descriptor, &info) == 0 else {
             throw VaultError(
-                .keyConfiguration,
+                code,
                 "cannot check who may read the file \(Self.named(by: variable))(\(path)): "
                     + "\(String(cString: strerror(errno))).")
         }
         guard (info.st_mode & S_IFMT) != S_IFDIR else { return }
-        if let problem = accessProblem(mode: info.st_mode & 0o777, owner: info.st_uid) {
-            throw VaultError(.keyConfiguration, "the file \(Self.named(by: variable))(\(path)) \(problem)")
+        if let problem = accessProblem(mode: info.st_mode & 0o777, owner: info.st_uid, guarding: guarding) {
+            throw VaultError(code, "the file \(Self.named(by: variable))(\(path)) \(problem)")
         }
     }
 
@@ -142,10 +147,10 @@ extension VaultKey {
     /// its group may read it (0640 or less), so that a service can read a root-owned secret through its group;
     /// owned by anyone else, group and others get nothing (0600 or less). Who owns it otherwise does not matter:
     /// a file this restricted that the service can read is the service's, or the service runs as root.
-    static func accessProblem(mode: mode_t, owner: uid_t) -> String? {
+    static func accessProblem(mode: mode_t, owner: uid_t, guarding: String = "the key") -> String? {
         let allowed: mode_t = owner == 0 ? 0o740 : 0o700
         guard mode & ~allowed == 0 else {
-            return "has mode 0\(String(mode, radix: 8)): other users could read or change the key. Run "
+            return "has mode 0\(String(mode, radix: 8)): other users could read or change \(guarding). Run "
                 + "`chmod 600` on it (640 is allowed when root owns it and the service reads it through its group); "
                 + "for a mounted secret, set its mode (Kubernetes: defaultMode 0440 with fsGroup, or 0400; Docker "
                 + "swarm: mode 0400)."
@@ -154,7 +159,7 @@ extension VaultKey {
     }
 
     /// "named by VARIABLE " when an environment variable named the file, else nothing.
-    private static func named(by variable: String?) -> String {
+    static func named(by variable: String?) -> String {
         variable.map { "named by \($0) " } ?? ""
     }
 }
@@ -164,26 +169,16 @@ extension Secret {
     /// rules: read into wiped memory, never into a string, and refused when users other than its owner may read or
     /// change the file. Errors name the environment variable that named the file, never its contents.
     init(contentsOfFile path: String, variable: String?) throws(VaultError) {
-        let contents: SecureBuffer
-        let length: Int
-        do throws(VaultError) {
-            (contents, length) = try VaultKey.readKeyFile(
-                path: path, variable: variable, noun: "the secret file", holding: "the secret", limit: 4096,
-                tooLarge: "is larger than a client secret may be")
-        } catch {
-            // The key files' reader speaks of keys; this file holds a provider's secret.
-            throw VaultError(
-                .providerConfiguration,
-                error.message.replacingOccurrences(of: "read or change the key", with: "read or change the secret"))
-        }
+        let (contents, length) = try VaultKey.readKeyFile(
+            path: path, variable: variable, noun: "the secret file", holding: "the secret", limit: 4096,
+            tooLarge: "is larger than a client secret may be", guarding: "the secret", code: .providerConfiguration)
         let secret = contents.withUnsafeBytes { bytes -> Secret? in
             let value = VaultKey.trimmed(UnsafeRawBufferPointer(rebasing: bytes[0..<length]))
             return value.isEmpty ? nil : Secret(bytes: value)
         }
         guard let secret else {
             throw VaultError(
-                .providerConfiguration, "the secret file \(variable.map { "named by \($0) " } ?? "")(\(path)) is empty."
-            )
+                .providerConfiguration, "the secret file \(VaultKey.named(by: variable))(\(path)) is empty.")
         }
         self = secret
     }
