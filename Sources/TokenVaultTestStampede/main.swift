@@ -1,10 +1,12 @@
 import Foundation
 import TokenVault
 
-// token-vault-test-stampede --client C --provider P --callers N [--wait-for FILE]
+// token-vault-test-stampede --client C --provider P --callers N [--wait-for FILE] [--request-timeout S]
+//     [--attempts N]
 // Test support: N concurrent `accessToken` calls in one process, configured from the environment like the CLI.
 // Prints one line per caller: the access token (test tokens only) or "error <code>: <message>".
 // With --wait-for, waits until FILE exists before starting, so that several processes start together.
+// --request-timeout and --attempts set the refresh policy (and with it the refresh lease's duration).
 
 var arguments = [String: String]()
 var iterator = CommandLine.arguments.dropFirst().makeIterator()
@@ -27,7 +29,13 @@ if let gate = arguments["wait-for"] {
 
 let vault: Vault
 do {
-    vault = try Vault(configuration: VaultConfiguration.fromEnvironment())
+    var configuration = try VaultConfiguration.fromEnvironment()
+    if let timeout = arguments["request-timeout"].flatMap(Double.init) {
+        configuration.refreshPolicy.requestTimeout = timeout
+        configuration.refreshPolicy.waitTimeout = configuration.refreshPolicy.requestTimeout * 10
+    }
+    if let attempts = arguments["attempts"].flatMap(Int.init) { configuration.refreshPolicy.attempts = attempts }
+    vault = try Vault(configuration: configuration)
 } catch {
     FileHandle.standardError.write(Data("\(error)\n".utf8))
     exit(78)

@@ -10,26 +10,55 @@ public struct RefreshPolicy: Sendable {
     public var initialBackoff: TimeInterval
     /// The longest backoff between two attempts, in seconds.
     public var maximumBackoff: TimeInterval
-    /// How long a caller waits for another process's refresh before giving up with `.timedOut`.
-    public var lockTimeout: TimeInterval
+    /// How long a caller waits for another process's refresh of the same token before giving up with
+    /// `.timedOut`. By default a little longer than a refresh lease lasts, so that a caller outlives the lease of
+    /// a holder that died and takes the refresh over.
+    public var waitTimeout: TimeInterval
 
-    /// A policy; times are in seconds. `attempts` below 1 counts as 1. Without `lockTimeout`, the wait for
-    /// another process's refresh covers that refresh's worst case: every attempt timing out after the longest
-    /// backoff, plus 5 seconds. ``VaultConfiguration/validate()`` checks the ranges.
+    /// The former name of ``waitTimeout``, from when a refresh held a database lock.
+    @available(*, deprecated, renamed: "waitTimeout")
+    public var lockTimeout: TimeInterval {
+        get { waitTimeout }
+        set { waitTimeout = newValue }
+    }
+
+    /// A policy; times are in seconds. ``VaultConfiguration/validate()`` checks the ranges.
+    /// - Parameters:
+    ///   - requestTimeout: seconds one HTTP exchange may take.
+    ///   - attempts: attempts in all for a transient failure; below 1 counts as 1.
+    ///   - initialBackoff: backoff before the second attempt.
+    ///   - maximumBackoff: the longest backoff between two attempts.
+    ///   - waitTimeout: how long a caller waits for another process's refresh; by default the lease time (every
+    ///     attempt timing out, with the longest backoff between two, plus 5 seconds) plus 5 seconds.
     public init(
         requestTimeout: TimeInterval = 10, attempts: Int = 3, initialBackoff: TimeInterval = 0.5,
-        maximumBackoff: TimeInterval = 4, lockTimeout: TimeInterval? = nil
+        maximumBackoff: TimeInterval = 4, waitTimeout: TimeInterval? = nil
     ) {
         self.requestTimeout = requestTimeout
         self.attempts = max(1, attempts)
         self.initialBackoff = initialBackoff
         self.maximumBackoff = maximumBackoff
-        self.lockTimeout =
-            lockTimeout ?? Double(max(1, attempts)) * (requestTimeout + maximumBackoff) + 5
+        self.waitTimeout = 0
+        self.waitTimeout = waitTimeout ?? leaseDuration + 5
     }
 
-    /// The longest a refresh can hold its lock: every attempt timing out, with every backoff.
-    var longestRefresh: TimeInterval { Double(attempts) * (requestTimeout + maximumBackoff) + 5 }
+    /// The former initializer, from when ``waitTimeout`` was called `lockTimeout`.
+    @available(*, deprecated, renamed: "init(requestTimeout:attempts:initialBackoff:maximumBackoff:waitTimeout:)")
+    public init(
+        requestTimeout: TimeInterval = 10, attempts: Int = 3, initialBackoff: TimeInterval = 0.5,
+        maximumBackoff: TimeInterval = 4, lockTimeout: TimeInterval?
+    ) {
+        self.init(
+            requestTimeout: requestTimeout, attempts: attempts, initialBackoff: initialBackoff,
+            maximumBackoff: maximumBackoff, waitTimeout: lockTimeout)
+    }
+
+    /// How long a refresh lease lasts: the longest a refresh can take (every attempt timing out, with the longest
+    /// backoff between two) plus 5 seconds to write its result. A lease older than this belongs to a holder that
+    /// died or froze, and another caller takes the refresh over.
+    var leaseDuration: TimeInterval {
+        Double(attempts) * requestTimeout + Double(attempts - 1) * maximumBackoff + 5
+    }
 
     /// Delay before attempt `attempt` (2, 3, …): exponential with jitter in [50%, 100%].
     func backoff(beforeAttempt attempt: Int) -> TimeInterval {

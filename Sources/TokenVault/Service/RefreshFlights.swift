@@ -1,7 +1,7 @@
 import Synchronization
 
 /// In-process single flight: concurrent callers for the same (client, provider) share one refresh.
-/// (Across processes, the advisory lock taken by `TokenRepository.withRefreshLock` does the same.)
+/// (Across processes, the refresh lease claimed by `TokenRepository.claimRefreshLease` does the same.)
 ///
 /// A lock rather than an actor: the table is only looked at and changed, never held across an await, so the
 /// two short critical sections need no executor hops.

@@ -5,12 +5,15 @@ extension Vault {
     ///
     /// Returns the stored token while it is valid for longer than the refresh margin. Otherwise refreshes it
     /// exactly once across every task of this process and every process on the database: callers for the same
-    /// row wait for one refresh (an advisory lock in PostgreSQL), re-read the row, and get its result. A rotated
-    /// refresh token is stored before the new access token is returned.
+    /// row wait for one refresh (a lease on the row in PostgreSQL; no connection is held while the provider is
+    /// called), re-read the row, and get its result. A rotated refresh token is stored before the new access
+    /// token is returned.
     ///
     /// - Throws: `.needsReauthorization` when the provider refused the refresh token (later calls fail fast
     ///   until new tokens are stored); `.rateLimited` rather than exceed the provider's refresh limit;
-    ///   `.providerError`/`.timedOut` after bounded retries; `.notFound` when there is neither a row nor a
+    ///   `.providerError`/`.timedOut` after bounded retries (also when another process's refresh of the same row,
+    ///   which this call waited for, failed); `.timedOut` when another process has held the refresh longer than
+    ///   ``RefreshPolicy/waitTimeout``; `.notFound` when there is neither a row nor a
     ///   fallback refresh token; `.unknownProvider` when no token endpoint is configured for `provider`.
     ///   A `.rateLimited` error from the vault's own cap carries ``VaultError/retryAfter``; one from the provider
     ///   (HTTP 429, Zoho's "Access Denied") does not.
@@ -23,7 +26,7 @@ extension Vault {
             throw Self.noTokens(client: client, provider: provider)
         }
         return try await flights.run(client: client, provider: provider) { () throws(VaultError) in
-            try await self.refreshUnderLock(client: client, provider: provider)
+            try await self.refreshWithLease(client: client, provider: provider)
         }
     }
 

@@ -1,103 +1,174 @@
 import Foundation
 
 extension Vault {
-    /// What a refresh decided inside its transaction. Failures are returned rather than thrown so that what
-    /// the transaction recorded (a refused refresh token, the attempts made) is committed, not rolled back.
-    private enum RefreshOutcome: Sendable {
-        case token(AccessToken)
-        /// This call refreshed the row: logged once the transaction has committed.
-        case refreshed(AccessToken, keyID: KeyID, version: Int64, attempts: Int)
-        case failed(VaultError)
-        /// Someone stored other tokens between our read and our write: theirs are newer.
-        case replaced
-    }
-
-    /// The refresh itself, under the row's refresh lock, in one transaction.
-    ///
-    /// This is the seam that the refresh redesign replaces: the provider is called while the transaction (and
-    /// its connection) is held.
-    func refreshUnderLock(client: String, provider: String) async throws(VaultError) -> AccessToken {
+    /// Single flight across processes: claims the row's refresh lease and refreshes, or waits for the process
+    /// that holds it and returns its result (docs/refresh.md). No connection and no transaction is held while the
+    /// provider is called, or while this call waits.
+    func refreshWithLease(client: String, provider: String) async throws(VaultError) -> AccessToken {
         let endpointProvider = try providerConfiguration(provider)
         let policy = configuration.refreshPolicy
-        let outcome = try await repository.withRefreshLock(
-            client: client, provider: provider, lockTimeout: policy.lockTimeout,
-            idleTimeout: policy.longestRefresh + 10
-        ) { (transaction) throws(VaultError) -> RefreshOutcome in
-            let row = try await transaction.row(client: client, provider: provider)
-            let stored = try row.map { (row) throws(VaultError) in try open(row) }
-            if let stored, let token = validAccessToken(stored) {
-                return .token(token)  // someone else refreshed while we waited for the lock
-            }
-            if let row, row.needsReauthorization {
-                return .failed(
-                    Self.reauthorizationNeeded(client: client, provider: provider, reason: row.lastRefreshError))
-            }
-            guard let refreshToken = stored?.refreshToken ?? endpointProvider.fallbackRefreshToken else {
-                return .failed(Self.noTokens(client: client, provider: provider))
-            }
-            let budget: Int
-            do throws(VaultError) {
-                budget = try rateBudget(row: row, provider: endpointProvider, client: client)
-            } catch {
-                return .failed(error)
-            }
-            let result = await endpoint.refresh(
-                provider: endpointProvider, refreshToken: refreshToken, maximumAttempts: budget)
-            switch result.outcome {
-            case .success(let tokens):
-                let sealed = try sealer.sealRow(tokens, client: client, provider: provider)
-                let written =
-                    if let row {
-                        try await transaction.storeRefreshed(
-                            sealed, expectedVersion: row.version, attempts: result.attempts)
-                    } else {
-                        try await transaction.insertRefreshed(sealed, attempts: result.attempts)
+        let holder = UUID()
+        let clock = ContinuousClock()
+        let deadline = clock.now + .milliseconds(Int64(policy.waitTimeout * 1000))
+        var state: RefreshState?  // nil until read: the first round claims at once
+        var heldAt: Int64?  // the row's version when this call saw another process's lease
+        var delay = 0.02
+        while true {
+            if state?.leaseIsFree ?? true {
+                if let claimed = try await repository.claimRefreshLease(
+                    client: client, provider: provider, holder: holder, duration: policy.leaseDuration)
+                {
+                    if let expired = state?.leaseRemaining {
+                        logger.warning(
+                            "took over a refresh lease that expired \(-expired) ms ago; its holder died or froze",
+                            metadata: Self.metadata(client, provider, nil))
                     }
-                guard let written else { return .replaced }
-                return .refreshed(
-                    AccessToken(
-                        value: tokens.accessToken!, expiresAt: tokens.expiresAt, scopes: tokens.scopes ?? row?.scopes,
-                        metadataJSON: written.metadataJSON, refreshed: true),
-                    keyID: sealed.keyID, version: written.version, attempts: result.attempts)
-            case .refused(let code):
-                let message = "the provider refused the refresh token (\(code))"
-                if let row {
-                    try await transaction.recordRefreshFailure(
-                        client: row.clientID, provider: row.provider, expectedVersion: row.version,
-                        needsReauthorization: true, message: message, attempts: result.attempts)
+                    do throws(VaultError) {
+                        return try await refresh(
+                            holding: holder, row: claimed.row, provider: endpointProvider, client: client)
+                    } catch {
+                        // Mostly already released by the statement that recorded the failure; this makes sure.
+                        try? await repository.releaseRefreshLease(client: client, provider: provider, holder: holder)
+                        throw error
+                    }
                 }
-                logger.error(
-                    "refresh token refused; the user must authorize again",
-                    metadata: Self.metadata(client, provider, row?.keyID))
-                return .failed(Self.reauthorizationNeeded(client: client, provider: provider, reason: message))
-            case .failed(let error):
-                if let row {
-                    try await transaction.recordRefreshFailure(
-                        client: row.clientID, provider: row.provider, expectedVersion: row.version,
-                        needsReauthorization: false, message: error.message, attempts: result.attempts)
+            }
+            let now = try await repository.refreshState(client: client, provider: provider)
+            state = now
+            if let row = now.row, let token = try openValidAccessToken(row) { return token }
+            if let row = now.row, row.needsReauthorization {
+                throw Self.reauthorizationNeeded(client: client, provider: provider, reason: row.lastRefreshError)
+            }
+            if now.row == nil && endpointProvider.fallbackRefreshToken == nil {
+                throw Self.noTokens(client: client, provider: provider)
+            }
+            if now.leaseRemaining == nil, let heldAt, let row = now.row, row.version != heldAt,
+                let failure = row.lastRefreshError
+            {
+                // The holder released its lease after recording a failure: report it rather than call again.
+                throw VaultError(
+                    .providerError,
+                    "another process refreshed the token of client '\(client)', provider '\(provider)' at the same "
+                        + "time, and its refresh failed: \(failure)")
+            }
+            if !now.leaseIsFree {
+                if heldAt == nil { heldAt = now.row?.version ?? 0 }
+                guard clock.now < deadline else {
+                    throw VaultError(
+                        .timedOut,
+                        "another process has been refreshing the token of client '\(client)', provider "
+                            + "'\(provider)' for more than \(Int(policy.waitTimeout)) s; try again shortly.")
                 }
-                return .failed(error)
+                try? await Task.sleep(for: .milliseconds(Int64(delay * 1000)))
+                delay = min(delay * 1.5, 0.25)
             }
         }
-        switch outcome {
-        case .token(let token):
+    }
+
+    /// The refresh itself, by the holder of the lease: decides, calls the provider with nothing held, then writes
+    /// the result and releases the lease in one statement. When it throws, the caller releases the lease.
+    private func refresh(
+        holding holder: UUID, row: SealedRow?, provider endpointProvider: OAuthProvider, client: String
+    ) async throws(VaultError) -> AccessToken {
+        let provider = endpointProvider.name
+        let stored = try row.map { (row) throws(VaultError) in try open(row) }
+        if let stored, let token = validAccessToken(stored) {
+            // Another process refreshed it just before this call claimed the lease.
+            try? await repository.releaseRefreshLease(client: client, provider: provider, holder: holder)
             return token
-        case .refreshed(let token, let keyID, let version, let attempts):
+        }
+        if let row, row.needsReauthorization {
+            throw Self.reauthorizationNeeded(client: client, provider: provider, reason: row.lastRefreshError)
+        }
+        guard let refreshToken = stored?.refreshToken ?? endpointProvider.fallbackRefreshToken else {
+            throw Self.noTokens(client: client, provider: provider)
+        }
+        let budget = try rateBudget(row: row, provider: endpointProvider, client: client)
+        if row != nil { try await repository.recordRefreshAttempt(client: client, provider: provider) }
+
+        let result = await endpoint.refresh(
+            provider: endpointProvider, refreshToken: refreshToken, maximumAttempts: budget)
+        let extraAttempts = row == nil ? result.attempts : max(0, result.attempts - 1)
+        switch result.outcome {
+        case .success(let tokens):
+            let sealed = try sealer.sealRow(tokens, client: client, provider: provider)
+            let written =
+                if let row {
+                    try await storeRefreshed(
+                        sealed, over: row, using: refreshToken, extraAttempts: extraAttempts, holder: holder)
+                } else {
+                    try await repository.insertRefreshed(sealed, attempts: extraAttempts, holder: holder)
+                }
+            guard let written else {
+                logger.warning(
+                    "new tokens were stored during the refresh; keeping them",
+                    metadata: Self.metadata(client, provider, nil))
+                let current = try await fetch(client: client, provider: provider)
+                if let token = validAccessToken(current) { return token }
+                throw VaultError(
+                    .conflict,
+                    "the tokens of client '\(client)', provider '\(provider)' were replaced while refreshing; try "
+                        + "again.")
+            }
             logger.info(
                 "refreshed access token",
-                metadata: Self.metadata(client, provider, keyID).merging(
-                    [LogKey.version: "\(version)", LogKey.attempts: "\(attempts)"]) { $1 })
-            return token
+                metadata: Self.metadata(client, provider, sealed.keyID).merging(
+                    [LogKey.version: "\(written.version)", LogKey.attempts: "\(result.attempts)"]) { $1 })
+            return AccessToken(
+                value: tokens.accessToken!, expiresAt: tokens.expiresAt, scopes: tokens.scopes ?? row?.scopes,
+                metadataJSON: written.metadataJSON, refreshed: true)
+        case .refused(let code):
+            let message = "the provider refused the refresh token (\(code))"
+            try await recordFailure(
+                row: row, client: client, provider: provider, needsReauthorization: true, message: message,
+                extraAttempts: extraAttempts, holder: holder)
+            logger.error(
+                "refresh token refused; the user must authorize again",
+                metadata: Self.metadata(client, provider, row?.keyID))
+            throw Self.reauthorizationNeeded(client: client, provider: provider, reason: message)
         case .failed(let error):
+            try await recordFailure(
+                row: row, client: client, provider: provider, needsReauthorization: false, message: error.message,
+                extraAttempts: extraAttempts, holder: holder)
             throw error
-        case .replaced:
-            logger.warning(
-                "row changed during refresh; keeping the newer tokens", metadata: Self.metadata(client, provider, nil))
-            let current = try await fetch(client: client, provider: provider)
-            if let token = validAccessToken(current) { return token }
-            throw VaultError(
-                .conflict,
-                "the tokens of client '\(client)', provider '\(provider)' were replaced while refreshing; try again.")
+        }
+    }
+
+    /// Writes refreshed tokens with a compare-and-set on the version read when the lease was claimed. When the
+    /// row changed meanwhile but still holds the refresh token this refresh used (a key rotation re-sealed it, or
+    /// a failure was recorded), the new tokens are written over the new version: they are the newest, and a
+    /// rotated refresh token must not be lost. When it holds another refresh token, someone stored newer tokens:
+    /// theirs win (nil).
+    private func storeRefreshed(
+        _ sealed: SealedRow, over row: SealedRow, using refreshToken: Secret, extraAttempts: Int, holder: UUID
+    ) async throws(VaultError) -> (version: Int64, metadataJSON: String)? {
+        var expected = row.version
+        for _ in 0..<5 {
+            if let written = try await repository.storeRefreshed(
+                sealed, expectedVersion: expected, extraAttempts: extraAttempts, holder: holder)
+            {
+                return written
+            }
+            guard let current = try await repository.find(client: row.clientID, provider: row.provider),
+                try open(current).refreshToken == refreshToken
+            else { return nil }
+            expected = current.version
+        }
+        return nil
+    }
+
+    /// Records a failed refresh on the row (if any) and releases the lease.
+    private func recordFailure(
+        row: SealedRow?, client: String, provider: String, needsReauthorization: Bool, message: String,
+        extraAttempts: Int, holder: UUID
+    ) async throws(VaultError) {
+        if let row {
+            try await repository.recordRefreshFailure(
+                client: row.clientID, provider: row.provider, expectedVersion: row.version,
+                needsReauthorization: needsReauthorization, message: message, extraAttempts: extraAttempts,
+                holder: holder)
+        } else {
+            try await repository.releaseRefreshLease(client: client, provider: provider, holder: holder)
         }
     }
 

@@ -125,7 +125,7 @@ public struct VaultConfiguration: Sendable, CustomStringConvertible, CustomDebug
         let policy = refreshPolicy
         for (name, value) in [
             ("requestTimeout", policy.requestTimeout), ("initialBackoff", policy.initialBackoff),
-            ("maximumBackoff", policy.maximumBackoff), ("lockTimeout", policy.lockTimeout),
+            ("maximumBackoff", policy.maximumBackoff), ("waitTimeout", policy.waitTimeout),
         ] {
             guard value.isFinite, value >= 0, value <= 3600 else {
                 throw refuse("refreshPolicy.\(name) must be 0 to 3600 seconds, not \(value).")

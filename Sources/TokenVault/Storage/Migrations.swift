@@ -50,6 +50,20 @@ enum Migrations {
                 COMMENT ON COLUMN oauth_tokens.refresh_history IS
                     'token-vault: when the provider was asked for a refresh (last hour), for its rate limit';
                 """),
+        Migration(
+            version: 3, name: "refresh leases",
+            sql: """
+                CREATE TABLE token_vault_refresh_leases (
+                    client_id text NOT NULL,
+                    provider text NOT NULL,
+                    holder uuid NOT NULL,
+                    claimed_at timestamptz NOT NULL DEFAULT now(),
+                    expires_at timestamptz NOT NULL,
+                    PRIMARY KEY (client_id, provider)
+                );
+                COMMENT ON TABLE token_vault_refresh_leases IS
+                    'token-vault: who is refreshing which token at its provider, until when (docs/refresh.md)';
+                """),
     ]
 
     static var latestVersion: Int { all.map(\.version).max() ?? 0 }

@@ -79,7 +79,7 @@ final class ConnectionTests: DatabaseTestCase {
         with({ $0.refreshMargin = -1 }, "refreshMargin must be 0 to 86399 seconds")
         with({ $0.refreshPolicy.requestTimeout = .infinity }, "refreshPolicy.requestTimeout must be 0 to 3600")
         with({ $0.refreshPolicy.requestTimeout = 0 }, "refreshPolicy.requestTimeout must be more than 0")
-        with({ $0.refreshPolicy.lockTimeout = .nan }, "refreshPolicy.lockTimeout must be 0 to 3600")
+        with({ $0.refreshPolicy.waitTimeout = .nan }, "refreshPolicy.waitTimeout must be 0 to 3600")
         with({ $0.refreshPolicy.attempts = 0 }, "refreshPolicy.attempts must be 1 to 20")
         with(
             {

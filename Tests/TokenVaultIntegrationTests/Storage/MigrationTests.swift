@@ -8,7 +8,32 @@ final class MigrationTests: DatabaseTestCase {
         let again = try await fixture.vault.migrate()
         XCTAssertEqual(again, [])
         let versions = try await fixture.sql("SELECT version FROM token_vault_migrations ORDER BY version")
-        XCTAssertEqual(versions.map { $0[0] }, ["1", "2"])
+        XCTAssertEqual(versions.map { $0[0] }, ["1", "2", "3"])
+    }
+
+    /// A database migrated by an earlier version (no refresh leases yet): reads still work, a refresh says to run
+    /// migrate, and migrate applies only the new migration.
+    func testARefreshOnASchemaWithoutLeasesAsksForMigrate() async throws {
+        let endpoint = try FakeTokenEndpoint.start()
+        defer { endpoint.stop() }
+        endpoint.addRefreshToken("rt-upgrade")
+        let fixture = try await makeFixture(providers: [endpoint.zoho()])
+        try await AdminSQL.execute(
+            "DROP TABLE token_vault_refresh_leases; DELETE FROM token_vault_migrations WHERE version = 3",
+            url: fixture.database.url)
+        try await fixture.vault.store(expiredTokens(refresh: "rt-upgrade"), client: "a", provider: "zoho_crm")
+        try await fixture.vault.store(sampleTokens(access: "1000.valid"), client: "b", provider: "zoho_crm")
+        let valid = try await fixture.vault.accessToken(client: "b", provider: "zoho_crm")
+        XCTAssertEqual(valid.value.reveal(), "1000.valid")
+        let error = await assertVaultError(.schemaOutdated) {
+            try await fixture.vault.accessToken(client: "a", provider: "zoho_crm")
+        }
+        XCTAssertTrue(error?.message.contains("migrate()") ?? false, "\(String(describing: error))")
+        XCTAssertEqual(endpoint.startedCount, 0, "the provider was not called")
+        let applied = try await fixture.vault.migrate()
+        XCTAssertEqual(applied, [3])
+        let refreshed = try await fixture.vault.accessToken(client: "a", provider: "zoho_crm")
+        XCTAssertTrue(refreshed.refreshed)
     }
 
     func testConcurrentMigrationsFromManyInstancesApplyOnce() async throws {
@@ -21,7 +46,7 @@ final class MigrationTests: DatabaseTestCase {
             for vault in vaults { group.addTask { try await vault.migrate() } }
             return try await group.reduce(into: [[Int]]()) { $0.append($1) }
         }
-        XCTAssertEqual(applied.filter { !$0.isEmpty }, [[1, 2]])
+        XCTAssertEqual(applied.filter { !$0.isEmpty }, [[1, 2, 3]])
         for vault in vaults { await vault.shutdown() }
     }
 

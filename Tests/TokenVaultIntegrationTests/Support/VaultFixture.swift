@@ -112,7 +112,7 @@ func assertVaultError<T>(
 extension RefreshPolicy {
     /// Short timeouts and backoffs, so that retry tests take milliseconds.
     static let fastForTests = RefreshPolicy(
-        requestTimeout: 2, attempts: 3, initialBackoff: 0.01, maximumBackoff: 0.05, lockTimeout: 20)
+        requestTimeout: 2, attempts: 3, initialBackoff: 0.01, maximumBackoff: 0.05, waitTimeout: 20)
 }
 
 extension FakeTokenEndpoint {
