@@ -43,7 +43,9 @@ struct Bench: AsyncParsableCommand {
     var callers = 50
 
     @Option(
-        help: "Run only these figures, comma-separated (seal_open, put, get, access_token, import, rotate, stampede).")
+        help: ArgumentHelp(
+            "Run only these figures, comma-separated (seal_open, put, get, access_token, import, rotate, stampede, "
+                + "isolation)."))
     var only: String?
 
     @Flag(

@@ -72,6 +72,7 @@ struct BenchReport: Encodable {
     /// Whether the calibrations' work was set with `--calibrate-ns` rather than measured.
     var calibrationWorkIsFixed = false
     var stampede: StampedeResult?
+    var isolation: IsolationResult?
     var peakResidentBytes = 0
     var rotateRows = 0
     var rotateSeconds = 0.0
@@ -82,7 +83,7 @@ struct BenchReport: Encodable {
     var nonceSource = ""
 
     enum CodingKeys: String, CodingKey {
-        case results, calibrations = "calibration", stampede
+        case results, calibrations = "calibration", stampede, isolation
         case peakResidentBytes = "peak_resident_bytes", rotateRows = "rotate_rows"
         case rotateSeconds = "rotate_seconds"
         case work = "vault_work_ns_per_call"
@@ -145,6 +146,7 @@ struct BenchReport: Encodable {
                     + "endpoint call\(stampede.endpointCalls == 1 ? "" : "s"), \(stampede.distinctTokens) distinct "
                     + "token\(stampede.distinctTokens == 1 ? "" : "s"), \(String(format: "%.3f", stampede.seconds)) s")
         }
+        if let isolation { lines.append(isolation.line) }
         if rotateRows > 0 {
             lines.append(
                 "rotate: \(rotateRows) rows re-sealed in \(String(format: "%.2f", rotateSeconds)) s per run (vault)")

@@ -9,7 +9,7 @@ import Glibc
 
 /// Runs each figure of `token-vault bench` in a scratch schema, vault and baseline alternating.
 struct BenchRunner {
-    static let names = ["seal_open", "put", "get", "access_token", "import", "rotate", "stampede"]
+    static let names = ["seal_open", "put", "get", "access_token", "import", "rotate", "stampede", "isolation"]
 
     struct Settings {
         var databaseURL: String
@@ -41,7 +41,7 @@ struct BenchRunner {
         }
     }
 
-    private func checkStop() throws {
+    func checkStop() throws {
         if stop?.isRequested == true { throw Interrupted() }
     }
     let schema = "token_vault_bench_\(UInt32.random(in: 0...UInt32.max))"
@@ -184,6 +184,10 @@ struct BenchRunner {
         if want.contains("stampede") {
             try begin("stampede, \(settings.callers) callers")
             report.stampede = try await stampede(keyring: keyring)
+        }
+        if want.contains("isolation") {
+            try begin("isolation, \(Self.isolationConnections) rows refreshing at a slow provider")
+            report.isolation = try await isolation(keyring: keyring)
         }
         try checkStop()  // the last figure's turns are done; Ctrl-C during them still stops without a report
         var usage = rusage()

@@ -76,11 +76,39 @@ struct BenchSummary {
     let figures: [Figure]
     /// Nil when no run was calibrated.
     let calibrations: [Calibration]?
+    /// The `isolation` figure over the runs that measured it; nil when none did.
+    var isolation: Isolation?
+
+    /// The `isolation` figure's p99 ratio (busy over quiet) over the runs.
+    struct Isolation: Encodable, Equatable {
+        let runs: Int
+        let mean: Double
+        let min: Double
+        let max: Double
+        let aboveTarget: Int
+        let target: Double
+
+        enum CodingKeys: String, CodingKey {
+            case runs, mean, min, max, target, aboveTarget = "above_target"
+        }
+
+        init?(_ results: [IsolationResult]) {
+            guard let first = results.first else { return nil }
+            let ratios = results.map(\.ratio)
+            runs = ratios.count
+            mean = BenchSummary.mean(ratios)
+            min = ratios.min()!
+            max = ratios.max()!
+            aboveTarget = results.filter { $0.ratio > $0.target }.count
+            target = first.target
+        }
+    }
 
     init(reports: [BenchReport]) {
         self.init(
             results: reports.map(\.results),
             calibrations: reports.contains { $0.calibrations != nil } ? reports.map { $0.calibrations ?? [] } : nil)
+        isolation = Isolation(reports.compactMap(\.isolation))
     }
 
     /// `results[i]` and `calibrations?[i]` are run i's lines.
@@ -170,6 +198,15 @@ struct BenchSummary {
                         ]
                     })
         }
+        if let isolation {
+            lines.append("")
+            lines.append(
+                String(
+                    format: "isolation, p99 latency while other rows refresh over quiet p99, %d run%@: mean %.2f, "
+                        + "range %.2f–%.2f, %d above target (≤ %.1f)",
+                    isolation.runs, isolation.runs == 1 ? "" : "s", isolation.mean, isolation.min, isolation.max,
+                    isolation.aboveTarget, isolation.target))
+        }
         lines += ["", Self.caveat]
         return lines.joined(separator: "\n")
     }
@@ -181,7 +218,7 @@ struct BenchRuns: Encodable {
     let summary: BenchSummary
 
     enum CodingKeys: String, CodingKey {
-        case runs, summary, calibrationSummary = "calibration_summary"
+        case runs, summary, calibrationSummary = "calibration_summary", isolationSummary = "isolation_summary"
     }
 
     func encode(to encoder: any Encoder) throws {
@@ -189,5 +226,6 @@ struct BenchRuns: Encodable {
         try container.encode(runs, forKey: .runs)
         try container.encode(summary.figures, forKey: .summary)
         try container.encodeIfPresent(summary.calibrations, forKey: .calibrationSummary)
+        try container.encodeIfPresent(summary.isolation, forKey: .isolationSummary)
     }
 }

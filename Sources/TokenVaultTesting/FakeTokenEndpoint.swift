@@ -64,6 +64,7 @@ public final class FakeTokenEndpoint: Sendable {
         var reuse = 0
         var stopped = false
         var expiresInSecondsKey = false
+        var latency: TimeInterval = 0
 
         mutating func issueAccessToken() -> [String: Any] {
             counter += 1
@@ -158,6 +159,12 @@ public final class FakeTokenEndpoint: Sendable {
     /// Scripts the next answers, in order; each is used once.
     public func enqueue(_ behaviors: Behavior...) {
         state.withLock { $0.script.append(contentsOf: behaviors) }
+    }
+
+    /// Makes every answer from now on wait this many seconds first (a slow provider), on top of any scripted
+    /// `.delay`. Requests are answered concurrently, each on its own thread.
+    public func setLatency(_ seconds: TimeInterval) {
+        state.withLock { $0.latency = seconds }
     }
 
     /// Changes the lifetime of access tokens issued from now on.
@@ -308,7 +315,7 @@ public final class FakeTokenEndpoint: Sendable {
             if parts.count == 2 { (id, secret) = (parts[0], parts[1]) }
         }
         return state.withLock { state -> (Status, [UInt8]) in
-            var delay: TimeInterval = 0
+            var delay = state.latency
             while !state.script.isEmpty {
                 let behavior = state.script.removeFirst()
                 switch behavior {

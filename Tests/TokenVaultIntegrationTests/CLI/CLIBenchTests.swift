@@ -37,6 +37,15 @@ final class CLIBenchTests: DatabaseTestCase {
         XCTAssertEqual(stampede["callers"] as? Int, 8)
         XCTAssertEqual(stampede["endpoint_calls"] as? Int, 1, "one refresh for every caller")
         XCTAssertEqual(stampede["distinct_tokens"] as? Int, 1)
+        let isolation = try XCTUnwrap(object["isolation"] as? [String: Any])
+        XCTAssertEqual(isolation["refreshing"] as? Int, 4)
+        XCTAssertGreaterThan(isolation["refreshes"] as? Int ?? 0, 0, "rows refreshed during the busy turns")
+        for key in ["quiet_p50_ms", "quiet_p99_ms", "busy_p50_ms", "busy_p99_ms", "ratio"] {
+            XCTAssertGreaterThan((isolation[key] as? Double) ?? 0, 0, "isolation.\(key)")
+        }
+        // Not the target (that is the bench's to judge), but a refresh that held a connection while its provider
+        // took 2 s would put seconds into the busy p99.
+        XCTAssertLessThan(isolation["busy_p99_ms"] as? Double ?? .infinity, 500, "no read waited for a refresh")
         XCTAssertGreaterThan(object["peak_resident_bytes"] as? Int ?? 0, 0)
         XCTAssertTrue(["vdso", "libsodium"].contains(object["nonce_source"] as? String ?? ""))
         try await assertNoScratchSchemaLeft(database, "the scratch schema is dropped")

@@ -168,4 +168,31 @@ final class BenchSummaryTests: XCTestCase {
         let line = try XCTUnwrap((single["summary"] as? [[String: Any]])?.first)
         XCTAssertTrue(line["sd"] is NSNull, "\(line)")
     }
+
+    private func isolation(quietP99: Double, busyP99: Double) -> IsolationResult {
+        IsolationResult(
+            connections: 4, readers: 4, refreshing: 4, providerSeconds: 2, quietCalls: 100, busyCalls: 100,
+            refreshes: 8, quietP50Milliseconds: 0.1, quietP99Milliseconds: quietP99, busyP50Milliseconds: 0.1,
+            busyP99Milliseconds: busyP99, ratio: busyP99 / quietP99, target: 2)
+    }
+
+    func testIsolationQuantilesAndSummary() throws {
+        let samples = (1...100).map { Duration.milliseconds($0) }.shuffled()
+        XCTAssertEqual(IsolationResult.quantile(samples, 0.5), 50, accuracy: 1e-9)
+        XCTAssertEqual(IsolationResult.quantile(samples, 0.99), 99, accuracy: 1e-9)
+        XCTAssertEqual(IsolationResult.quantile([.microseconds(250)], 0.99), 0.25, accuracy: 1e-9)
+        XCTAssertTrue(IsolationResult.quantile([], 0.5).isNaN)
+
+        var first = BenchReport()
+        first.isolation = isolation(quietP99: 1, busyP99: 1.5)
+        var second = BenchReport()
+        second.isolation = isolation(quietP99: 1, busyP99: 2.5)
+        let summary = try XCTUnwrap(BenchSummary(reports: [first, second, BenchReport()]).isolation)
+        XCTAssertEqual(summary.runs, 2)
+        XCTAssertEqual(summary.mean, 2.0, accuracy: 1e-9)
+        XCTAssertEqual(summary.aboveTarget, 1)
+        XCTAssertTrue(first.isolation!.line.hasSuffix("ok"))
+        XCTAssertTrue(second.isolation!.line.hasSuffix("ABOVE TARGET"))
+        XCTAssertNil(BenchSummary(reports: [BenchReport()]).isolation)
+    }
 }
