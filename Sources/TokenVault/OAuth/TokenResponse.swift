@@ -144,13 +144,17 @@ public enum TokenResponse {
         guard let string = value.stringValue, !string.isEmpty else {
             throw VaultError(.invalidInput, "\(name) in the token response is not a non-empty string.")
         }
-        // RFC 6749 (appendix A) allows printable characters only. A control character (a NUL, a line break) would
-        // be handed back by `token-vault token` and could inject a header into a script's HTTP request.
-        guard !string.utf8.contains(where: { $0 < 0x20 || $0 == 0x7f }) else {
+        // RFC 6749 (appendix A) allows printable ASCII only (VSCHAR, %x20-7E). A control character (a NUL, a line
+        // break) would be handed back by `token-vault token` and could inject a header into a script's HTTP
+        // request; a non-ASCII character cannot go into an HTTP header as it is, and could be a look-alike.
+        for byte in string.utf8 where byte < 0x20 || byte > 0x7e {
             throw VaultError(
                 .invalidInput,
-                "\(name) in the token response holds a control character (such as a line break or NUL); OAuth "
-                    + "tokens are printable characters only (RFC 6749, appendix A).")
+                byte >= 0x80
+                    ? "\(name) in the token response holds a non-ASCII character; OAuth tokens are printable ASCII "
+                        + "only (RFC 6749, appendix A)."
+                    : "\(name) in the token response holds a control character (such as a line break or NUL); "
+                        + "OAuth tokens are printable ASCII only (RFC 6749, appendix A).")
         }
         return Secret(string)
     }

@@ -158,6 +158,17 @@ final class StorageTests: DatabaseTestCase {
                 }
             }
         }
+        // Printable ASCII only: a non-ASCII token (here an accented letter and a Cyrillic look-alike) is refused
+        // too, by its own message.
+        for token in ["AT-caf\u{e9}", "AT-\u{430}bc"] {
+            let body = Array(#"{"access_token":"\#(token)","refresh_token":"1000.fine"}"#.utf8)
+            XCTAssertThrowsError(try TokenResponse.parse(body), token) { error in
+                let message = (error as? VaultError)?.message ?? ""
+                XCTAssertTrue(
+                    message.contains("access_token in the token response holds a non-ASCII character"), message)
+                XCTAssertFalse(message.contains("AT-"), "the token is not echoed")
+            }
+        }
         let refused = Array(#"{"error":"bad\u0000tail\nline"}"#.utf8)
         XCTAssertThrowsError(try TokenResponse.parse(refused)) { error in
             let message = (error as? VaultError)?.message ?? ""
