@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import TokenVault
 import TokenVaultTesting
 
@@ -74,11 +75,20 @@ extension BenchRunner {
         let readers = connections
         let readerRows = (0..<200).map { "isolation-reader-\($0)" }
         let refreshRows = (0..<connections).map { "isolation-refresh-\($0)" }
+        // The bench's own scaffolding (expiring the refresh rows again) goes through a connection of its own, not
+        // the vault's pool.
+        let raw = try await RawConnection.connect(url: settings.databaseURL, schema: schema)
         do {
             try await vault.importTokens(
                 readerRows.map { ImportRecord(client: $0, provider: name, tokens: benchTokens()) })
-            for row in refreshRows { endpoint.addRefreshToken("rt-\(row)") }
-
+            for row in refreshRows {
+                endpoint.addRefreshToken("rt-\(row)")
+                try await vault.store(
+                    TokenSet(
+                        accessToken: Secret("expired"), refreshToken: Secret("rt-\(row)"),
+                        expiresAt: Date(timeIntervalSinceNow: -60)),
+                    client: row, provider: name)
+            }
             var quiet: [Duration] = []
             var busy: [Duration] = []
             var refreshes = 0
@@ -87,7 +97,7 @@ extension BenchRunner {
                 if busyTurn {
                     let (samples, done) = try await readWhileRefreshing(
                         vault, readers: readers, readerRows: readerRows, refreshRows: refreshRows,
-                        provider: name, endpoint: endpoint)
+                        provider: name, endpoint: endpoint, raw: raw)
                     busy += samples
                     refreshes += done
                 } else {
@@ -140,30 +150,31 @@ extension BenchRunner {
         }
     }
 
-    /// One busy turn: each refresh row is stored expired and refreshed, again and again, while the readers read.
-    /// The readers start once every refresh is at the provider, and stop before the last ones end.
+    /// One busy turn: each refresh row is refreshed and expired again, again and again, while the readers read.
+    /// The rows start a provider's answer apart divided by their number, as refreshes in a service do not all end
+    /// at once. The readers start once every refresh is at the provider; the refreshes go on until they stop.
     private func readWhileRefreshing(
         _ vault: Vault, readers: Int, readerRows: [String], refreshRows: [String], provider: String,
-        endpoint: FakeTokenEndpoint
+        endpoint: FakeTokenEndpoint, raw: RawConnection
     ) async throws -> (samples: [Duration], refreshes: Int) {
         let clock = ContinuousClock()
-        let end = clock.now + .seconds(isolationTurn + 1)
+        let stagger = Self.isolationProviderSeconds / Double(refreshRows.count)
+        let done = Flag()
         let before = endpoint.startedCount
         return try await withThrowingTaskGroup(of: (samples: [Duration], refreshes: Int).self) { group in
-            for row in refreshRows {
+            for (index, row) in refreshRows.enumerated() {
                 group.addTask {
+                    try await Task.sleep(for: .seconds(stagger * Double(index)))
                     var refreshes = 0
-                    while clock.now < end {
-                        try await vault.store(
-                            TokenSet(
-                                accessToken: Secret("expired"), refreshToken: Secret("rt-\(row)"),
-                                expiresAt: Date(timeIntervalSinceNow: -60)),
-                            client: row, provider: provider)
+                    while !done.isSet {
                         let token = try await vault.accessToken(client: row, provider: provider)
                         guard token.refreshed else {
                             throw VaultError(.database, "bench: a refresh row was not refreshed")
                         }
                         refreshes += 1
+                        try await raw.execute(
+                            "UPDATE oauth_tokens SET token_expiry = now() - interval '1 minute' "
+                                + "WHERE client_id = '\(row)' AND provider = '\(provider)'")
                     }
                     return ([], refreshes)
                 }
@@ -175,10 +186,18 @@ extension BenchRunner {
             }
             let samples = try await read(
                 vault, readers: readers, rows: readerRows, provider: provider,
-                until: min(end - .seconds(0.5), clock.now + .seconds(isolationTurn)))
+                until: clock.now + .seconds(isolationTurn))
+            done.set()
             var refreshes = 0
             for try await part in group { refreshes += part.refreshes }
             return (samples, refreshes)
         }
     }
+}
+
+/// A flag set once, read from several tasks.
+private final class Flag: Sendable {
+    private let value = Mutex(false)
+    var isSet: Bool { value.withLock { $0 } }
+    func set() { value.withLock { $0 = true } }
 }
