@@ -61,6 +61,38 @@ final class CLIEndToEndTests: XCTestCase {
         XCTAssertTrue(missing.stderr.contains(#"\u{202E}"#), missing.stderr)
     }
 
+    /// The CLI turns its core dumps off before it reads a key or a token: checked from outside, in
+    /// /proc/PID/limits, while `put` waits for its standard input.
+    func testTheCLITurnsItsCoreDumpsOff() throws {
+        let process = Process()
+        process.executableURL = CLIRunner.binary
+        process.arguments = ["put", "--client", "core", "--provider", "zoho_crm"]
+        process.environment = cli.environment
+        let input = Pipe()
+        process.standardInput = input
+        process.standardOutput = Pipe()
+        process.standardError = Pipe()
+        try process.run()
+        defer {
+            process.terminate()
+            process.waitUntilExit()
+        }
+        let limitLine = { () -> String? in
+            let limits = (try? String(contentsOfFile: "/proc/\(process.processIdentifier)/limits", encoding: .utf8))
+            return limits?.split(separator: "\n").first { $0.hasPrefix("Max core file size") }.map(String.init)
+        }
+        // Soft and hard limits both 0 (a shell's usual default is a soft 0 under an unlimited hard limit, which
+        // the process could raise again).
+        let off = { (line: String?) in line.map { $0.split(separator: " ").suffix(3) == ["0", "0", "bytes"] } ?? false }
+        let deadline = Date().addingTimeInterval(10)
+        var line = limitLine()
+        while Date() < deadline, !off(line) {
+            Thread.sleep(forTimeInterval: 0.02)
+            line = limitLine()
+        }
+        XCTAssertTrue(off(line), "core dumps are off: \(line ?? "no /proc limits for the CLI")")
+    }
+
     func testKeygenPrintsA32ByteKeyEachTimeDifferent() throws {
         let first = try cli.run(["keygen"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let second = try cli.run(["keygen"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
