@@ -96,6 +96,11 @@ extension TokenRepository {
         }
     }
 
+    // The three writes below are retried once on a dropped connection: each is a compare-and-set (on the version,
+    // or ON CONFLICT DO NOTHING), so a second run after a first that was applied changes nothing and reports the
+    // row as changed; the caller then finds its own tokens in it. Losing the answer of a provider that rotates
+    // refresh tokens would cost the account.
+
     /// A statement's `WITH` clause that releases `holder`'s lease in the same statement as the write.
     private static func releasing(_ holder: String) -> String {
         """
@@ -115,7 +120,7 @@ extension TokenRepository {
             Self.upsertParameters(row) + [
                 .text(String(expectedVersion)), .text(String(extraAttempts)), .text(holder.uuidString),
             ]
-        return try await pool.withConnection(idempotent: false) { connection in
+        return try await pool.withConnection(idempotent: true) { connection in
             let result = try connection.query(
                 """
                 \(Self.releasing("$13"))
@@ -141,7 +146,7 @@ extension TokenRepository {
         _ row: SealedRow, attempts: Int, holder: UUID
     ) async throws(VaultError) -> (version: Int64, metadataJSON: String)? {
         let parameters = Self.upsertParameters(row) + [.text(String(attempts)), .text(holder.uuidString)]
-        return try await pool.withConnection(idempotent: false) { connection in
+        return try await pool.withConnection(idempotent: true) { connection in
             let result = try connection.query(
                 """
                 \(Self.releasing("$12"))
@@ -164,7 +169,7 @@ extension TokenRepository {
         client: String, provider: String, expectedVersion: Int64, needsReauthorization: Bool, message: String,
         extraAttempts: Int, holder: UUID
     ) async throws(VaultError) {
-        try await pool.withConnection(idempotent: false) { connection in
+        try await pool.withConnection(idempotent: true) { connection in
             _ = try connection.query(
                 """
                 \(Self.releasing("$7"))
