@@ -319,7 +319,7 @@ extension PGConnection {
         while true {
             let flushed = PQflush(handle)
             if flushed == 0 { break }
-            if flushed < 0 { return try check(nil) }
+            if flushed < 0 { return try lost() }
             guard waitForSocket(Int16(POLLIN | POLLOUT), deadline: &deadline) else {
                 throw abandon(sql, startedIn: transaction)
             }
@@ -350,7 +350,7 @@ extension PGConnection {
         return try check(kept)
     }
 
-    /// The connection failed while reading: reported as lost, and never used again (libpq has marked it bad).
+    /// The connection failed while sending or reading: reported as lost, and never used again.
     private func lost() throws(VaultError) -> PGResult {
         abandoned = true
         return try check(nil)
