@@ -119,6 +119,9 @@ package enum CLI {
             return "Check DATABASE_URL."
         case .connectionFailed:
             return "Check DATABASE_URL (or the PG* variables)."
+        case .timedOut where error.message.hasPrefix(PGConnection.noAnswerMessage):
+            return "Check that the database server is running and reachable; TOKEN_VAULT_STATEMENT_TIMEOUT sets the "
+                + "limit."
         case .schemaOutdated where error.sqlState == "42703":
             return "docs/key-rotation.md, 'Migrating from a plaintext table', shows how with `token-vault import`."
         case .schemaOutdated:

@@ -35,9 +35,42 @@ public final class TemporaryPostgres: Sendable {
     }
 
     /// Creates and starts a cluster. Fails loudly when PostgreSQL is not installed.
-    public static func start(port: Int = 5432) throws -> TemporaryPostgres {
+    /// - Parameter settings: server settings (`name=value`) added to the command line, after the defaults.
+    public static func start(port: Int = 5432, settings: [String] = []) throws -> TemporaryPostgres {
         let bin = try findBinDirectory()
         let runAs: String? = geteuid() == 0 ? "postgres" : nil
+        let directory = try makeDirectory(runAs: runAs)
+        let cluster = TemporaryPostgres(
+            databaseURL: "host=\(directory) port=\(port) user=postgres dbname=postgres", directory: directory,
+            binDirectory: bin, runAs: runAs)
+        do {
+            try cluster.run(
+                "initdb",
+                [
+                    "-D", "\(directory)/data", "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-locale",
+                    "--no-sync",
+                ])
+            try cluster.startServer(port: port, settings: settings)
+        } catch {
+            let log = (try? String(contentsOfFile: "\(directory)/server.log", encoding: .utf8)) ?? ""
+            cluster.stop()
+            throw StartError(description: "\(error)\(log.isEmpty ? "" : "\nserver log:\n\(log)")")
+        }
+        return cluster
+    }
+
+    /// Starts the server of the data directory, listening only on a socket in `directory`.
+    func startServer(port: Int, settings: [String]) throws {
+        let options =
+            "-k \(directory) -p \(port) -c listen_addresses='' -c fsync=off -c synchronous_commit=off "
+            + "-c full_page_writes=off -c max_connections=300" + settings.map { " -c \($0)" }.joined()
+        try run(
+            "pg_ctl",
+            ["-D", "\(directory)/data", "-l", "\(directory)/server.log", "-o", options, "-w", "-t", "60", "start"])
+    }
+
+    /// A new temporary directory, owned by `runAs` when given.
+    static func makeDirectory(runAs: String?) throws -> String {
         var template = Array("/tmp/token-vault-pg-XXXXXX".utf8CString)
         guard let made = mkdtemp(&template) else {
             throw StartError(description: "cannot create a temporary directory: \(String(cString: strerror(errno)))")
@@ -54,31 +87,7 @@ public final class TemporaryPostgres: Sendable {
                     description: "cannot hand \(directory) to '\(user)': \(String(cString: strerror(errno)))")
             }
         }
-        let cluster = TemporaryPostgres(
-            databaseURL: "host=\(directory) port=\(port) user=postgres dbname=postgres", directory: directory,
-            binDirectory: bin, runAs: runAs)
-        do {
-            try cluster.run(
-                "initdb",
-                [
-                    "-D", "\(directory)/data", "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-locale",
-                    "--no-sync",
-                ])
-            let options =
-                "-k \(directory) -p \(port) -c listen_addresses='' -c fsync=off -c synchronous_commit=off "
-                + "-c full_page_writes=off -c max_connections=300"
-            try cluster.run(
-                "pg_ctl",
-                [
-                    "-D", "\(directory)/data", "-l", "\(directory)/server.log", "-o", options, "-w", "-t", "60",
-                    "start",
-                ])
-        } catch {
-            let log = (try? String(contentsOfFile: "\(directory)/server.log", encoding: .utf8)) ?? ""
-            cluster.stop()
-            throw StartError(description: "\(error)\(log.isEmpty ? "" : "\nserver log:\n\(log)")")
-        }
-        return cluster
+        return directory
     }
 
     /// Stops the server at once and deletes the directory. Safe to call twice.
@@ -111,14 +120,15 @@ public final class TemporaryPostgres: Sendable {
                 + "Install it (Debian/Ubuntu: apt-get install -y postgresql) or set DATABASE_URL to a server.")
     }
 
-    /// Runs a PostgreSQL binary (as `postgres` when we are root) and throws with its output when it fails.
+    /// Runs a PostgreSQL binary (as `postgres` when we are root) and throws with its output when it fails. `tool` is
+    /// a name in the binaries' directory, or an absolute path.
     ///
     /// posix_spawn and waitpid rather than Foundation's Process: the server that `pg_ctl start` leaves behind
     /// inherits descriptors, and Process would wait for them to close.
     func run(_ tool: String, _ arguments: [String]) throws {
-        let executable = "\(binDirectory)/\(tool)"
+        let executable = tool.hasPrefix("/") ? tool : "\(binDirectory)/\(tool)"
         let argv = runAs.map { ["/usr/sbin/runuser", "-u", $0, "--", executable] } ?? [executable]
-        let logPath = "\(directory)/\(tool).out"
+        let logPath = "\(directory)/\(tool.split(separator: "/").last ?? "tool").out"
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }

@@ -60,7 +60,8 @@ public struct VaultError: Error, Sendable, Equatable, CustomStringConvertible, C
         public static let providerConfiguration = Code("providerConfiguration")
         /// A provider name is not configured.
         public static let unknownProvider = Code("unknownProvider")
-        /// Waiting for another process's refresh took too long.
+        /// Waiting took too long: for another process's refresh, for a free database connection, or for the
+        /// database to answer a statement (the message then says whether a write it carried may have been applied).
         public static let timedOut = Code("timedOut")
         /// The calling task was cancelled while it waited (for a database connection, for example).
         public static let cancelled = Code("cancelled")

@@ -13,8 +13,9 @@ import Logging
 /// Safe to share between tasks. Call ``shutdown()`` when done to close the connections.
 ///
 /// Besides the codes each method names, every call that reaches the database can throw `.connectionFailed`,
-/// `.database` (with ``VaultError/sqlState``), `.schemaOutdated` when ``migrate()`` has not run for this version, and `.cancelled`
-/// when the task is cancelled while it waits for a connection. Client ids and provider names must be 1 to 256
+/// `.database` (with ``VaultError/sqlState``), `.schemaOutdated` when ``migrate()`` has not run for this version, `.cancelled`
+/// when the task is cancelled while it waits for a connection, and `.timedOut` when no connection comes free in time
+/// or the server leaves a statement unanswered for ``VaultConfiguration/statementTimeout``. Client ids and provider names must be 1 to 256
 /// bytes of printable text, or the call throws `.invalidInput`.
 public final class Vault: Sendable, CustomReflectable {
     /// The configuration the vault was made with, after ``VaultConfiguration/validate()``.
@@ -40,7 +41,8 @@ public final class Vault: Sendable, CustomReflectable {
         self.sealer = Sealer(keyring: configuration.keyring)
         self.repository = TokenRepository(
             conninfo: configuration.databaseURL, maximumConnections: configuration.maximumConnections,
-            schema: configuration.schema, waitLimit: configuration.connectionWaitTimeout, logger: logger)
+            schema: configuration.schema, waitLimit: configuration.connectionWaitTimeout,
+            statementTimeout: configuration.statementTimeout, logger: logger)
         self.logger = logger
         self.endpoint = TokenEndpointClient(
             transport: configuration.transport, policy: configuration.refreshPolicy, logger: logger)

@@ -14,6 +14,8 @@ public struct VaultConfiguration: Sendable, CustomStringConvertible, CustomDebug
         public static let refreshMargin = "TOKEN_VAULT_REFRESH_MARGIN"
         /// `TOKEN_VAULT_POOL_TIMEOUT`: seconds a call waits for a database connection to come free; default 60.
         public static let poolTimeout = "TOKEN_VAULT_POOL_TIMEOUT"
+        /// `TOKEN_VAULT_STATEMENT_TIMEOUT`: seconds a statement waits for the database's answer; default 60.
+        public static let statementTimeout = "TOKEN_VAULT_STATEMENT_TIMEOUT"
     }
 
     /// A `postgresql://` URL or libpq `key=value` conninfo. Empty: libpq's `PG*` variables and defaults.
@@ -26,6 +28,12 @@ public struct VaultConfiguration: Sendable, CustomStringConvertible, CustomDebug
     /// How long a call waits for one of those connections to come free before it fails with `.timedOut`
     /// (default 60 seconds: longer than a refresh holds a connection with the default ``RefreshPolicy``, about 47 s).
     public var connectionWaitTimeout: TimeInterval = 60
+    /// How long each statement waits for the database's answer before the call fails with `.timedOut` and the
+    /// connection is closed (default 60 seconds). This is the vault's own clock, so it also holds when the server is
+    /// frozen or a network partition leaves the connection open but silent, which neither PostgreSQL's
+    /// `statement_timeout` nor TCP keepalives can catch. Keep it above ``RefreshPolicy/lockTimeout`` (47 s by
+    /// default): waiting for another process's refresh is one statement.
+    public var statementTimeout: TimeInterval = 60
     /// The PostgreSQL schema that holds the vault's tables; nil: the connection's `search_path` (usually
     /// `public`). Lower-case letters, digits and underscores.
     public var schema: String?
@@ -60,12 +68,13 @@ public struct VaultConfiguration: Sendable, CustomStringConvertible, CustomDebug
     }
 
     /// Reads `DATABASE_URL` (optional: libpq's `PG*` variables apply without it), `TOKEN_VAULT_POOL_SIZE`
-    /// (optional, default 4), `TOKEN_VAULT_REFRESH_MARGIN` (seconds, default 300), the keyring variables (see
+    /// (optional, default 4), `TOKEN_VAULT_POOL_TIMEOUT` and `TOKEN_VAULT_STATEMENT_TIMEOUT` (seconds, default 60),
+    /// `TOKEN_VAULT_REFRESH_MARGIN` (seconds, default 300), the keyring variables (see
     /// ``Keyring/fromEnvironment(_:)``) and the Zoho variables (see
     /// ``OAuthProvider/zohoFromEnvironment(_:)``).
     ///
     /// - Throws: `.keyConfiguration` for the keys, `.providerConfiguration` for the Zoho variables, and
-    ///   `.invalidInput` when the pool size, the pool timeout or the refresh margin is out of range. Messages never
+    ///   `.invalidInput` when the pool size, a timeout or the refresh margin is out of range. Messages never
     ///   echo a secret.
     public static func fromEnvironment(
         _ environment: [String: String] = ProcessInfo.processInfo.environment
@@ -99,16 +108,24 @@ public struct VaultConfiguration: Sendable, CustomStringConvertible, CustomDebug
             }
             configuration.connectionWaitTimeout = value
         }
+        if let text = environment[Variable.statementTimeout], !text.isEmpty {
+            guard let value = TimeInterval(text), Self.connectionWaitTimeouts.contains(value) else {
+                throw VaultError(
+                    .invalidInput,
+                    "\(Variable.statementTimeout) must be a number of seconds from 0.001 to 3600, not '\(text)'.")
+            }
+            configuration.statementTimeout = value
+        }
         return configuration
     }
 
-    /// The connection wait timeouts the vault accepts, in seconds.
+    /// The connection wait and statement timeouts the vault accepts, in seconds.
     static let connectionWaitTimeouts: ClosedRange<TimeInterval> = 0.001...3600
 
     /// Refuses values the vault cannot work with, naming the field; ``Vault/init(configuration:logger:)`` calls it.
     ///
-    /// - Throws: `.invalidInput` when ``maximumConnections`` is not 1 to 1000, ``connectionWaitTimeout`` not
-    ///   0.001 to 3600 seconds, ``refreshMargin`` not 0 to 86399
+    /// - Throws: `.invalidInput` when ``maximumConnections`` is not 1 to 1000, ``connectionWaitTimeout`` or
+    ///   ``statementTimeout`` not 0.001 to 3600 seconds, ``refreshMargin`` not 0 to 86399
     ///   seconds, ``schema`` not a plain lower-case name, a ``refreshPolicy`` duration not 0 to 3600 seconds (the
     ///   request timeout more than 0) or its attempts not 1 to 20, or a provider's refresh rate limit empty.
     public func validate() throws(VaultError) {
@@ -118,6 +135,9 @@ public struct VaultConfiguration: Sendable, CustomStringConvertible, CustomDebug
         }
         guard Self.connectionWaitTimeouts.contains(connectionWaitTimeout) else {
             throw refuse("connectionWaitTimeout must be 0.001 to 3600 seconds, not \(connectionWaitTimeout).")
+        }
+        guard Self.connectionWaitTimeouts.contains(statementTimeout) else {
+            throw refuse("statementTimeout must be 0.001 to 3600 seconds, not \(statementTimeout).")
         }
         guard refreshMargin.isFinite, refreshMargin >= 0, refreshMargin < 86_400 else {
             throw refuse("refreshMargin must be 0 to 86399 seconds, not \(refreshMargin).")
@@ -148,7 +168,8 @@ public struct VaultConfiguration: Sendable, CustomStringConvertible, CustomDebug
 
     public var description: String {
         "VaultConfiguration(databaseURL: <redacted>, keys: \(keyring.keyIDs), "
-            + "maximumConnections: \(maximumConnections), refreshMargin: \(refreshMargin), "
+            + "maximumConnections: \(maximumConnections), statementTimeout: \(statementTimeout), "
+            + "refreshMargin: \(refreshMargin), "
             + "providers: \(providers.keys.sorted()))"
     }
 
@@ -161,7 +182,8 @@ public struct VaultConfiguration: Sendable, CustomStringConvertible, CustomDebug
             self,
             children: [
                 "databaseURL": "<redacted>", "keyring": keyring.keyIDs, "maximumConnections": maximumConnections,
-                "schema": schema as Any, "refreshMargin": refreshMargin, "providers": providers.keys.sorted(),
+                "statementTimeout": statementTimeout, "schema": schema as Any, "refreshMargin": refreshMargin,
+                "providers": providers.keys.sorted(),
             ], displayStyle: .struct)
     }
 }

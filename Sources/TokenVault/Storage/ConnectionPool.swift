@@ -30,14 +30,19 @@ package final class ConnectionPool: Sendable {
 
     /// The longest a caller waits for a connection to come free before it fails with `.timedOut`.
     let waitLimit: TimeInterval
+    /// The longest each statement waits for the server's answer before it fails with `.timedOut` and its
+    /// connection is closed.
+    let statementTimeout: TimeInterval
 
     init(
-        conninfo: String, maximumConnections: Int, schema: String? = nil, waitLimit: TimeInterval = 60, logger: Logger
+        conninfo: String, maximumConnections: Int, schema: String? = nil, waitLimit: TimeInterval = 60,
+        statementTimeout: TimeInterval = PGConnection.defaultStatementTimeout, logger: Logger
     ) {
         self.conninfo = conninfo
         self.maximumConnections = maximumConnections
         self.schema = schema
         self.waitLimit = waitLimit
+        self.statementTimeout = statementTimeout
         self.configurationError = Self.problem(maximumConnections: maximumConnections, schema: schema).map {
             VaultError(.invalidInput, $0)
         }
@@ -61,7 +66,8 @@ package final class ConnectionPool: Sendable {
             } catch let error as VaultError {
                 let broken = error.code == .connectionFailed || connection.isBroken
                 release(connection, broken: broken)
-                if broken && idempotent && attempt == 1 {
+                // Not after a statement went unanswered: a second try would double the wait the caller was promised.
+                if broken && idempotent && attempt == 1 && error.code != .timedOut {
                     logger.warning(
                         "database connection lost; retrying once on a new connection",
                         metadata: [LogKey.sqlState: "\(error.sqlState ?? "none")"])
@@ -146,7 +152,8 @@ package final class ConnectionPool: Sendable {
             let label = "token-vault.pg.\(serial.wrappingAdd(1, ordering: .relaxed).newValue)"
             do {
                 return try await PooledConnection.connect(
-                    conninfo: conninfo, applicationName: "token-vault", label: label, schema: schema)
+                    conninfo: conninfo, applicationName: "token-vault", label: label, schema: schema,
+                    statementTimeout: statementTimeout)
             } catch {
                 giveUpSlot()
                 throw error

@@ -1,4 +1,5 @@
 internal import CLibPQ
+import Foundation
 
 #if canImport(Glibc)
 import Glibc
@@ -18,10 +19,19 @@ package enum SQLValue: Sendable {
 package final class PGConnection {
     private let handle: OpaquePointer
     private var prepared: Set<String> = []
+    /// The longest a statement may go unanswered (see `roundTrip`).
+    private let statementTimeout: Double
+    /// Set when a statement went unanswered past `statementTimeout`: the connection is then given up.
+    private var abandoned = false
 
     /// Connects with `conninfo` (a `postgresql://` URL or `key=value` pairs; empty means libpq's `PG*` variables
     /// and defaults). The conninfo never appears in an error: it may hold a password.
-    init(conninfo: String, applicationName: String, schema: String? = nil) throws(VaultError) {
+    /// `statementTimeout` bounds, in seconds, how long each statement may wait for the server's answer.
+    init(
+        conninfo: String, applicationName: String, schema: String? = nil,
+        statementTimeout: Double = PGConnection.defaultStatementTimeout
+    ) throws(VaultError) {
+        self.statementTimeout = statementTimeout
         // Parse first: libpq's parse errors quote the offending text, which may be part of a password.
         var parseError: UnsafeMutablePointer<CChar>? = nil
         var given: Set<String> = []  // the keywords the conninfo sets (names only; values may be secret)
@@ -101,6 +111,8 @@ package final class PGConnection {
         }
         handle = connection
         PQsetNoticeProcessor(handle, { _, _ in }, nil)  // Notices (e.g. "relation exists, skipping") are not ours.
+        // Sending never blocks either (a large batch to a server that stopped reading), nor does closing.
+        PQsetnonblocking(handle, 1)
     }
 
     deinit {
@@ -115,26 +127,30 @@ package final class PGConnection {
         ("keepalives", "1"), ("keepalives_idle", "30"), ("keepalives_interval", "10"), ("keepalives_count", "3"),
     ]
 
-    /// True when libpq has noticed the connection is gone; such a connection is discarded, not reused.
-    var isBroken: Bool { PQstatus(handle) != CONNECTION_OK }
+    /// Seconds a statement may wait for the server's answer when the configuration does not say.
+    package static let defaultStatementTimeout: Double = 60
+
+    /// True when libpq has noticed the connection is gone, or a statement went unanswered; such a connection is
+    /// discarded, not reused.
+    var isBroken: Bool { abandoned || PQstatus(handle) != CONNECTION_OK }
 
     /// Runs one or more statements without parameters (simple query protocol), for migrations and transactions.
     package func execute(script sql: String) throws(VaultError) {
-        let result = PQexec(handle, sql)
-        _ = try check(result)
+        _ = try roundTrip(sql) { PQsendQuery(handle, sql) }
     }
 
     /// Runs a statement with bound parameters; results come back in binary.
     func query(_ sql: String, _ parameters: [SQLValue] = []) throws(VaultError) -> PGResult {
-        let result = try withParameters(parameters) { count, values, lengths, formats in
-            PQexecParams(handle, sql, count, nil, values, lengths, formats, 1)
+        try roundTrip(sql) { () throws(VaultError) in
+            try withParameters(parameters) { count, values, lengths, formats in
+                PQsendQueryParams(handle, sql, count, nil, values, lengths, formats, 1)
+            }
         }
-        return try check(result)
     }
 
     /// Runs a statement without parameters and returns every cell as text, for tooling and tests.
     package func queryText(_ sql: String) throws(VaultError) -> [[String?]] {
-        let result = try check(PQexecParams(handle, sql, 0, nil, nil, nil, nil, 0))
+        let result = try roundTrip(sql) { PQsendQueryParams(handle, sql, 0, nil, nil, nil, nil, 0) }
         return (0..<result.rowCount).map { row in
             (0..<result.columnCount).map { result.string(row, $0) }
         }
@@ -143,14 +159,14 @@ package final class PGConnection {
     /// Runs a named prepared statement, preparing it on this connection the first time.
     package func query(prepared statement: PreparedStatement, _ parameters: [SQLValue]) throws(VaultError) -> PGResult {
         if !prepared.contains(statement.name) {
-            let result = PQprepare(handle, statement.name, statement.sql, 0, nil)
-            _ = try check(result)
+            _ = try roundTrip("PREPARE") { PQsendPrepare(handle, statement.name, statement.sql, 0, nil) }
             prepared.insert(statement.name)
         }
-        let result = try withParameters(parameters) { count, values, lengths, formats in
-            PQexecPrepared(handle, statement.name, count, values, lengths, formats, 1)
+        return try roundTrip(statement.sql) { () throws(VaultError) in
+            try withParameters(parameters) { count, values, lengths, formats in
+                PQsendQueryPrepared(handle, statement.name, count, values, lengths, formats, 1)
+            }
         }
-        return try check(result)
     }
 
     private func check(_ result: OpaquePointer?) throws(VaultError) -> PGResult {
@@ -279,6 +295,133 @@ package final class PGConnection {
                 }
             }
         }
+    }
+}
+
+// MARK: - Statements bounded in time
+
+extension PGConnection {
+    /// The start of the message of a statement that went unanswered, for callers that tell it apart.
+    package static let noAnswerMessage = "PostgreSQL did not answer within"
+
+    /// Sends one statement with `send` (a `PQsend…` call) and returns its result (the first error of a script, else
+    /// its last result), waiting at most `statementTimeout` for the server. Every statement goes through here.
+    ///
+    /// libpq's blocking calls wait forever for a server that stopped answering while its kernel still acknowledges
+    /// (a frozen process, some partitions), which keepalives cannot notice. So the connection is nonblocking and this
+    /// waits on its socket with `poll` and a deadline. The fast path costs what libpq's own wait does (one `poll`,
+    /// one read): the clock is read and `poll` runs only while libpq says the answer is not complete.
+    private func roundTrip(_ sql: String, _ send: () throws(VaultError) -> Int32) throws(VaultError) -> PGResult {
+        let transaction = PQtransactionStatus(handle)
+        guard try send() == 1 else { return try check(nil) }
+        var deadline: UInt64? = nil
+        // What did not fit in the socket's buffer goes out as the server reads (reading what it sends meanwhile).
+        while true {
+            let flushed = PQflush(handle)
+            if flushed == 0 { break }
+            if flushed < 0 { return try lost() }
+            guard waitForSocket(Int16(POLLIN | POLLOUT), deadline: &deadline) else {
+                throw abandon(sql, startedIn: transaction)
+            }
+            if PQconsumeInput(handle) == 0 { return try lost() }
+        }
+        var kept: OpaquePointer? = nil
+        while true {
+            while PQisBusy(handle) == 1 {
+                guard waitForSocket(Int16(POLLIN), deadline: &deadline) else {
+                    if let kept { PQclear(kept) }
+                    throw abandon(sql, startedIn: transaction)
+                }
+                if PQconsumeInput(handle) == 0 {
+                    if let kept { PQclear(kept) }
+                    return try lost()
+                }
+            }
+            guard let next = PQgetResult(handle) else { break }
+            if let previous = kept {
+                if PQresultStatus(previous) == PGRES_FATAL_ERROR {
+                    PQclear(next)
+                    continue
+                }
+                PQclear(previous)
+            }
+            kept = next
+        }
+        return try check(kept)
+    }
+
+    /// The connection failed while sending or reading: reported as lost, and never used again.
+    private func lost() throws(VaultError) -> PGResult {
+        abandoned = true
+        return try check(nil)
+    }
+
+    /// Waits until the socket is ready for `events`; false once the statement's deadline (set on the first wait)
+    /// has passed. A failing `poll` returns true, so that libpq's next read reports the failure.
+    private func waitForSocket(_ events: Int16, deadline: inout UInt64?) -> Bool {
+        let end = deadline ?? Self.monotonicNanoseconds() + UInt64(statementTimeout * 1_000_000_000)
+        deadline = end
+        var descriptor = pollfd(fd: PQsocket(handle), events: events, revents: 0)
+        while true {
+            let now = Self.monotonicNanoseconds()
+            guard now < end else { return false }
+            let milliseconds = Int32(clamping: (end - now + 999_999) / 1_000_000)
+            let ready = poll(&descriptor, 1, milliseconds)
+            if ready > 0 || (ready < 0 && errno != EINTR) { return true }
+        }
+    }
+
+    /// Gives the connection up after `sql` went unanswered: asks the server to cancel the statement without
+    /// waiting for it to agree (a frozen server would not), and marks the connection broken so that the pool closes
+    /// it. The error says whether the statement can have changed anything.
+    private func abandon(_ sql: String, startedIn transaction: PGTransactionStatusType) -> VaultError {
+        abandoned = true
+        if let cancel = PQgetCancel(handle) {
+            let request = CancelRequest(cancel)
+            Thread.detachNewThread { request.send() }
+        }
+        let verb = sql.drop { $0.isWhitespace }.prefix { $0.isLetter }.uppercased()
+        let outcome: String
+        if ["SELECT", "PREPARE", "BEGIN", "ROLLBACK"].contains(verb) {
+            outcome = "It changed nothing."
+        } else if transaction == PQTRANS_INTRANS && verb != "COMMIT" {
+            outcome = "Its transaction was not committed: nothing it wrote was kept."
+        } else {
+            outcome = "Whether its write was applied is unknown: read the data back before relying on it."
+        }
+        let seconds =
+            statementTimeout == statementTimeout.rounded() ? "\(Int(statementTimeout)) s" : "\(statementTimeout) s"
+        return VaultError(
+            .timedOut,
+            "\(Self.noAnswerMessage) \(seconds) (statementTimeout): the server may be frozen, overloaded or "
+                + "unreachable. The connection was closed; the next call opens a new one. \(outcome)")
+    }
+
+    private static func monotonicNanoseconds() -> UInt64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+    }
+}
+
+/// A request to cancel a statement that went unanswered, sent on a thread of its own. libpq before 17 has no
+/// timeout for it: against a frozen server the thread waits until the server runs again (which then cancels the
+/// statement, if its backend has not already seen the connection close), against a live one it returns at once.
+/// @unchecked Sendable: the `PGcancel` is used by the one thread it is handed to, then freed.
+private final class CancelRequest: @unchecked Sendable {
+    private let handle: OpaquePointer
+
+    init(_ handle: OpaquePointer) {
+        self.handle = handle
+    }
+
+    deinit {
+        PQfreeCancel(handle)
+    }
+
+    func send() {
+        var buffer = [CChar](repeating: 0, count: 256)
+        _ = PQcancel(handle, &buffer, Int32(buffer.count))
     }
 }
 

@@ -14,12 +14,15 @@ package final class PooledConnection: @unchecked Sendable {
         self.queue = queue
     }
 
+    /// Opens a connection on a queue of its own; `statementTimeout` bounds, in seconds, each statement's wait.
     package static func connect(
-        conninfo: String, applicationName: String, label: String, schema: String? = nil
+        conninfo: String, applicationName: String, label: String, schema: String? = nil,
+        statementTimeout: Double = PGConnection.defaultStatementTimeout
     ) async throws(VaultError) -> PooledConnection {
         do {
             return try await connectUntyped(
-                conninfo: conninfo, applicationName: applicationName, label: label, schema: schema)
+                conninfo: conninfo, applicationName: applicationName, label: label, schema: schema,
+                statementTimeout: statementTimeout)
         } catch let error as VaultError {
             throw error
         } catch {
@@ -28,7 +31,7 @@ package final class PooledConnection: @unchecked Sendable {
     }
 
     private static func connectUntyped(
-        conninfo: String, applicationName: String, label: String, schema: String?
+        conninfo: String, applicationName: String, label: String, schema: String?, statementTimeout: Double
     ) async throws -> PooledConnection {
         let queue = DispatchQueue(label: label)
         return try await withCheckedThrowingContinuation { continuation in
@@ -37,7 +40,8 @@ package final class PooledConnection: @unchecked Sendable {
                     with: Result {
                         PooledConnection(
                             connection: try PGConnection(
-                                conninfo: conninfo, applicationName: applicationName, schema: schema),
+                                conninfo: conninfo, applicationName: applicationName, schema: schema,
+                                statementTimeout: statementTimeout),
                             queue: queue)
                     })
             }
