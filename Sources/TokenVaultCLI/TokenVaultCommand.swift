@@ -27,7 +27,7 @@ struct TokenVaultCommand: AsyncParsableCommand {
               TOKEN_VAULT_POOL_TIMEOUT
                   seconds to wait for a free connection (60)
               TOKEN_VAULT_STATEMENT_TIMEOUT
-                  seconds to wait for the database to answer a statement (60)
+                  seconds to wait for the database to answer a statement (30)
               TOKEN_VAULT_REFRESH_MARGIN
                   seconds before expiry that count as expired (300)
               ZOHO_CLIENT_ID, ZOHO_CLIENT_SECRET (or ZOHO_CLIENT_SECRET_FILE)

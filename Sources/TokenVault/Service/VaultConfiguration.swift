@@ -12,7 +12,7 @@ public struct VaultConfiguration: Sendable, CustomStringConvertible, CustomDebug
         public static let poolSize = "TOKEN_VAULT_POOL_SIZE"
         /// `TOKEN_VAULT_REFRESH_MARGIN`: seconds before expiry at which an access token is refreshed; default 300.
         public static let refreshMargin = "TOKEN_VAULT_REFRESH_MARGIN"
-        /// `TOKEN_VAULT_POOL_TIMEOUT`: seconds a call waits for a database connection to come free; default 60.
+        /// `TOKEN_VAULT_POOL_TIMEOUT`: seconds a call waits for a database connection to come free; default 30.
         public static let poolTimeout = "TOKEN_VAULT_POOL_TIMEOUT"
         /// `TOKEN_VAULT_STATEMENT_TIMEOUT`: seconds a statement waits for the database's answer; default 60.
         public static let statementTimeout = "TOKEN_VAULT_STATEMENT_TIMEOUT"
@@ -26,14 +26,15 @@ public struct VaultConfiguration: Sendable, CustomStringConvertible, CustomDebug
     /// The most connections the vault opens at once.
     public var maximumConnections: Int
     /// How long a call waits for one of those connections to come free before it fails with `.timedOut`
-    /// (default 60 seconds: longer than a refresh holds a connection with the default ``RefreshPolicy``, about 47 s).
+    /// (default 60 seconds). No call holds a connection for longer than its statements take: a refresh holds none
+    /// while the provider answers.
     public var connectionWaitTimeout: TimeInterval = 60
     /// How long each statement waits for the database's answer before the call fails with `.timedOut` and the
-    /// connection is closed (default 60 seconds). This is the vault's own clock, so it also holds when the server is
+    /// connection is closed (default 30 seconds). This is the vault's own clock, so it also holds when the server is
     /// frozen or a network partition leaves the connection open but silent, which neither PostgreSQL's
-    /// `statement_timeout` nor TCP keepalives can catch. Keep it above ``RefreshPolicy/lockTimeout`` (47 s by
-    /// default): waiting for another process's refresh is one statement.
-    public var statementTimeout: TimeInterval = 60
+    /// `statement_timeout` nor TCP keepalives can catch. The vault's statements take milliseconds; the longest are
+    /// a batch of an import or a rotation, and a migration waiting for another instance's migration.
+    public var statementTimeout: TimeInterval = 30
     /// The PostgreSQL schema that holds the vault's tables; nil: the connection's `search_path` (usually
     /// `public`). Lower-case letters, digits and underscores.
     public var schema: String?
@@ -68,7 +69,7 @@ public struct VaultConfiguration: Sendable, CustomStringConvertible, CustomDebug
     }
 
     /// Reads `DATABASE_URL` (optional: libpq's `PG*` variables apply without it), `TOKEN_VAULT_POOL_SIZE`
-    /// (optional, default 4), `TOKEN_VAULT_POOL_TIMEOUT` and `TOKEN_VAULT_STATEMENT_TIMEOUT` (seconds, default 60),
+    /// (optional, default 4), `TOKEN_VAULT_POOL_TIMEOUT` and `TOKEN_VAULT_STATEMENT_TIMEOUT` (seconds, default 30),
     /// `TOKEN_VAULT_REFRESH_MARGIN` (seconds, default 300), the keyring variables (see
     /// ``Keyring/fromEnvironment(_:)``) and the Zoho variables (see
     /// ``OAuthProvider/zohoFromEnvironment(_:)``).
