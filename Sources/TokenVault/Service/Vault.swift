@@ -40,7 +40,8 @@ public final class Vault: Sendable, CustomReflectable {
         self.sealer = Sealer(keyring: configuration.keyring)
         self.repository = TokenRepository(
             conninfo: configuration.databaseURL, maximumConnections: configuration.maximumConnections,
-            schema: configuration.schema, waitLimit: configuration.connectionWaitTimeout, logger: logger)
+            schema: configuration.schema, preparedStatements: configuration.preparedStatements,
+            waitLimit: configuration.connectionWaitTimeout, logger: logger)
         self.logger = logger
         self.endpoint = TokenEndpointClient(
             transport: configuration.transport, policy: configuration.refreshPolicy, logger: logger)

@@ -18,10 +18,15 @@ package enum SQLValue: Sendable {
 package final class PGConnection {
     private let handle: OpaquePointer
     private var prepared: Set<String> = []
+    /// Named or unnamed statements; shared by the pool's connections.
+    private let statements: StatementMode
 
     /// Connects with `conninfo` (a `postgresql://` URL or `key=value` pairs; empty means libpq's `PG*` variables
     /// and defaults). The conninfo never appears in an error: it may hold a password.
-    init(conninfo: String, applicationName: String, schema: String? = nil) throws(VaultError) {
+    init(
+        conninfo: String, applicationName: String, schema: String? = nil,
+        statements: StatementMode = StatementMode(prepared: true)
+    ) throws(VaultError) {
         // Parse first: libpq's parse errors quote the offending text, which may be part of a password.
         var parseError: UnsafeMutablePointer<CChar>? = nil
         var given: Set<String> = []  // the keywords the conninfo sets (names only; values may be secret)
@@ -87,6 +92,9 @@ package final class PGConnection {
         guard PQstatus(connection) == CONNECTION_OK else {
             let reason = Self.cleanMessage(PQerrorMessage(connection))
             PQfinish(connection)
+            if let schema, reason.contains("unsupported startup parameter: options") {
+                throw Self.schemaRefused(schema, reason)
+            }
             if Self.isRefusedSetting(reason) {
                 // The server answered and refused these settings: trying again will not help.
                 throw VaultError(
@@ -100,7 +108,9 @@ package final class PGConnection {
                     + "running and reachable.")
         }
         handle = connection
+        self.statements = statements
         PQsetNoticeProcessor(handle, { _, _ in }, nil)  // Notices (e.g. "relation exists, skipping") are not ours.
+        if let schema { try checkSearchPath(schema) }
     }
 
     deinit {
@@ -140,8 +150,22 @@ package final class PGConnection {
         }
     }
 
-    /// Runs a named prepared statement, preparing it on this connection the first time.
+    /// Runs one of the vault's statements: named (``queryNamed(_:_:)``), or unnamed (``query(_:_:)``) when the
+    /// pool's ``StatementMode`` says so, which it does from the start or once a pooler is detected.
     package func query(prepared statement: PreparedStatement, _ parameters: [SQLValue]) throws(VaultError) -> PGResult {
+        guard statements.usesNamedStatements else { return try query(statement.sql, parameters) }
+        do {
+            return try queryNamed(statement, parameters)
+        } catch {
+            // A transaction-mode pooler put us on a server connection that lacks the statement or has one of that
+            // name: it did not run, so outside a transaction it is safe to send again (see StatementMode).
+            try statements.recover(from: error, inTransaction: PQtransactionStatus(handle) != PQTRANS_IDLE)
+            return try query(statement.sql, parameters)
+        }
+    }
+
+    /// Runs a named prepared statement, preparing it on this connection the first time.
+    private func queryNamed(_ statement: PreparedStatement, _ parameters: [SQLValue]) throws(VaultError) -> PGResult {
         if !prepared.contains(statement.name) {
             let result = PQprepare(handle, statement.name, statement.sql, 0, nil)
             _ = try check(result)
@@ -151,6 +175,23 @@ package final class PGConnection {
             PQexecPrepared(handle, statement.name, count, values, lengths, formats, 1)
         }
         return try check(result)
+    }
+
+    /// A pooler told to ignore the `options` startup parameter (PgBouncer's `ignore_startup_parameters`) drops the
+    /// schema silently: refuse a connection whose `search_path` is not the schema.
+    private func checkSearchPath(_ schema: String) throws(VaultError) {
+        let path = try queryText("SELECT current_setting('search_path')").first?.first ?? nil
+        guard path == schema else { throw Self.schemaRefused(schema, nil) }
+    }
+
+    private static func schemaRefused(_ schema: String, _ reason: String?) -> VaultError {
+        VaultError(
+            .databaseConfiguration,
+            "the vault's schema '\(schema)' is set with the connection's options parameter (-c search_path), which "
+                + "\(reason.map { "was refused (\($0))" } ?? "did not take effect"): a connection pooler such as "
+                + "PgBouncer does not pass it on. Leave VaultConfiguration.schema unset and set the search_path for the "
+                + "vault's role instead (ALTER ROLE … SET search_path = \(schema)), or give the vault a database of "
+                + "its own.")
     }
 
     private func check(_ result: OpaquePointer?) throws(VaultError) -> PGResult {
@@ -282,13 +323,13 @@ package final class PGConnection {
     }
 }
 
-/// A statement prepared once per connection under a fixed name.
+/// A statement prepared once per connection under its name and a hash of its SQL (see ``StatementMode``).
 package struct PreparedStatement: Sendable {
     let name: String
     package let sql: String
 
     package init(name: String, sql: String) {
-        self.name = name
+        self.name = Self.hashedName(name, sql: sql)
         self.sql = sql
     }
 }

@@ -15,11 +15,13 @@ package final class PooledConnection: @unchecked Sendable {
     }
 
     package static func connect(
-        conninfo: String, applicationName: String, label: String, schema: String? = nil
+        conninfo: String, applicationName: String, label: String, schema: String? = nil,
+        statements: StatementMode = StatementMode(prepared: true)
     ) async throws(VaultError) -> PooledConnection {
         do {
             return try await connectUntyped(
-                conninfo: conninfo, applicationName: applicationName, label: label, schema: schema)
+                conninfo: conninfo, applicationName: applicationName, label: label, schema: schema,
+                statements: statements)
         } catch let error as VaultError {
             throw error
         } catch {
@@ -28,7 +30,7 @@ package final class PooledConnection: @unchecked Sendable {
     }
 
     private static func connectUntyped(
-        conninfo: String, applicationName: String, label: String, schema: String?
+        conninfo: String, applicationName: String, label: String, schema: String?, statements: StatementMode
     ) async throws -> PooledConnection {
         let queue = DispatchQueue(label: label)
         return try await withCheckedThrowingContinuation { continuation in
@@ -37,7 +39,8 @@ package final class PooledConnection: @unchecked Sendable {
                     with: Result {
                         PooledConnection(
                             connection: try PGConnection(
-                                conninfo: conninfo, applicationName: applicationName, schema: schema),
+                                conninfo: conninfo, applicationName: applicationName, schema: schema,
+                                statements: statements),
                             queue: queue)
                     })
             }

@@ -5,10 +5,13 @@ import Logging
 package struct TokenRepository: Sendable {
     package let pool: ConnectionPool
 
-    init(conninfo: String, maximumConnections: Int, schema: String?, waitLimit: TimeInterval, logger: Logger) {
+    init(
+        conninfo: String, maximumConnections: Int, schema: String?, preparedStatements: Bool = true,
+        waitLimit: TimeInterval, logger: Logger
+    ) {
         pool = ConnectionPool(
-            conninfo: conninfo, maximumConnections: maximumConnections, schema: schema, waitLimit: waitLimit,
-            logger: logger)
+            conninfo: conninfo, maximumConnections: maximumConnections, schema: schema,
+            preparedStatements: preparedStatements, waitLimit: waitLimit, logger: logger)
     }
 
     /// Closes the connections; calls made afterwards fail.
