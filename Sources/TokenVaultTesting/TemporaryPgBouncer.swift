@@ -14,8 +14,9 @@ import Glibc
 /// everything when stopped:
 ///
 /// ```swift
-/// let bouncer = try TemporaryPgBouncer.start(host: "/tmp/token-vault-pg-…", port: 5432, user: "postgres")
-/// defer { bouncer.stop() }
+/// let postgres = try TemporaryPostgres.start()
+/// let bouncer = try TemporaryPgBouncer.start(inFrontOf: postgres.databaseURL)
+/// defer { bouncer.stop(); postgres.stop() }
 /// var configuration = VaultConfiguration(databaseURL: bouncer.url(database: "postgres"), keyring: keyring)
 /// configuration.preparedStatements = false
 /// ```
@@ -99,11 +100,43 @@ public final class TemporaryPgBouncer: Sendable {
         return bouncer
     }
 
-    /// PgBouncer in front of `postgres`.
+    /// PgBouncer in front of the server that `databaseURL` (a conninfo of unquoted `key=value` pairs, such as
+    /// ``TemporaryPostgres/databaseURL``, or a `postgresql://` URL) points at, as its user.
     public static func start(
-        in front: TemporaryPostgres, poolSize: Int = 2, roundRobin: Bool = true
+        inFrontOf databaseURL: String, poolSize: Int = 2, roundRobin: Bool = true
     ) throws -> TemporaryPgBouncer {
-        try start(host: front.directory, port: 5432, user: "postgres", poolSize: poolSize, roundRobin: roundRobin)
+        let server = try server(of: databaseURL)
+        return try start(
+            host: server.host, port: server.port, user: server.user, password: server.password, poolSize: poolSize,
+            roundRobin: roundRobin)
+    }
+
+    /// Host, port, user and password of a conninfo (unquoted `key=value` pairs) or a `postgresql://` URL, with
+    /// libpq's defaults for what it leaves out.
+    static func server(of url: String) throws -> (host: String, port: Int, user: String, password: String?) {
+        var fields: [String: String] = [:]
+        if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
+            guard let components = URLComponents(string: url) else {
+                throw TemporaryPostgres.StartError(description: "cannot read the database URL")
+            }
+            fields["host"] = components.host.flatMap { $0.isEmpty ? nil : $0.removingPercentEncoding }
+            fields["port"] = components.port.map(String.init)
+            fields["user"] = components.user.flatMap { $0.removingPercentEncoding }
+            fields["password"] = components.password.flatMap { $0.removingPercentEncoding }
+            for item in components.queryItems ?? [] { if let value = item.value { fields[item.name] = value } }
+        } else {
+            for pair in url.split(separator: " ") {
+                let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
+                if parts.count == 2 { fields[parts[0]] = parts[1] }
+            }
+        }
+        let environment = ProcessInfo.processInfo.environment
+        return (
+            host: fields["host"] ?? environment["PGHOST"] ?? "/var/run/postgresql",
+            port: Int(fields["port"] ?? environment["PGPORT"] ?? "5432") ?? 5432,
+            user: fields["user"] ?? environment["PGUSER"] ?? "postgres",
+            password: fields["password"] ?? environment["PGPASSWORD"]
+        )
     }
 
     /// Stops PgBouncer at once (SIGTERM, then SIGKILL after 10 seconds) and deletes the directory. Safe to call

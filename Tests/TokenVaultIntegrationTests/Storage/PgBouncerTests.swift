@@ -38,10 +38,7 @@ final class PgBouncerTests: DatabaseTestCase {
         await direct.shutdown()
         let url: String
         if ownPoolOfOne {
-            let server = try SharedDatabase.url()
-            let host = try XCTUnwrap(
-                server.split(separator: " ").first { $0.hasPrefix("host=") }?.dropFirst(5), "a host= in \(server)")
-            let bouncer = try TemporaryPgBouncer.start(host: String(host), port: 5432, user: "postgres", poolSize: 1)
+            let bouncer = try TemporaryPgBouncer.start(inFrontOf: SharedDatabase.url(), poolSize: 1)
             bouncers.append(bouncer)
             url = bouncer.url(database: database.name)
         } else {
