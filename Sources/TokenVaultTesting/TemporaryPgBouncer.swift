@@ -113,7 +113,9 @@ public final class TemporaryPgBouncer: Sendable {
 
     /// Host, port, user and password of a conninfo (unquoted `key=value` pairs) or a `postgresql://` URL, with
     /// libpq's defaults for what it leaves out.
-    static func server(of url: String) throws -> (host: String, port: Int, user: String, password: String?) {
+    package static func server(
+        of url: String
+    ) throws -> (host: String, port: Int, user: String, password: String?, database: String) {
         var fields: [String: String] = [:]
         if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
             guard let components = URLComponents(string: url) else {
@@ -123,6 +125,8 @@ public final class TemporaryPgBouncer: Sendable {
             fields["port"] = components.port.map(String.init)
             fields["user"] = components.user.flatMap { $0.removingPercentEncoding }
             fields["password"] = components.password.flatMap { $0.removingPercentEncoding }
+            let path = components.path.drop { $0 == "/" }
+            if !path.isEmpty { fields["dbname"] = String(path).removingPercentEncoding }
             for item in components.queryItems ?? [] { if let value = item.value { fields[item.name] = value } }
         } else {
             for pair in url.split(separator: " ") {
@@ -135,8 +139,15 @@ public final class TemporaryPgBouncer: Sendable {
             host: fields["host"] ?? environment["PGHOST"] ?? "/var/run/postgresql",
             port: Int(fields["port"] ?? environment["PGPORT"] ?? "5432") ?? 5432,
             user: fields["user"] ?? environment["PGUSER"] ?? "postgres",
-            password: fields["password"] ?? environment["PGPASSWORD"]
+            password: fields["password"] ?? environment["PGPASSWORD"],
+            database: fields["dbname"] ?? environment["PGDATABASE"] ?? fields["user"] ?? environment["PGUSER"]
+                ?? "postgres"
         )
+    }
+
+    /// A handle on a PgBouncer that `start` made in another process, so that it can be stopped.
+    public static func attach(directory: String) -> TemporaryPgBouncer {
+        TemporaryPgBouncer(directory: directory, port: 6432, user: "", runAs: nil)
     }
 
     /// Stops PgBouncer at once (SIGTERM, then SIGKILL after 10 seconds) and deletes the directory. Safe to call
