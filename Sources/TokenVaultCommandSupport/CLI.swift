@@ -115,6 +115,9 @@ package enum CLI {
             return "`token-vault token` refreshes it; or store fresh tokens with `token-vault put`."
         case .needsReauthorization:
             return "Store new tokens with `token-vault exchange` or `token-vault put`."
+        case .database where error.sqlState == "26000" || error.sqlState == "42P05":
+            return "Behind a connection pooler in transaction mode (PgBouncer, RDS Proxy), set "
+                + "TOKEN_VAULT_PREPARED_STATEMENTS=off."
         case .databaseConfiguration:
             return "Check DATABASE_URL."
         case .connectionFailed:

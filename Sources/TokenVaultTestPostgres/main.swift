@@ -3,7 +3,10 @@ import TokenVaultTesting
 
 // token-vault-test-postgres: starts or stops a throwaway PostgreSQL cluster for demos and scripts.
 //   token-vault-test-postgres start      prints shell exports: export DATABASE_URL=…; export TOKEN_VAULT_TEST_PGDIR=…
-//   token-vault-test-postgres stop DIR   stops the cluster in DIR and deletes DIR
+//   token-vault-test-postgres pgbouncer  starts PgBouncer in transaction mode in front of DATABASE_URL's server and
+//                                        prints: export DATABASE_URL=<the same database through it>;
+//                                        export TOKEN_VAULT_TEST_PGBDIR=…
+//   token-vault-test-postgres stop DIR   stops the cluster or the PgBouncer in DIR and deletes DIR
 
 func fail(_ message: String) -> Never {
     FileHandle.standardError.write(Data("token-vault-test-postgres: error: \(message)\n".utf8))
@@ -20,15 +23,33 @@ case "start":
     } catch {
         fail("\(error)")
     }
-case "stop":
-    guard arguments.count == 2, let directory = arguments.last, directory.hasPrefix("/tmp/token-vault-pg-") else {
-        fail("usage: token-vault-test-postgres stop /tmp/token-vault-pg-XXXXXX")
+case "pgbouncer":
+    guard let url = ProcessInfo.processInfo.environment["DATABASE_URL"], !url.isEmpty else {
+        fail(
+            "set DATABASE_URL to the server to put PgBouncer in front of (eval \"$(token-vault-test-postgres start)\")")
     }
     do {
-        try TemporaryPostgres.attach(directory: directory).stop()
+        let bouncer = try TemporaryPgBouncer.start(inFrontOf: url)
+        let through = bouncer.url(database: try TemporaryPgBouncer.server(of: url).database)
+        print("export DATABASE_URL='\(through)'; export TOKEN_VAULT_TEST_PGBDIR='\(bouncer.directory)'")
+    } catch {
+        fail("\(error)")
+    }
+case "stop":
+    guard arguments.count == 2, let directory = arguments.last else {
+        fail("usage: token-vault-test-postgres stop /tmp/token-vault-pg-XXXXXX | /tmp/token-vault-pgb-XXXXXX")
+    }
+    do {
+        if directory.hasPrefix("/tmp/token-vault-pgb-") {
+            TemporaryPgBouncer.attach(directory: directory).stop()
+        } else if directory.hasPrefix("/tmp/token-vault-pg-") {
+            try TemporaryPostgres.attach(directory: directory).stop()
+        } else {
+            fail("usage: token-vault-test-postgres stop /tmp/token-vault-pg-XXXXXX | /tmp/token-vault-pgb-XXXXXX")
+        }
     } catch {
         fail("\(error)")
     }
 default:
-    fail("usage: token-vault-test-postgres start | stop DIR")
+    fail("usage: token-vault-test-postgres start | pgbouncer | stop DIR")
 }

@@ -128,28 +128,51 @@ public final class TemporaryPostgres: Sendable {
     func run(_ tool: String, _ arguments: [String]) throws {
         let executable = tool.hasPrefix("/") ? tool : "\(binDirectory)/\(tool)"
         let argv = runAs.map { ["/usr/sbin/runuser", "-u", $0, "--", executable] } ?? [executable]
-        let logPath = "\(directory)/\(tool.split(separator: "/").last ?? "tool").out"
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        let cArguments = (argv + arguments).map { strdup($0) } + [nil]
-        defer { cArguments.forEach { free($0) } }
-        var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, argv[0], &actions, nil, cArguments, environ)
-        guard spawned == 0 else {
-            throw StartError(description: "cannot run \(argv[0]): \(String(cString: strerror(spawned)))")
+        do {
+            try spawnAndWait(argv + arguments, log: "\(directory)/\(tool.split(separator: "/").last ?? "tool").out")
+        } catch let error as TemporaryPostgres.StartError {
+            throw StartError(description: "\(tool) \(error.description)")
         }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        let exited = (status & 0x7f) == 0
-        let code = (status >> 8) & 0xff
-        guard exited && code == 0 else {
-            let output = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
-            throw StartError(description: "\(tool) failed (status \(status)): \(output)")
-        }
+    }
+}
+
+/// Runs `argv` with stdin from /dev/null and stdout and stderr into `log`; throws with the log when it fails.
+///
+/// posix_spawn and waitpid rather than Foundation's Process: a server that the command leaves behind (`pg_ctl start`,
+/// `pgbouncer -d`) inherits descriptors, and Process would wait for them to close.
+func spawnAndWait(_ argv: [String], log logPath: String) throws {
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    posix_spawn_file_actions_adddup2(&actions, 1, 2)
+    // The child starts with no signal blocked and default handlers: it inherits the calling thread's mask
+    // otherwise, and a Dispatch thread blocks most signals (PgBouncer would then never see its SIGTERM).
+    var attributes = posix_spawnattr_t()
+    posix_spawnattr_init(&attributes)
+    defer { posix_spawnattr_destroy(&attributes) }
+    var none = sigset_t()
+    var all = sigset_t()
+    sigemptyset(&none)
+    sigfillset(&all)
+    posix_spawnattr_setsigmask(&attributes, &none)
+    posix_spawnattr_setsigdefault(&attributes, &all)
+    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+    let cArguments = argv.map { strdup($0) } + [nil]
+    defer { cArguments.forEach { free($0) } }
+    var pid: pid_t = 0
+    let spawned = posix_spawn(&pid, argv[0], &actions, &attributes, cArguments, environ)
+    guard spawned == 0 else {
+        throw TemporaryPostgres.StartError(description: "cannot run \(argv[0]): \(String(cString: strerror(spawned)))")
+    }
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    let exited = (status & 0x7f) == 0
+    let code = (status >> 8) & 0xff
+    guard exited && code == 0 else {
+        let output = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+        throw TemporaryPostgres.StartError(description: "failed (status \(status)): \(output)")
     }
 }
 

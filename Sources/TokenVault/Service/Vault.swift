@@ -41,8 +41,9 @@ public final class Vault: Sendable, CustomReflectable {
         self.sealer = Sealer(keyring: configuration.keyring)
         self.repository = TokenRepository(
             conninfo: configuration.databaseURL, maximumConnections: configuration.maximumConnections,
-            schema: configuration.schema, waitLimit: configuration.connectionWaitTimeout,
-            statementTimeout: configuration.statementTimeout, logger: logger)
+            schema: configuration.schema, preparedStatements: configuration.preparedStatements,
+            waitLimit: configuration.connectionWaitTimeout, statementTimeout: configuration.statementTimeout,
+            logger: logger)
         self.logger = logger
         self.endpoint = TokenEndpointClient(
             transport: configuration.transport, policy: configuration.refreshPolicy, logger: logger)

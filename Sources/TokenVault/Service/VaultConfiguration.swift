@@ -12,10 +12,13 @@ public struct VaultConfiguration: Sendable, CustomStringConvertible, CustomDebug
         public static let poolSize = "TOKEN_VAULT_POOL_SIZE"
         /// `TOKEN_VAULT_REFRESH_MARGIN`: seconds before expiry at which an access token is refreshed; default 300.
         public static let refreshMargin = "TOKEN_VAULT_REFRESH_MARGIN"
-        /// `TOKEN_VAULT_POOL_TIMEOUT`: seconds a call waits for a database connection to come free; default 30.
+        /// `TOKEN_VAULT_POOL_TIMEOUT`: seconds a call waits for a database connection to come free; default 60.
         public static let poolTimeout = "TOKEN_VAULT_POOL_TIMEOUT"
-        /// `TOKEN_VAULT_STATEMENT_TIMEOUT`: seconds a statement waits for the database's answer; default 60.
+        /// `TOKEN_VAULT_STATEMENT_TIMEOUT`: seconds a statement waits for the database's answer; default 30.
         public static let statementTimeout = "TOKEN_VAULT_STATEMENT_TIMEOUT"
+        /// `TOKEN_VAULT_PREPARED_STATEMENTS`: `off` behind a connection pooler in transaction mode (PgBouncer,
+        /// RDS Proxy), `on` (the default) otherwise; sets ``VaultConfiguration/preparedStatements``.
+        public static let preparedStatements = "TOKEN_VAULT_PREPARED_STATEMENTS"
     }
 
     /// A `postgresql://` URL or libpq `key=value` conninfo. Empty: libpq's `PG*` variables and defaults.
@@ -38,6 +41,15 @@ public struct VaultConfiguration: Sendable, CustomStringConvertible, CustomDebug
     /// The PostgreSQL schema that holds the vault's tables; nil: the connection's `search_path` (usually
     /// `public`). Lower-case letters, digits and underscores.
     public var schema: String?
+    /// Whether statements are prepared once per connection under a name (the default, fastest when the vault talks
+    /// to PostgreSQL itself) or sent unnamed, parsed with every call (false): what a connection pooler in
+    /// transaction mode needs (PgBouncer before 1.21 or without `max_prepared_statements`, RDS Proxy, hosted
+    /// poolers), since it hands each statement to any of its server connections and a named statement lives on
+    /// one. With the default, the vault notices such a pooler when a named statement fails for that reason
+    /// (SQLSTATE 42P05 or 26000, the statement not run), logs a warning and switches to unnamed statements itself;
+    /// false avoids that detour and the one operation it can fail (a transaction already under way). False
+    /// cannot be combined with ``schema``.
+    public var preparedStatements = true
     /// An access token with less than this many seconds left counts as expired (default 5 minutes).
     public var refreshMargin: TimeInterval
     /// Token endpoints by provider name (`zoho_crm`, …), for refreshing and exchanging codes.
@@ -70,12 +82,14 @@ public struct VaultConfiguration: Sendable, CustomStringConvertible, CustomDebug
 
     /// Reads `DATABASE_URL` (optional: libpq's `PG*` variables apply without it), `TOKEN_VAULT_POOL_SIZE`
     /// (optional, default 4), `TOKEN_VAULT_POOL_TIMEOUT` and `TOKEN_VAULT_STATEMENT_TIMEOUT` (seconds, default 30),
-    /// `TOKEN_VAULT_REFRESH_MARGIN` (seconds, default 300), the keyring variables (see
+    /// `TOKEN_VAULT_REFRESH_MARGIN` (seconds, default 300), `TOKEN_VAULT_PREPARED_STATEMENTS` (`on` or `off`,
+    /// default on), the keyring variables (see
     /// ``Keyring/fromEnvironment(_:)``) and the Zoho variables (see
     /// ``OAuthProvider/zohoFromEnvironment(_:)``).
     ///
     /// - Throws: `.keyConfiguration` for the keys, `.providerConfiguration` for the Zoho variables, and
-    ///   `.invalidInput` when the pool size, a timeout or the refresh margin is out of range. Messages never
+    ///   `.invalidInput` when the pool size, a timeout or the refresh margin is out of range, or
+    ///   `TOKEN_VAULT_PREPARED_STATEMENTS` is neither on nor off. Messages never
     ///   echo a secret.
     public static func fromEnvironment(
         _ environment: [String: String] = ProcessInfo.processInfo.environment
@@ -101,6 +115,15 @@ public struct VaultConfiguration: Sendable, CustomStringConvertible, CustomDebug
         var configuration = VaultConfiguration(
             databaseURL: environment[Variable.databaseURL] ?? "", keyring: keyring, maximumConnections: size,
             refreshMargin: margin, providers: try OAuthProvider.zohoFromEnvironment(environment))
+        if let text = environment[Variable.preparedStatements], !text.isEmpty {
+            switch text.lowercased() {
+            case "on", "true", "1": configuration.preparedStatements = true
+            case "off", "false", "0": configuration.preparedStatements = false
+            default:
+                throw VaultError(
+                    .invalidInput, "\(Variable.preparedStatements) must be on or off, not '\(text)'.")
+            }
+        }
         if let text = environment[Variable.poolTimeout], !text.isEmpty {
             guard let value = TimeInterval(text), Self.connectionWaitTimeouts.contains(value) else {
                 throw VaultError(
@@ -127,11 +150,14 @@ public struct VaultConfiguration: Sendable, CustomStringConvertible, CustomDebug
     ///
     /// - Throws: `.invalidInput` when ``maximumConnections`` is not 1 to 1000, ``connectionWaitTimeout`` or
     ///   ``statementTimeout`` not 0.001 to 3600 seconds, ``refreshMargin`` not 0 to 86399
-    ///   seconds, ``schema`` not a plain lower-case name, a ``refreshPolicy`` duration not 0 to 3600 seconds (the
+    ///   seconds, ``schema`` not a plain lower-case name or set with ``preparedStatements`` false, a
+    ///   ``refreshPolicy`` duration not 0 to 3600 seconds (the
     ///   request timeout more than 0) or its attempts not 1 to 20, or a provider's refresh rate limit empty.
     public func validate() throws(VaultError) {
         func refuse(_ message: String) -> VaultError { VaultError(.invalidInput, "VaultConfiguration: \(message)") }
-        if let problem = ConnectionPool.problem(maximumConnections: maximumConnections, schema: schema) {
+        if let problem = ConnectionPool.problem(
+            maximumConnections: maximumConnections, schema: schema, preparedStatements: preparedStatements)
+        {
             throw refuse(problem)
         }
         guard Self.connectionWaitTimeouts.contains(connectionWaitTimeout) else {
@@ -170,6 +196,7 @@ public struct VaultConfiguration: Sendable, CustomStringConvertible, CustomDebug
     public var description: String {
         "VaultConfiguration(databaseURL: <redacted>, keys: \(keyring.keyIDs), "
             + "maximumConnections: \(maximumConnections), statementTimeout: \(statementTimeout), "
+            + "preparedStatements: \(preparedStatements), "
             + "refreshMargin: \(refreshMargin), "
             + "providers: \(providers.keys.sorted()))"
     }
@@ -183,7 +210,8 @@ public struct VaultConfiguration: Sendable, CustomStringConvertible, CustomDebug
             self,
             children: [
                 "databaseURL": "<redacted>", "keyring": keyring.keyIDs, "maximumConnections": maximumConnections,
-                "statementTimeout": statementTimeout, "schema": schema as Any, "refreshMargin": refreshMargin,
+                "statementTimeout": statementTimeout, "schema": schema as Any,
+                "preparedStatements": preparedStatements, "refreshMargin": refreshMargin,
                 "providers": providers.keys.sorted(),
             ], displayStyle: .struct)
     }

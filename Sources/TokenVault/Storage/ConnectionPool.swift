@@ -13,8 +13,10 @@ package final class ConnectionPool: Sendable {
     let conninfo: String
     let maximumConnections: Int
     let schema: String?
+    /// Named prepared statements or unnamed ones, for every connection of the pool.
+    package let statements: StatementMode
     /// Set when the settings cannot work (a pool size out of range, a schema name that cannot go into
-    /// `search_path`); every acquire throws it. Checked once, not per query.
+    /// `search_path`, a schema without prepared statements); every acquire throws it. Checked once, not per query.
     private let configurationError: VaultError?
     private let logger: Logger
     /// A futex word in this object rather than a Foundation lock: nothing to call into on the hot path. The
@@ -35,17 +37,19 @@ package final class ConnectionPool: Sendable {
     let statementTimeout: TimeInterval
 
     init(
-        conninfo: String, maximumConnections: Int, schema: String? = nil, waitLimit: TimeInterval = 60,
-        statementTimeout: TimeInterval = PGConnection.defaultStatementTimeout, logger: Logger
+        conninfo: String, maximumConnections: Int, schema: String? = nil, preparedStatements: Bool = true,
+        waitLimit: TimeInterval = 60, statementTimeout: TimeInterval = PGConnection.defaultStatementTimeout,
+        logger: Logger
     ) {
         self.conninfo = conninfo
         self.maximumConnections = maximumConnections
         self.schema = schema
+        self.statements = StatementMode(prepared: preparedStatements, logger: logger)
         self.waitLimit = waitLimit
         self.statementTimeout = statementTimeout
-        self.configurationError = Self.problem(maximumConnections: maximumConnections, schema: schema).map {
-            VaultError(.invalidInput, $0)
-        }
+        self.configurationError = Self.problem(
+            maximumConnections: maximumConnections, schema: schema, preparedStatements: preparedStatements
+        ).map { VaultError(.invalidInput, $0) }
         self.logger = logger
         self.state = Mutex(State(maximumConnections: maximumConnections))
     }
@@ -97,13 +101,12 @@ package final class ConnectionPool: Sendable {
         }
     }
 
-    /// A schema name that can go into `search_path` unquoted.
     /// How many connections a pool may have.
     static let sizes = 1...1000
 
     /// What is wrong with these settings, or nil: the pool's rules, which ``VaultConfiguration/validate()`` applies
     /// when a vault is made, and the pool again (for its own callers) when it is.
-    static func problem(maximumConnections: Int, schema: String?) -> String? {
+    static func problem(maximumConnections: Int, schema: String?, preparedStatements: Bool = true) -> String? {
         if !sizes.contains(maximumConnections) {
             return "maximumConnections must be \(sizes.lowerBound) to \(sizes.upperBound), not \(maximumConnections)."
         }
@@ -111,9 +114,18 @@ package final class ConnectionPool: Sendable {
             return "the schema name '\(schema)' is not allowed: use 1 to 63 lower-case letters, digits and "
                 + "underscores, not starting with a digit."
         }
+        if let schema, !preparedStatements {
+            // Unnamed statements are for transaction-mode poolers, which neither pass the `options` startup
+            // parameter on nor keep a session's SET from leaking to other clients.
+            return "schema cannot be used with preparedStatements false (for a connection pooler in transaction "
+                + "mode, which cannot carry a session's search_path): leave schema unset and set the search_path "
+                + "for the vault's role instead (ALTER ROLE … SET search_path = \(schema)), or give the vault a "
+                + "database of its own."
+        }
         return nil
     }
 
+    /// A schema name that can go into `search_path` unquoted.
     static func isValidSchema(_ name: String) -> Bool {
         let scalars = name.unicodeScalars
         guard let first = scalars.first, !("0"..."9").contains(first), scalars.count <= 63 else { return false }
@@ -153,7 +165,7 @@ package final class ConnectionPool: Sendable {
             do {
                 return try await PooledConnection.connect(
                     conninfo: conninfo, applicationName: "token-vault", label: label, schema: schema,
-                    statementTimeout: statementTimeout)
+                    statementTimeout: statementTimeout, statements: statements)
             } catch {
                 giveUpSlot()
                 throw error

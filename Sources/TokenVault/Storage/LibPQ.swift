@@ -23,13 +23,16 @@ package final class PGConnection {
     private let statementTimeout: Double
     /// Set when a statement went unanswered past `statementTimeout`: the connection is then given up.
     private var abandoned = false
+    /// Named or unnamed statements; shared by the pool's connections.
+    private let statements: StatementMode
 
     /// Connects with `conninfo` (a `postgresql://` URL or `key=value` pairs; empty means libpq's `PG*` variables
     /// and defaults). The conninfo never appears in an error: it may hold a password.
     /// `statementTimeout` bounds, in seconds, how long each statement may wait for the server's answer.
     init(
         conninfo: String, applicationName: String, schema: String? = nil,
-        statementTimeout: Double = PGConnection.defaultStatementTimeout
+        statementTimeout: Double = PGConnection.defaultStatementTimeout,
+        statements: StatementMode = StatementMode(prepared: true)
     ) throws(VaultError) {
         self.statementTimeout = statementTimeout
         // Parse first: libpq's parse errors quote the offending text, which may be part of a password.
@@ -97,6 +100,9 @@ package final class PGConnection {
         guard PQstatus(connection) == CONNECTION_OK else {
             let reason = Self.cleanMessage(PQerrorMessage(connection))
             PQfinish(connection)
+            if let schema, reason.contains("unsupported startup parameter: options") {
+                throw Self.schemaRefused(schema, reason)
+            }
             if Self.isRefusedSetting(reason) {
                 // The server answered and refused these settings: trying again will not help.
                 throw VaultError(
@@ -110,9 +116,11 @@ package final class PGConnection {
                     + "running and reachable.")
         }
         handle = connection
+        self.statements = statements
         PQsetNoticeProcessor(handle, { _, _ in }, nil)  // Notices (e.g. "relation exists, skipping") are not ours.
         // Sending never blocks either (a large batch to a server that stopped reading), nor does closing.
         PQsetnonblocking(handle, 1)
+        if let schema { try checkSearchPath(schema) }
     }
 
     deinit {
@@ -128,7 +136,7 @@ package final class PGConnection {
     ]
 
     /// Seconds a statement may wait for the server's answer when the configuration does not say.
-    package static let defaultStatementTimeout: Double = 60
+    package static let defaultStatementTimeout: Double = 30
 
     /// True when libpq has noticed the connection is gone, or a statement went unanswered; such a connection is
     /// discarded, not reused.
@@ -156,8 +164,22 @@ package final class PGConnection {
         }
     }
 
-    /// Runs a named prepared statement, preparing it on this connection the first time.
+    /// Runs one of the vault's statements: named (``queryNamed(_:_:)``), or unnamed (``query(_:_:)``) when the
+    /// pool's ``StatementMode`` says so, which it does from the start or once a pooler is detected.
     package func query(prepared statement: PreparedStatement, _ parameters: [SQLValue]) throws(VaultError) -> PGResult {
+        guard statements.usesNamedStatements else { return try query(statement.sql, parameters) }
+        do {
+            return try queryNamed(statement, parameters)
+        } catch {
+            // A transaction-mode pooler put us on a server connection that lacks the statement or has one of that
+            // name: it did not run, so outside a transaction it is safe to send again (see StatementMode).
+            try statements.recover(from: error, inTransaction: PQtransactionStatus(handle) != PQTRANS_IDLE)
+            return try query(statement.sql, parameters)
+        }
+    }
+
+    /// Runs a named prepared statement, preparing it on this connection the first time.
+    private func queryNamed(_ statement: PreparedStatement, _ parameters: [SQLValue]) throws(VaultError) -> PGResult {
         if !prepared.contains(statement.name) {
             _ = try roundTrip("PREPARE") { PQsendPrepare(handle, statement.name, statement.sql, 0, nil) }
             prepared.insert(statement.name)
@@ -167,6 +189,23 @@ package final class PGConnection {
                 PQsendQueryPrepared(handle, statement.name, count, values, lengths, formats, 1)
             }
         }
+    }
+
+    /// A pooler told to ignore the `options` startup parameter (PgBouncer's `ignore_startup_parameters`) drops the
+    /// schema silently: refuse a connection whose `search_path` is not the schema.
+    private func checkSearchPath(_ schema: String) throws(VaultError) {
+        let path = try queryText("SELECT current_setting('search_path')").first?.first ?? nil
+        guard path == schema else { throw Self.schemaRefused(schema, nil) }
+    }
+
+    private static func schemaRefused(_ schema: String, _ reason: String?) -> VaultError {
+        VaultError(
+            .databaseConfiguration,
+            "the vault's schema '\(schema)' is set with the connection's options parameter (-c search_path), which "
+                + "\(reason.map { "was refused (\($0))" } ?? "did not take effect"): a connection pooler such as "
+                + "PgBouncer does not pass it on. Leave VaultConfiguration.schema unset and set the search_path for the "
+                + "vault's role instead (ALTER ROLE … SET search_path = \(schema)), or give the vault a database of "
+                + "its own.")
     }
 
     private func check(_ result: OpaquePointer?) throws(VaultError) -> PGResult {
@@ -425,13 +464,13 @@ private final class CancelRequest: @unchecked Sendable {
     }
 }
 
-/// A statement prepared once per connection under a fixed name.
+/// A statement prepared once per connection under its name and a hash of its SQL (see ``StatementMode``).
 package struct PreparedStatement: Sendable {
     let name: String
     package let sql: String
 
     package init(name: String, sql: String) {
-        self.name = name
+        self.name = Self.hashedName(name, sql: sql)
         self.sql = sql
     }
 }

@@ -17,12 +17,13 @@ package final class PooledConnection: @unchecked Sendable {
     /// Opens a connection on a queue of its own; `statementTimeout` bounds, in seconds, each statement's wait.
     package static func connect(
         conninfo: String, applicationName: String, label: String, schema: String? = nil,
-        statementTimeout: Double = PGConnection.defaultStatementTimeout
+        statementTimeout: Double = PGConnection.defaultStatementTimeout,
+        statements: StatementMode = StatementMode(prepared: true)
     ) async throws(VaultError) -> PooledConnection {
         do {
             return try await connectUntyped(
                 conninfo: conninfo, applicationName: applicationName, label: label, schema: schema,
-                statementTimeout: statementTimeout)
+                statementTimeout: statementTimeout, statements: statements)
         } catch let error as VaultError {
             throw error
         } catch {
@@ -31,7 +32,8 @@ package final class PooledConnection: @unchecked Sendable {
     }
 
     private static func connectUntyped(
-        conninfo: String, applicationName: String, label: String, schema: String?, statementTimeout: Double
+        conninfo: String, applicationName: String, label: String, schema: String?, statementTimeout: Double,
+        statements: StatementMode
     ) async throws -> PooledConnection {
         let queue = DispatchQueue(label: label)
         return try await withCheckedThrowingContinuation { continuation in
@@ -41,7 +43,7 @@ package final class PooledConnection: @unchecked Sendable {
                         PooledConnection(
                             connection: try PGConnection(
                                 conninfo: conninfo, applicationName: applicationName, schema: schema,
-                                statementTimeout: statementTimeout),
+                                statementTimeout: statementTimeout, statements: statements),
                             queue: queue)
                     })
             }

@@ -115,7 +115,9 @@ extension TokenRepository {
     /// Seals and upserts `count` rows in batches (a (client, provider) at most once per batch) in one transaction,
     /// all or nothing, pipelined: while one batch is written on the connection's thread, `seal` makes the next
     /// on the caller's. `seal` is given the range of rows of each batch (see ``importBatches(_:)``). A single batch
-    /// is one statement, retried once on a dropped connection. Returns the rows written.
+    /// is one statement, retried once on a dropped connection. The transaction is run once more, sealing again,
+    /// when a connection pooler in transaction mode failed its named statement and the pool switched to unnamed
+    /// ones (see ``StatementMode``): it was rolled back. Returns the rows written.
     func importRows(
         count: Int, _ seal: (Range<Int>) throws(VaultError) -> [SealedRow]
     ) async throws(VaultError) -> Int {
@@ -130,8 +132,15 @@ extension TokenRepository {
                 try connection.query(prepared: Self.upsertBatch, only).affectedRows
             }
         }
-        return try await withTransaction { (transaction) throws(VaultError) in
-            try await Self.upsertPipelined(in: transaction, count: batches.count, parameters: parameters)
+        let named = pool.statements.usesNamedStatements
+        do {
+            return try await withTransaction { (transaction) throws(VaultError) in
+                try await Self.upsertPipelined(in: transaction, count: batches.count, parameters: parameters)
+            }
+        } catch  where named && !pool.statements.usesNamedStatements && StatementMode.isPoolerSymptom(error.sqlState) {
+            return try await withTransaction { (transaction) throws(VaultError) in
+                try await Self.upsertPipelined(in: transaction, count: batches.count, parameters: parameters)
+            }
         }
     }
 

@@ -6,12 +6,13 @@ package struct TokenRepository: Sendable {
     package let pool: ConnectionPool
 
     init(
-        conninfo: String, maximumConnections: Int, schema: String?, waitLimit: TimeInterval,
-        statementTimeout: TimeInterval, logger: Logger
+        conninfo: String, maximumConnections: Int, schema: String?, preparedStatements: Bool = true,
+        waitLimit: TimeInterval, statementTimeout: TimeInterval, logger: Logger
     ) {
         pool = ConnectionPool(
-            conninfo: conninfo, maximumConnections: maximumConnections, schema: schema, waitLimit: waitLimit,
-            statementTimeout: statementTimeout, logger: logger)
+            conninfo: conninfo, maximumConnections: maximumConnections, schema: schema,
+            preparedStatements: preparedStatements, waitLimit: waitLimit, statementTimeout: statementTimeout,
+            logger: logger)
     }
 
     /// Closes the connections; calls made afterwards fail.
