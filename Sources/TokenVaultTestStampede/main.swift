@@ -32,7 +32,6 @@ do {
     var configuration = try VaultConfiguration.fromEnvironment()
     if let timeout = arguments["request-timeout"].flatMap(Double.init) {
         configuration.refreshPolicy.requestTimeout = timeout
-        configuration.refreshPolicy.waitTimeout = configuration.refreshPolicy.requestTimeout * 10
     }
     if let attempts = arguments["attempts"].flatMap(Int.init) { configuration.refreshPolicy.attempts = attempts }
     vault = try Vault(configuration: configuration)

@@ -19,8 +19,6 @@ package struct SealedRow: Sendable {
     var needsReauthorization = false
     var lastRefreshError: String?
     var lastRefreshedAt: Double?
-    /// When the provider was asked for a refresh, seconds since 1970 (read only on the refresh path).
-    var refreshHistory: [Double] = []
 
     /// Whether the access token is usable for more than `margin` seconds, decided before anything is opened.
     func isAccessTokenValid(margin: Double, now: Double = Date().timeIntervalSince1970) -> Bool {

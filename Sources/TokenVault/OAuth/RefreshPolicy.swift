@@ -11,9 +11,13 @@ public struct RefreshPolicy: Sendable {
     /// The longest backoff between two attempts, in seconds.
     public var maximumBackoff: TimeInterval
     /// How long a caller waits for another process's refresh of the same token before giving up with
-    /// `.timedOut`. By default a little longer than a refresh lease lasts, so that a caller outlives the lease of
-    /// a holder that died and takes the refresh over.
-    public var waitTimeout: TimeInterval
+    /// `.timedOut`. Unless set, 5 seconds longer than a refresh lease lasts (computed from the other fields
+    /// whenever they change), so that a caller outlives the lease of a holder that died and takes the refresh over.
+    public var waitTimeout: TimeInterval {
+        get { chosenWaitTimeout ?? leaseDuration + 5 }
+        set { chosenWaitTimeout = newValue }
+    }
+    private var chosenWaitTimeout: TimeInterval?
 
     /// The former name of ``waitTimeout``, from when a refresh held a database lock.
     @available(*, deprecated, renamed: "waitTimeout")
@@ -29,7 +33,7 @@ public struct RefreshPolicy: Sendable {
     ///   - initialBackoff: backoff before the second attempt.
     ///   - maximumBackoff: the longest backoff between two attempts.
     ///   - waitTimeout: how long a caller waits for another process's refresh; by default the lease time (every
-    ///     attempt timing out, with the longest backoff between two, plus 5 seconds) plus 5 seconds.
+    ///     attempt timing out, with the longest backoff between two, plus 10 seconds) plus 5 seconds.
     public init(
         requestTimeout: TimeInterval = 10, attempts: Int = 3, initialBackoff: TimeInterval = 0.5,
         maximumBackoff: TimeInterval = 4, waitTimeout: TimeInterval? = nil
@@ -38,8 +42,7 @@ public struct RefreshPolicy: Sendable {
         self.attempts = max(1, attempts)
         self.initialBackoff = initialBackoff
         self.maximumBackoff = maximumBackoff
-        self.waitTimeout = 0
-        self.waitTimeout = waitTimeout ?? leaseDuration + 5
+        self.chosenWaitTimeout = waitTimeout
     }
 
     /// The former initializer, from when ``waitTimeout`` was called `lockTimeout`.
@@ -53,11 +56,12 @@ public struct RefreshPolicy: Sendable {
             maximumBackoff: maximumBackoff, waitTimeout: lockTimeout)
     }
 
-    /// How long a refresh lease lasts: the longest a refresh can take (every attempt timing out, with the longest
-    /// backoff between two) plus 5 seconds to write its result. A lease older than this belongs to a holder that
-    /// died or froze, and another caller takes the refresh over.
+    /// How long a refresh lease lasts from its claim, and again from each request to the provider (the holder
+    /// renews it then): the longest a refresh can take (every attempt timing out, with the longest backoff between
+    /// two) plus 10 seconds to write its result. A lease older than this belongs to a holder that died or froze,
+    /// and another caller takes the refresh over.
     var leaseDuration: TimeInterval {
-        Double(attempts) * requestTimeout + Double(attempts - 1) * maximumBackoff + 5
+        Double(attempts) * requestTimeout + Double(attempts - 1) * maximumBackoff + 10
     }
 
     /// Delay before attempt `attempt` (2, 3, …): exponential with jitter in [50%, 100%].

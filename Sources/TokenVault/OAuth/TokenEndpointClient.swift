@@ -21,13 +21,19 @@ struct TokenEndpointClient: Sendable {
         let attempts: Int
     }
 
-    func refresh(provider: OAuthProvider, refreshToken: Secret, maximumAttempts: Int) async -> GrantResult {
+    /// Asked before each request: nil to send it, or the error to end the grant with instead (the request is then
+    /// not made, and not counted in ``GrantResult/attempts``).
+    typealias BeforeAttempt = @Sendable (_ attempt: Int) async -> VaultError?
+
+    func refresh(
+        provider: OAuthProvider, refreshToken: Secret, maximumAttempts: Int, beforeAttempt: BeforeAttempt? = nil
+    ) async -> GrantResult {
         var form = FormBody()
         form.append("grant_type", "refresh_token")
         form.append("refresh_token", secret: refreshToken)
         return await grant(
             provider: provider, form: form, kind: "refresh", fallbackRefreshToken: refreshToken,
-            maximumAttempts: maximumAttempts)
+            maximumAttempts: maximumAttempts, beforeAttempt: beforeAttempt)
     }
 
     func exchange(provider: OAuthProvider, code: Secret) async -> GrantResult {
@@ -42,7 +48,8 @@ struct TokenEndpointClient: Sendable {
     }
 
     private func grant(
-        provider: OAuthProvider, form: FormBody, kind: String, fallbackRefreshToken: Secret?, maximumAttempts: Int
+        provider: OAuthProvider, form: FormBody, kind: String, fallbackRefreshToken: Secret?, maximumAttempts: Int,
+        beforeAttempt: BeforeAttempt? = nil
     ) async -> GrantResult {
         var form = form
         var headers = [("Content-Type", "application/x-www-form-urlencoded"), ("Accept", "application/json")]
@@ -64,6 +71,9 @@ struct TokenEndpointClient: Sendable {
             attempt += 1
             if attempt > 1 {
                 try? await Task.sleep(nanoseconds: UInt64(policy.backoff(beforeAttempt: attempt) * 1_000_000_000))
+            }
+            if let beforeAttempt, let stop = await beforeAttempt(attempt) {
+                return GrantResult(outcome: .failed(stop), attempts: attempt - 1)
             }
             let classified = await send(request, provider: provider, kind: kind, fallback: fallbackRefreshToken)
             switch classified {

@@ -31,4 +31,11 @@ final class RefreshFlights: Sendable {
             throw VaultError(.providerError, "the refresh failed (\(type(of: error))).", underlying: error)
         }
     }
+
+    /// Waits for every refresh in flight to end (each is bounded by the refresh policy), so that a provider's
+    /// answer is written before the connections close.
+    func waitForAll() async {
+        let tasks = inFlight.withLock { Array($0.values) }
+        for task in tasks { _ = await task.result }
+    }
 }

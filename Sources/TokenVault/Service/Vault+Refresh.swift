@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 extension Vault {
     /// Single flight across processes: claims the row's refresh lease and refreshes, or waits for the process
@@ -7,33 +8,49 @@ extension Vault {
     func refreshWithLease(client: String, provider: String) async throws(VaultError) -> AccessToken {
         let endpointProvider = try providerConfiguration(provider)
         let policy = configuration.refreshPolicy
+        let window = endpointProvider.refreshRateLimit?.window ?? 3600
         let holder = UUID()
         let clock = ContinuousClock()
         let deadline = clock.now + .milliseconds(Int64(policy.waitTimeout * 1000))
         var state: RefreshState?  // nil until read: the first round claims at once
-        var heldAt: Int64?  // the row's version when this call saw another process's lease
+        var waitingSince: Int64?  // server time of the first claim that found another holder
         var delay = 0.02
         while true {
             if state?.leaseIsFree ?? true {
-                if let claimed = try await repository.claimRefreshLease(
-                    client: client, provider: provider, holder: holder, duration: policy.leaseDuration)
+                switch try await repository.claimRefreshLease(
+                    client: client, provider: provider, holder: holder, duration: policy.leaseDuration, window: window)
                 {
+                case .claimed(let claimed):
                     if let expired = state?.leaseRemaining {
                         logger.warning(
                             "took over a refresh lease that expired \(-expired) ms ago; its holder died or froze",
                             metadata: Self.metadata(client, provider, nil))
                     }
                     do throws(VaultError) {
-                        return try await refresh(
-                            holding: holder, row: claimed.row, provider: endpointProvider, client: client)
+                        switch try await refresh(
+                            holding: holder, state: claimed, provider: endpointProvider, client: client)
+                        {
+                        case .token(let token):
+                            return token
+                        case .leaseLost:
+                            // The database kept this call waiting past its lease, and another caller took the
+                            // refresh over before the provider was called: wait for that one instead.
+                            logger.warning(
+                                "lost the refresh lease before calling the provider; waiting for its new holder",
+                                metadata: Self.metadata(client, provider, nil))
+                            state = nil
+                            continue
+                        }
                     } catch {
-                        // Mostly already released by the statement that recorded the failure; this makes sure.
+                        // Usually released already, with the write that recorded the failure; this makes sure.
                         try? await repository.releaseRefreshLease(client: client, provider: provider, holder: holder)
                         throw error
                     }
+                case .held(let at):
+                    if waitingSince == nil { waitingSince = at }
                 }
             }
-            let now = try await repository.refreshState(client: client, provider: provider)
+            let now = try await repository.refreshState(client: client, provider: provider, window: window)
             state = now
             if let row = now.row, let token = try openValidAccessToken(row) { return token }
             if let row = now.row, row.needsReauthorization {
@@ -42,22 +59,20 @@ extension Vault {
             if now.row == nil && endpointProvider.fallbackRefreshToken == nil {
                 throw Self.noTokens(client: client, provider: provider)
             }
-            if now.leaseRemaining == nil, let heldAt, let row = now.row, row.version != heldAt,
-                let failure = row.lastRefreshError
-            {
-                // The holder released its lease after recording a failure: report it rather than call again.
+            if now.leaseRemaining == nil, let waitingSince, let failedAt = now.lastFailureAt, failedAt >= waitingSince {
+                // The holder released its lease after recording a failure while this call waited: report it
+                // rather than call the provider again.
                 throw VaultError(
                     .providerError,
                     "another process refreshed the token of client '\(client)', provider '\(provider)' at the same "
-                        + "time, and its refresh failed: \(failure)")
+                        + "time, and its refresh failed: \(now.row?.lastRefreshError ?? "no reason recorded")")
             }
             if !now.leaseIsFree {
-                if heldAt == nil { heldAt = now.row?.version ?? 0 }
                 guard clock.now < deadline else {
                     throw VaultError(
                         .timedOut,
                         "another process has been refreshing the token of client '\(client)', provider "
-                            + "'\(provider)' for more than \(Int(policy.waitTimeout)) s; try again shortly.")
+                            + "'\(provider)' for more than \(Self.seconds(policy.waitTimeout)); try again shortly.")
                 }
                 try? await Task.sleep(for: .milliseconds(Int64(delay * 1000)))
                 delay = min(delay * 1.5, 0.25)
@@ -65,17 +80,30 @@ extension Vault {
         }
     }
 
-    /// The refresh itself, by the holder of the lease: decides, calls the provider with nothing held, then writes
+    /// "3 s", or "0.5 s" below a second.
+    static func seconds(_ value: TimeInterval) -> String {
+        value >= 1 ? "\(Int(value)) s" : "\(value) s"
+    }
+
+    /// The refresh itself, by the holder of the lease: decides, calls the provider with nothing held (renewing the
+    /// lease and counting each request before it is sent, and calling only while the lease is held), then writes
     /// the result and releases the lease in one statement. When it throws, the caller releases the lease.
+    private enum HolderOutcome {
+        case token(AccessToken)
+        /// The lease expired before a request and another caller took it: nothing was sent, nothing recorded.
+        case leaseLost
+    }
+
     private func refresh(
-        holding holder: UUID, row: SealedRow?, provider endpointProvider: OAuthProvider, client: String
-    ) async throws(VaultError) -> AccessToken {
+        holding holder: UUID, state: RefreshState, provider endpointProvider: OAuthProvider, client: String
+    ) async throws(VaultError) -> HolderOutcome {
         let provider = endpointProvider.name
+        let row = state.row
         let stored = try row.map { (row) throws(VaultError) in try open(row) }
         if let stored, let token = validAccessToken(stored) {
             // Another process refreshed it just before this call claimed the lease.
             try? await repository.releaseRefreshLease(client: client, provider: provider, holder: holder)
-            return token
+            return .token(token)
         }
         if let row, row.needsReauthorization {
             throw Self.reauthorizationNeeded(client: client, provider: provider, reason: row.lastRefreshError)
@@ -83,28 +111,47 @@ extension Vault {
         guard let refreshToken = stored?.refreshToken ?? endpointProvider.fallbackRefreshToken else {
             throw Self.noTokens(client: client, provider: provider)
         }
-        let budget = try rateBudget(row: row, provider: endpointProvider, client: client)
-        if row != nil { try await repository.recordRefreshAttempt(client: client, provider: provider) }
+        let budget = try rateBudget(state.recentRequestAges, provider: endpointProvider, client: client)
 
+        let repository = self.repository
+        let policy = configuration.refreshPolicy
+        let window = endpointProvider.refreshRateLimit?.window ?? 3600
+        let leaseLost = LeaseLost()
         let result = await endpoint.refresh(
-            provider: endpointProvider, refreshToken: refreshToken, maximumAttempts: budget)
-        let extraAttempts = row == nil ? result.attempts : max(0, result.attempts - 1)
+            provider: endpointProvider, refreshToken: refreshToken, maximumAttempts: budget
+        ) { _ in
+            do throws(VaultError) {
+                if try await repository.recordRefreshAttempt(
+                    client: client, provider: provider, holder: holder, duration: policy.leaseDuration,
+                    window: window)
+                {
+                    return nil
+                }
+                leaseLost.set()
+                return VaultError(.timedOut, "the refresh lease expired before the request")  // not shown: see below
+            } catch {
+                return error
+            }
+        }
         switch result.outcome {
+        case .failed where leaseLost.isSet:
+            // Lost before the first request or a retry (the answers so far were failures): the new holder asks.
+            return .leaseLost
         case .success(let tokens):
             let sealed = try sealer.sealRow(tokens, client: client, provider: provider)
             let written =
                 if let row {
-                    try await storeRefreshed(
-                        sealed, over: row, using: refreshToken, extraAttempts: extraAttempts, holder: holder)
+                    try await storeRefreshed(sealed, over: row, using: refreshToken, holder: holder)
                 } else {
-                    try await repository.insertRefreshed(sealed, attempts: extraAttempts, holder: holder)
+                    try await repository.insertRefreshed(sealed, holder: holder)
                 }
             guard let written else {
+                try? await repository.releaseRefreshLease(client: client, provider: provider, holder: holder)
                 logger.warning(
                     "new tokens were stored during the refresh; keeping them",
                     metadata: Self.metadata(client, provider, nil))
                 let current = try await fetch(client: client, provider: provider)
-                if let token = validAccessToken(current) { return token }
+                if let token = validAccessToken(current) { return .token(token) }
                 throw VaultError(
                     .conflict,
                     "the tokens of client '\(client)', provider '\(provider)' were replaced while refreshing; try "
@@ -114,73 +161,92 @@ extension Vault {
                 "refreshed access token",
                 metadata: Self.metadata(client, provider, sealed.keyID).merging(
                     [LogKey.version: "\(written.version)", LogKey.attempts: "\(result.attempts)"]) { $1 })
-            return AccessToken(
-                value: tokens.accessToken!, expiresAt: tokens.expiresAt, scopes: tokens.scopes ?? row?.scopes,
-                metadataJSON: written.metadataJSON, refreshed: true)
+            return .token(
+                AccessToken(
+                    value: tokens.accessToken!, expiresAt: tokens.expiresAt, scopes: tokens.scopes ?? row?.scopes,
+                    metadataJSON: written.metadataJSON, refreshed: true))
         case .refused(let code):
             let message = "the provider refused the refresh token (\(code))"
             try await recordFailure(
-                row: row, client: client, provider: provider, needsReauthorization: true, message: message,
-                extraAttempts: extraAttempts, holder: holder)
+                row: row, using: refreshToken, client: client, provider: provider, needsReauthorization: true,
+                message: message, holder: holder)
             logger.error(
                 "refresh token refused; the user must authorize again",
                 metadata: Self.metadata(client, provider, row?.keyID))
             throw Self.reauthorizationNeeded(client: client, provider: provider, reason: message)
         case .failed(let error):
             try await recordFailure(
-                row: row, client: client, provider: provider, needsReauthorization: false, message: error.message,
-                extraAttempts: extraAttempts, holder: holder)
+                row: row, using: refreshToken, client: client, provider: provider, needsReauthorization: false,
+                message: error.message, holder: holder)
             throw error
         }
     }
 
-    /// Writes refreshed tokens with a compare-and-set on the version read when the lease was claimed. When the
-    /// row changed meanwhile but still holds the refresh token this refresh used (a key rotation re-sealed it, or
-    /// a failure was recorded), the new tokens are written over the new version: they are the newest, and a
-    /// rotated refresh token must not be lost. When it holds another refresh token, someone stored newer tokens:
-    /// theirs win (nil).
+    /// Whether the lease was found lost before a request; set from the grant's callback.
+    private final class LeaseLost: Sendable {
+        private let lost = Mutex(false)
+        var isSet: Bool { lost.withLock { $0 } }
+        func set() { lost.withLock { $0 = true } }
+    }
+
+    /// Whether `row`, read again, still holds `refreshToken`: then it changed only around the refresh (a key
+    /// rotation re-sealed it, a failure was recorded), and the refresh's result belongs on it. Returns its version,
+    /// or nil when it holds another refresh token (someone stored newer tokens) or is gone.
+    private func versionHolding(_ refreshToken: Secret, row: SealedRow) async throws(VaultError) -> Int64? {
+        guard let current = try await repository.find(client: row.clientID, provider: row.provider),
+            try open(current).refreshToken == refreshToken
+        else { return nil }
+        return current.version
+    }
+
+    /// Writes refreshed tokens with a compare-and-set on the version read when the lease was claimed; when the row
+    /// changed meanwhile but still holds the refresh token this refresh used, over the new version: they are the
+    /// newest, and a rotated refresh token must not be lost. Nil when someone stored newer tokens.
     private func storeRefreshed(
-        _ sealed: SealedRow, over row: SealedRow, using refreshToken: Secret, extraAttempts: Int, holder: UUID
+        _ sealed: SealedRow, over row: SealedRow, using refreshToken: Secret, holder: UUID
     ) async throws(VaultError) -> (version: Int64, metadataJSON: String)? {
         var expected = row.version
         for _ in 0..<5 {
-            if let written = try await repository.storeRefreshed(
-                sealed, expectedVersion: expected, extraAttempts: extraAttempts, holder: holder)
-            {
+            if let written = try await repository.storeRefreshed(sealed, expectedVersion: expected, holder: holder) {
                 return written
             }
-            guard let current = try await repository.find(client: row.clientID, provider: row.provider),
-                try open(current).refreshToken == refreshToken
-            else { return nil }
-            expected = current.version
+            guard let version = try await versionHolding(refreshToken, row: row) else { return nil }
+            expected = version
         }
         return nil
     }
 
-    /// Records a failed refresh on the row (if any) and releases the lease.
+    /// Records a failed refresh on the row (as `storeRefreshed`, over a new version that still holds the refresh
+    /// token used) and releases the lease.
     private func recordFailure(
-        row: SealedRow?, client: String, provider: String, needsReauthorization: Bool, message: String,
-        extraAttempts: Int, holder: UUID
+        row: SealedRow?, using refreshToken: Secret, client: String, provider: String, needsReauthorization: Bool,
+        message: String, holder: UUID
     ) async throws(VaultError) {
         if let row {
-            try await repository.recordRefreshFailure(
-                client: row.clientID, provider: row.provider, expectedVersion: row.version,
-                needsReauthorization: needsReauthorization, message: message, extraAttempts: extraAttempts,
-                holder: holder)
-        } else {
-            try await repository.releaseRefreshLease(client: client, provider: provider, holder: holder)
+            var expected = row.version
+            for _ in 0..<5 {
+                if try await repository.recordRefreshFailure(
+                    client: row.clientID, provider: row.provider, expectedVersion: expected,
+                    needsReauthorization: needsReauthorization, message: message, holder: holder)
+                {
+                    return
+                }
+                guard let version = try await versionHolding(refreshToken, row: row) else { break }
+                expected = version
+            }
         }
+        try await repository.releaseRefreshLease(client: client, provider: provider, holder: holder)
     }
 
-    /// How many requests the provider's rate limit still allows; throws `.rateLimited` when none.
-    private func rateBudget(row: SealedRow?, provider: OAuthProvider, client: String) throws(VaultError) -> Int {
+    /// How many requests the provider's rate limit still allows, from the ages of the recent requests (server
+    /// clock, so a host whose clock is off cannot bypass it); throws `.rateLimited` when none.
+    private func rateBudget(_ ages: [Double], provider: OAuthProvider, client: String) throws(VaultError) -> Int {
         let attempts = configuration.refreshPolicy.attempts
         guard let limit = provider.refreshRateLimit else { return attempts }
-        let now = Date().timeIntervalSince1970
-        let recent = (row?.refreshHistory ?? []).filter { $0 > now - limit.window }.sorted()
+        let recent = ages.filter { $0 < limit.window }.sorted(by: >)  // oldest first
         let left = limit.count - recent.count
         guard left > 0 else {
-            let wait = Int((recent[recent.count - limit.count] + limit.window - now).rounded(.up))
+            let wait = Int((limit.window - recent[recent.count - limit.count]).rounded(.up))
             throw VaultError(
                 .rateLimited,
                 "refreshing now would exceed \(provider.name)'s limit of \(limit.count) refreshes per refresh token "

@@ -54,8 +54,12 @@ public final class Vault: Sendable, CustomReflectable {
         Mirror(self, children: ["configuration": configuration], displayStyle: .class)
     }
 
-    /// Closes the database connections. The vault cannot be used afterwards.
+    /// Waits for the refreshes in flight to end (at most as long as the refresh policy lets a refresh take), then
+    /// closes the database connections. The vault cannot be used afterwards.
     public func shutdown() async {
+        // A refresh whose provider already answered must be able to write the answer (a rotated refresh token
+        // exists nowhere else): refreshes in flight end first; each is bounded by the refresh policy.
+        await flights.waitForAll()
         await repository.shutdown()
     }
 

@@ -63,6 +63,14 @@ enum Migrations {
                 );
                 COMMENT ON TABLE token_vault_refresh_leases IS
                     'token-vault: who is refreshing which token at its provider, until when (docs/refresh.md)';
+                CREATE TABLE token_vault_fallback_refreshes (
+                    provider text PRIMARY KEY,
+                    refresh_history timestamptz[] NOT NULL DEFAULT '{}'
+                );
+                COMMENT ON TABLE token_vault_fallback_refreshes IS
+                    'token-vault: requests made with a provider''s fallback refresh token for a client with no row yet, '
+                    'for its rate limit';
+                ALTER TABLE oauth_tokens ADD COLUMN last_refresh_failed_at timestamptz;
                 """),
     ]
 

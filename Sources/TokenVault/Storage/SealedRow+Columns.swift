@@ -7,12 +7,6 @@ extension SealedRow {
         needs_reauthorization, last_refresh_error, last_refreshed_at
         """
 
-    /// `columns` and the refresh history, as comma-separated microseconds since 1970.
-    static let refreshColumns = """
-        \(columns), array_to_string(ARRAY(SELECT (extract(epoch FROM t) * 1000000)::bigint \
-        FROM unnest(refresh_history) t), ',')
-        """
-
     package init(result: PGResult, row: Int) {
         var access: SealedValue?
         if let ciphertext = result.bytes(row, 2), let nonce = result.bytes(row, 3) {
@@ -29,9 +23,6 @@ extension SealedRow {
         needsReauthorization = result.bool(row, 13) ?? false
         lastRefreshError = result.string(row, 14)
         lastRefreshedAt = result.timestamp(row, 15)
-        if result.columnCount > 16, let history = result.string(row, 16) {
-            refreshHistory = history.split(separator: ",").compactMap { Double($0).map { $0 / 1_000_000 } }
-        }
     }
 }
 

@@ -1,80 +1,117 @@
 import Foundation
 
-/// What the refresh path sees of a row: the row with its refresh history (nil when none is stored), and the
-/// refresh lease on it, if someone holds one.
+/// What the refresh path sees of a row, read in one statement, with every time on the database server's clock.
 struct RefreshState: Sendable {
+    /// The row; nil when none is stored (a fallback refresh token may still apply).
     var row: SealedRow?
-    /// Milliseconds until the current lease expires (negative once expired); nil when nobody holds one.
+    /// Milliseconds until the current lease expires (0 or less once expired); nil when nobody holds one.
     var leaseRemaining: Int64?
+    /// How long ago, in seconds, each request to the provider within the rate limit's window was made: the row's
+    /// history, or with no row the provider's fallback refresh token's.
+    var recentRequestAges: [Double]
+    /// When the last failed refresh was recorded on the row, in microseconds since 1970 (server clock).
+    var lastFailureAt: Int64?
 
     /// Whether a caller may claim the lease now.
     var leaseIsFree: Bool { (leaseRemaining ?? 0) <= 0 }
 }
 
+/// How a claim of the refresh lease ended.
+enum LeaseClaim: Sendable {
+    /// Claimed: the row as read after the claim.
+    case claimed(RefreshState)
+    /// Another holder's lease is live; `at` is when the claim was tried, in microseconds since 1970 (server clock).
+    case held(at: Int64)
+}
+
 /// The refresh lease: single flight across processes without holding a connection or a transaction while the
 /// provider is called (docs/refresh.md).
 ///
-/// A caller claims `token_vault_refresh_leases`'s row for (client, provider) with one autocommit statement, calls
-/// the provider with nothing held, and writes the result and releases the lease in one statement, with a
-/// compare-and-set on the token row's version. Others poll `refreshState` until the token changes or the lease
-/// is released or expires. Every statement is short and stands alone, so that this works behind a transaction
-/// pooler too.
+/// A caller claims `token_vault_refresh_leases`'s row for (client, provider) with one autocommit statement. Before
+/// each request to the provider it renews the lease and counts the request in one statement, and calls only if it
+/// still holds the lease. It writes the result and releases the lease in one statement, with a compare-and-set on
+/// the token row's version; the lease is released only if the write happened. Others poll `refreshState` until the
+/// token changes or the lease is released or expires. Every statement stands alone, so that this works behind a
+/// transaction pooler too.
 extension TokenRepository {
-    /// `SealedRow.refreshColumns` of the row, and the lease's remaining milliseconds, in one statement. Works when
-    /// there is no row (a fallback refresh token) by starting from a one-row VALUES.
+    /// The row, the lease's remaining milliseconds, the recent requests' ages and the last failure, in one
+    /// statement. Works when there is no row (a fallback refresh token) by starting from a one-row VALUES.
+    /// `$3`: the rate limit's window in milliseconds.
     private static let stateSQL = """
-        SELECT \(SealedRow.refreshColumns),
+        SELECT \(SealedRow.columns),
             (SELECT (extract(epoch FROM l.expires_at - now()) * 1000)::bigint FROM token_vault_refresh_leases l
-             WHERE l.client_id = $1 AND l.provider = $2)
+             WHERE l.client_id = $1 AND l.provider = $2),
+            array_to_string(ARRAY(
+                SELECT (extract(epoch FROM now() - t) * 1000)::bigint
+                FROM unnest(CASE WHEN client_id IS NULL THEN
+                    (SELECT f.refresh_history FROM token_vault_fallback_refreshes f WHERE f.provider = $2)
+                    ELSE refresh_history END) t
+                WHERE t > now() - $3::bigint * interval '1 millisecond'), ','),
+            (extract(epoch FROM last_refresh_failed_at) * 1000000)::bigint
         FROM (VALUES (1)) AS one(x) LEFT JOIN oauth_tokens ON client_id = $1 AND provider = $2
         """
 
-    /// The row and its lease as they are now.
-    func refreshState(client: String, provider: String) async throws(VaultError) -> RefreshState {
+    /// The row and its lease as they are now. `window`: the provider's rate-limit window, in seconds.
+    func refreshState(
+        client: String, provider: String, window: TimeInterval
+    ) async throws(VaultError)
+        -> RefreshState
+    {
         try await pool.withConnection(idempotent: true) { connection in
-            try Self.state(on: connection, client: client, provider: provider)
+            try Self.state(on: connection, client: client, provider: provider, window: window)
         }
     }
 
     private static func state(
-        on connection: PGConnection, client: String, provider: String
-    ) throws(VaultError)
-        -> RefreshState
-    {
-        let result = try connection.query(stateSQL, [.text(client), .text(provider)])
+        on connection: PGConnection, client: String, provider: String, window: TimeInterval
+    ) throws(VaultError) -> RefreshState {
+        let result = try connection.query(
+            stateSQL, [.text(client), .text(provider), .text(String(Int64(window * 1000)))])
         let row = result.string(0, 0) == nil ? nil : SealedRow(result: result, row: 0)
-        return RefreshState(row: row, leaseRemaining: result.integer(0, 17))
+        let ages = (result.string(0, 17) ?? "").split(separator: ",").compactMap { Double($0).map { $0 / 1000 } }
+        return RefreshState(
+            row: row, leaseRemaining: result.integer(0, 16), recentRequestAges: ages,
+            lastFailureAt: result.integer(0, 18))
     }
 
     /// Claims the refresh lease for `holder` if it is free (no lease, an expired one, or `holder`'s own), then
-    /// reads the row. Returns nil when someone else holds it.
+    /// reads the row.
     ///
     /// The row is read by a second statement, after the claim: under READ COMMITTED it then sees everything the
-    /// previous holder committed with its release (a read in the claiming statement would not, and would
-    /// refresh a token that was just refreshed).
+    /// previous holder committed with its release (a read in the claiming statement would not, and would refresh a
+    /// token that was just refreshed). If that read fails, the lease is released again.
     func claimRefreshLease(
-        client: String, provider: String, holder: UUID, duration: TimeInterval
-    ) async throws(VaultError) -> RefreshState? {
+        client: String, provider: String, holder: UUID, duration: TimeInterval, window: TimeInterval
+    ) async throws(VaultError) -> LeaseClaim {
         let parameters: [SQLValue] = [
             .text(client), .text(provider), .text(holder.uuidString), .text(String(Int64(duration * 1000))),
         ]
         // Idempotent: a retry after a dropped connection finds its own lease and claims it again.
-        return try await pool.withConnection(idempotent: true) { connection in
-            let claim = try connection.query(
+        let claimed = try await pool.withConnection(idempotent: true) { connection -> (Bool, Int64) in
+            let result = try connection.query(
                 """
-                INSERT INTO token_vault_refresh_leases AS l (client_id, provider, holder, expires_at)
-                VALUES ($1, $2, $3::uuid, now() + $4::bigint * interval '1 millisecond')
-                ON CONFLICT (client_id, provider) DO UPDATE
-                    SET holder = EXCLUDED.holder, claimed_at = now(), expires_at = EXCLUDED.expires_at
-                    WHERE l.expires_at <= now() OR l.holder = EXCLUDED.holder
-                RETURNING 1
+                WITH claim AS (
+                    INSERT INTO token_vault_refresh_leases AS l (client_id, provider, holder, expires_at)
+                    VALUES ($1, $2, $3::uuid, now() + $4::bigint * interval '1 millisecond')
+                    ON CONFLICT (client_id, provider) DO UPDATE
+                        SET holder = EXCLUDED.holder, claimed_at = now(), expires_at = EXCLUDED.expires_at
+                        WHERE l.expires_at <= now() OR l.holder = EXCLUDED.holder
+                    RETURNING 1
+                )
+                SELECT EXISTS (SELECT FROM claim), (extract(epoch FROM now()) * 1000000)::bigint
                 """, parameters)
-            guard claim.rowCount == 1 else { return nil }
-            return try Self.state(on: connection, client: client, provider: provider)
+            return (result.bool(0, 0) ?? false, result.integer(0, 1) ?? 0)
+        }
+        guard claimed.0 else { return .held(at: claimed.1) }
+        do {
+            return .claimed(try await refreshState(client: client, provider: provider, window: window))
+        } catch {
+            try? await releaseRefreshLease(client: client, provider: provider, holder: holder)
+            throw error
         }
     }
 
-    /// Releases `holder`'s lease without writing the row (the refresh was not needed, or not allowed).
+    /// Releases `holder`'s lease without writing the row (the refresh was not needed, not allowed, or lost).
     func releaseRefreshLease(client: String, provider: String, holder: UUID) async throws(VaultError) {
         try await pool.withConnection(idempotent: true) { connection in
             _ = try connection.query(
@@ -83,114 +120,144 @@ extension TokenRepository {
         }
     }
 
-    /// Counts one request to the provider in the row's history before it is made, so that a process killed
-    /// during the request still used up its share of the provider's rate limit. Leaves `version` alone: the
-    /// refresh's compare-and-set compares with the version it read.
-    func recordRefreshAttempt(client: String, provider: String) async throws(VaultError) {
-        try await pool.withConnection(idempotent: false) { connection in
+    /// Before a request to the provider: counts the request in the row's history (with no row, in the provider's
+    /// fallback history), then renews `holder`'s lease for `duration` seconds from the moment of the renewal.
+    /// Returns whether `holder` still holds the lease: when not, it expired while the database kept this call
+    /// waiting, and another caller has taken the refresh over, so the request must not be made.
+    ///
+    /// Counted before it is sent, so that a process killed during the request (or a crash loop) still uses up its
+    /// share of the provider's rate limit. History older than `window` (at least an hour) is dropped. Two
+    /// statements, the renewal last and timed with `clock_timestamp()`: a renewal made before a wait for a row lock
+    /// in the same statement would date from before the wait.
+    func recordRefreshAttempt(
+        client: String, provider: String, holder: UUID, duration: TimeInterval, window: TimeInterval
+    ) async throws(VaultError) -> Bool {
+        let window = String(Int64(max(window, 3600) * 1000))
+        let lease: [SQLValue] = [
+            .text(client), .text(provider), .text(holder.uuidString), .text(String(Int64(duration * 1000))),
+        ]
+        // Not retried: a second run would count the request twice.
+        return try await pool.withConnection(idempotent: false) { connection in
             _ = try connection.query(
                 """
-                UPDATE oauth_tokens SET refresh_history = \(Self.history(attemptsParameter: "1"))
-                WHERE client_id = $1 AND provider = $2
-                """, [.text(client), .text(provider)])
+                WITH counted AS (
+                    UPDATE oauth_tokens SET refresh_history = \(Self.recent("refresh_history", "$3")) || now()
+                    WHERE client_id = $1 AND provider = $2
+                    RETURNING 1
+                )
+                INSERT INTO token_vault_fallback_refreshes AS f (provider, refresh_history)
+                SELECT $2, ARRAY[now()] WHERE NOT EXISTS (SELECT FROM counted)
+                ON CONFLICT (provider) DO UPDATE SET refresh_history = \(Self.recent("f.refresh_history", "$3")) || now()
+                """, [.text(client), .text(provider), .text(window)])
+            let renewed = try connection.query(
+                """
+                UPDATE token_vault_refresh_leases
+                SET expires_at = clock_timestamp() + $4::bigint * interval '1 millisecond'
+                WHERE client_id = $1 AND provider = $2 AND holder = $3::uuid
+                RETURNING 1
+                """, lease)
+            return renewed.rowCount == 1
         }
     }
 
-    // The three writes below are retried once on a dropped connection: each is a compare-and-set (on the version,
-    // or ON CONFLICT DO NOTHING), so a second run after a first that was applied changes nothing and reports the
-    // row as changed; the caller then finds its own tokens in it. Losing the answer of a provider that rotates
-    // refresh tokens would cost the account.
+    /// `history` without the entries older than `$window` milliseconds.
+    private static func recent(_ history: String, _ window: String) -> String {
+        "ARRAY(SELECT t FROM unnest(\(history)) t WHERE t > now() - \(window)::bigint * interval '1 millisecond')"
+    }
 
-    /// A statement's `WITH` clause that releases `holder`'s lease in the same statement as the write.
-    private static func releasing(_ holder: String) -> String {
+    // The writes below are compare-and-sets that release the lease only when they wrote, in the same statement: a
+    // write that lost leaves the lease held, so that the caller can look at the row and write again, or release.
+    // They are retried once on a dropped connection: a second run after a first that was applied changes nothing
+    // and reports the row as changed; the caller then finds its own tokens in it. Losing the answer of a provider
+    // that rotates refresh tokens would cost the account.
+
+    /// `WITH written AS (…)` followed by the release of `holder`'s lease if `written` returned a row.
+    private static func releasing(_ holder: String, after write: String) -> String {
         """
-        WITH released AS (
-            DELETE FROM token_vault_refresh_leases WHERE client_id = $1 AND provider = $2 AND holder = \(holder)::uuid
+        WITH written AS (
+        \(write)
+        ), released AS (
+            DELETE FROM token_vault_refresh_leases
+            WHERE client_id = $1 AND provider = $2 AND holder = \(holder)::uuid AND EXISTS (SELECT FROM written)
         )
         """
     }
 
-    /// Writes refreshed tokens if the row is still at `expectedVersion`, and releases the lease. Returns the new
-    /// version and metadata, or nil when someone else wrote the row meanwhile (compare-and-set lost; the lease
-    /// is released all the same). `attempts` are the requests beyond the one `recordRefreshAttempt` counted.
+    /// Writes refreshed tokens if the row is still at `expectedVersion`, and then releases the lease. Returns the
+    /// new version and metadata, or nil when someone else wrote the row meanwhile (the lease is then still held).
     func storeRefreshed(
-        _ row: SealedRow, expectedVersion: Int64, extraAttempts: Int, holder: UUID
+        _ row: SealedRow, expectedVersion: Int64, holder: UUID
     ) async throws(VaultError) -> (version: Int64, metadataJSON: String)? {
         let parameters =
-            Self.upsertParameters(row) + [
-                .text(String(expectedVersion)), .text(String(extraAttempts)), .text(holder.uuidString),
-            ]
+            Self.upsertParameters(row) + [.text(String(expectedVersion)), .text(holder.uuidString)]
         return try await pool.withConnection(idempotent: true) { connection in
             let result = try connection.query(
-                """
-                \(Self.releasing("$13"))
-                UPDATE oauth_tokens SET
-                    access_token_ciphertext = $3, access_token_nonce = $4,
-                    refresh_token_ciphertext = $5, refresh_token_nonce = $6, key_id = $7,
-                    token_expiry = \(timestampFromMicroseconds("$8")), scopes = coalesce($9, scopes),
-                    metadata = metadata || $10::jsonb,
-                    needs_reauthorization = false, last_refresh_error = NULL, last_refreshed_at = now(),
-                    refresh_history = \(Self.history(attemptsParameter: "$12")),
-                    updated_at = now(), version = version + 1
-                WHERE client_id = $1 AND provider = $2 AND version = $11::bigint
-                RETURNING version, metadata::text
-                """, parameters)
+                Self.releasing(
+                    "$12",
+                    after: """
+                        UPDATE oauth_tokens SET
+                            access_token_ciphertext = $3, access_token_nonce = $4,
+                            refresh_token_ciphertext = $5, refresh_token_nonce = $6, key_id = $7,
+                            token_expiry = \(timestampFromMicroseconds("$8")), scopes = coalesce($9, scopes),
+                            metadata = metadata || $10::jsonb,
+                            needs_reauthorization = false, last_refresh_error = NULL, last_refreshed_at = now(),
+                            updated_at = now(), version = version + 1
+                        WHERE client_id = $1 AND provider = $2 AND version = $11::bigint
+                        RETURNING version, metadata::text AS metadata
+                        """) + "SELECT version, metadata FROM written", parameters)
             guard result.rowCount == 1 else { return nil }
             return (result.integer(0, 0) ?? 0, result.string(0, 1) ?? "{}")
         }
     }
 
-    /// Inserts tokens obtained with a fallback refresh token, unless a row appeared meanwhile (then nil), and
-    /// releases the lease.
+    /// Inserts tokens obtained with a fallback refresh token, unless a row appeared meanwhile (then nil, the lease
+    /// still held), and releases the lease. The row inherits the fallback token's request history.
     func insertRefreshed(
-        _ row: SealedRow, attempts: Int, holder: UUID
+        _ row: SealedRow, holder: UUID
     ) async throws(VaultError) -> (version: Int64, metadataJSON: String)? {
-        let parameters = Self.upsertParameters(row) + [.text(String(attempts)), .text(holder.uuidString)]
+        let parameters = Self.upsertParameters(row) + [.text(holder.uuidString)]
         return try await pool.withConnection(idempotent: true) { connection in
             let result = try connection.query(
-                """
-                \(Self.releasing("$12"))
-                INSERT INTO oauth_tokens (client_id, provider, access_token_ciphertext, access_token_nonce,
-                    refresh_token_ciphertext, refresh_token_nonce, key_id, token_expiry, scopes, metadata,
-                    last_refreshed_at, refresh_history)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, \(timestampFromMicroseconds("$8")), $9, $10::jsonb, now(),
-                    array_fill(now(), ARRAY[$11::integer]))
-                ON CONFLICT (client_id, provider) DO NOTHING
-                RETURNING version, metadata::text
-                """, parameters)
+                Self.releasing(
+                    "$11",
+                    after: """
+                        INSERT INTO oauth_tokens (client_id, provider, access_token_ciphertext, access_token_nonce,
+                            refresh_token_ciphertext, refresh_token_nonce, key_id, token_expiry, scopes, metadata,
+                            last_refreshed_at, refresh_history)
+                        VALUES ($1, $2, $3, $4, $5, $6, $7, \(timestampFromMicroseconds("$8")), $9, $10::jsonb, now(),
+                            coalesce((SELECT refresh_history FROM token_vault_fallback_refreshes WHERE provider = $2),
+                                '{}'))
+                        ON CONFLICT (client_id, provider) DO NOTHING
+                        RETURNING version, metadata::text AS metadata
+                        """) + "SELECT version, metadata FROM written", parameters)
             guard result.rowCount == 1 else { return nil }
             return (result.integer(0, 0) ?? 0, result.string(0, 1) ?? "{}")
         }
     }
 
     /// Records a failed refresh (and, when the provider refused the refresh token, that the user must authorize
-    /// again) if the row is still at `expectedVersion`, and releases the lease.
+    /// again) if the row is still at `expectedVersion`, and then releases the lease. Returns false when someone
+    /// else wrote the row meanwhile (the lease is then still held).
     func recordRefreshFailure(
         client: String, provider: String, expectedVersion: Int64, needsReauthorization: Bool, message: String,
-        extraAttempts: Int, holder: UUID
-    ) async throws(VaultError) {
+        holder: UUID
+    ) async throws(VaultError) -> Bool {
         try await pool.withConnection(idempotent: true) { connection in
-            _ = try connection.query(
-                """
-                \(Self.releasing("$7"))
-                UPDATE oauth_tokens SET
-                    needs_reauthorization = needs_reauthorization OR $3::boolean, last_refresh_error = $4,
-                    refresh_history = \(Self.history(attemptsParameter: "$5")),
-                    updated_at = now(), version = version + 1
-                WHERE client_id = $1 AND provider = $2 AND version = $6::bigint
-                """,
+            let result = try connection.query(
+                Self.releasing(
+                    "$6",
+                    after: """
+                        UPDATE oauth_tokens SET
+                            needs_reauthorization = needs_reauthorization OR $3::boolean, last_refresh_error = $4,
+                            last_refresh_failed_at = now(), updated_at = now(), version = version + 1
+                        WHERE client_id = $1 AND provider = $2 AND version = $5::bigint
+                        RETURNING 1
+                        """) + "SELECT EXISTS (SELECT FROM written)",
                 [
                     .text(client), .text(provider), .text(needsReauthorization ? "true" : "false"), .text(message),
-                    .text(String(extraAttempts)), .text(String(expectedVersion)), .text(holder.uuidString),
+                    .text(String(expectedVersion)), .text(holder.uuidString),
                 ])
+            return result.bool(0, 0) ?? false
         }
-    }
-
-    /// Requests made to the provider, appended to the history; entries older than an hour are dropped.
-    static func history(attemptsParameter: String) -> String {
-        """
-        ARRAY(SELECT t FROM unnest(refresh_history) t WHERE t > now() - interval '1 hour')
-            || array_fill(now(), ARRAY[\(attemptsParameter)::integer])
-        """
     }
 }

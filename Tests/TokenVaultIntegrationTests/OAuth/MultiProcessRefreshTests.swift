@@ -68,8 +68,8 @@ final class MultiProcessRefreshTests: DatabaseTestCase {
         let fixture = try await makeFixture(providers: [endpoint.zoho()])
         try await fixture.vault.store(expiredTokens(refresh: "rt-kill"), client: "victim", provider: "zoho_crm")
         let env = environment(fixture, endpoint)
-        // A 3 s request deadline and one attempt: the lease lasts 3 + 5 = 8 s.
-        let short = ["--client", "victim", "--provider", "zoho_crm", "--request-timeout", "3", "--attempts", "1"]
+        // A 2 s request deadline and one attempt: the lease lasts 2 + 10 = 12 s.
+        let short = ["--client", "victim", "--provider", "zoho_crm", "--request-timeout", "2", "--attempts", "1"]
 
         let claimed = Date()
         let (holder, _) = try launch("token-vault-test-stampede", short + ["--callers", "1"], environment: env)
@@ -89,8 +89,8 @@ final class MultiProcessRefreshTests: DatabaseTestCase {
         second.waitUntilExit()
         let elapsed = Date().timeIntervalSince(claimed)
         XCTAssertEqual(second.terminationStatus, 0, text)
-        XCTAssertGreaterThan(elapsed, 7, "the lease was honoured until it expired")
-        XCTAssertLessThan(elapsed, 16, "the expired lease was taken over within the lease time and a little more")
+        XCTAssertGreaterThan(elapsed, 11, "the lease was honoured until it expired")
+        XCTAssertLessThan(elapsed, 20, "the expired lease was taken over within the lease time and a little more")
         let tokens = Set(text.split(separator: "\n").map(String.init))
         XCTAssertEqual(tokens.count, 1, "the five callers shared one refresh")
         XCTAssertEqual(endpoint.startedCount, 2, "one request from the killed holder, one from its successor")

@@ -19,7 +19,11 @@ final class MigrationTests: DatabaseTestCase {
         endpoint.addRefreshToken("rt-upgrade")
         let fixture = try await makeFixture(providers: [endpoint.zoho()])
         try await AdminSQL.execute(
-            "DROP TABLE token_vault_refresh_leases; DELETE FROM token_vault_migrations WHERE version = 3",
+            """
+            DROP TABLE token_vault_refresh_leases, token_vault_fallback_refreshes;
+            ALTER TABLE oauth_tokens DROP COLUMN last_refresh_failed_at;
+            DELETE FROM token_vault_migrations WHERE version = 3
+            """,
             url: fixture.database.url)
         try await fixture.vault.store(expiredTokens(refresh: "rt-upgrade"), client: "a", provider: "zoho_crm")
         try await fixture.vault.store(sampleTokens(access: "1000.valid"), client: "b", provider: "zoho_crm")
@@ -63,6 +67,8 @@ final class MigrationTests: DatabaseTestCase {
                 "created_at", "updated_at", "version",
                 // Migration 2: refresh bookkeeping.
                 "needs_reauthorization", "last_refresh_error", "last_refreshed_at", "refresh_history",
+                // Migration 3: refresh leases.
+                "last_refresh_failed_at",
             ])
         let unique = try await fixture.sql(
             "SELECT indexdef FROM pg_indexes WHERE tablename = 'oauth_tokens' AND indexdef LIKE '%UNIQUE%(client_id, provider)%'"
