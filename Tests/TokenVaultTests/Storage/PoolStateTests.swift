@@ -194,7 +194,7 @@ final class PoolStateTests: XCTestCase {
         XCTAssertEqual(state.shutdown(), .shutDown(waiters: [], idle: []), "a second shutdown does nothing")
     }
 
-    /// Random interleavings of every event, as the pool's callers and cancellation handlers produce them, with a
+    /// Random interleavings of every event, as the pool's callers, cancellation handlers and deadlines produce them, with a
     /// model of what each caller holds; the invariants are checked after every step.
     func testRandomEventsKeepTheInvariants() {
         for seed in 1...200 as ClosedRange<UInt64> {
@@ -253,7 +253,7 @@ private struct Model {
     }
 
     mutating func step(allowShutdown: Bool) {
-        switch Int.random(in: 0..<9, using: &random) {
+        switch Int.random(in: 0..<10, using: &random) {
         case 0, 1:
             ask()
         case 2:
@@ -274,6 +274,8 @@ private struct Model {
                     perform(state.giveUpSlot())
                 }
             }
+        case 8:
+            if let id = (queued + Array(woken.keys)).randomElement(using: &random) { timeOut(id) }
         case 6, 7:
             if let connection = lent.randomElement(using: &random) {
                 lent.remove(connection)
@@ -356,6 +358,20 @@ private struct Model {
         } else if woken[id] != nil {
             woken[id]!.cancelled = true
             expectNothing(state.cancel(waiterID: id), "cancelling a waiter already granted")
+        }
+    }
+
+    /// A waiter's deadline passes (`connectionWaitTimeout`): a queued waiter leaves the queue with `.timedOut`; one
+    /// already granted something keeps it (its timer finds nothing).
+    private mutating func timeOut(_ id: Int) {
+        if let index = queued.firstIndex(of: id) {
+            let action = state.timeOut(waiterID: id)
+            guard case .resume(id, .timedOut) = action else {
+                return fail("the deadline of queued waiter \(id) gave \(action)")
+            }
+            queued.remove(at: index)
+        } else if woken[id] != nil {
+            expectNothing(state.timeOut(waiterID: id), "the deadline of a waiter already granted")
         }
     }
 
