@@ -104,8 +104,9 @@ package struct Sealer: Sendable {
                 guard let value = Self.openBox(access, subkey: accessSubkey) else {
                     return .failure(Self.authenticationFailure(key: key, context: accessContext))
                 }
-                openedAccess = Secret(storage: value)
-                guard openedAccess!.isValidUTF8 else { return .failure(Self.notText(key: key, context: accessContext)) }
+                let secret = Secret(storage: value)
+                guard secret.isValidUTF8 else { return .failure(Self.notText(key: key, context: accessContext)) }
+                openedAccess = secret
             }
             do throws(VaultError) { try Self.checkShape(refresh, refreshContext) } catch { return .failure(error) }
             guard let openedRefresh = Self.openBox(refresh, subkey: refreshSubkey) else {
