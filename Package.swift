@@ -87,6 +87,26 @@ let package = Package(
             dependencies: ["TokenVault"],
             path: "Sources/TokenVaultTestStampede"
         ),
+        // libFuzzer targets (Tests/Fuzz/README.md): not products, linked into nothing that ships. An ordinary build
+        // makes each a program that runs the inputs named on its command line once; `.ci/fuzz.sh` builds them with
+        // `-sanitize=fuzzer,address -D FUZZING` into .build-fuzz, where libFuzzer drives them.
+        .systemLibrary(name: "CLibFuzzer", path: "Tests/Fuzz/CLibFuzzer"),
+        .target(name: "TokenVaultFuzzSupport", dependencies: ["TokenVault", "CLibFuzzer"], path: "Tests/Fuzz/Support"),
+        .executableTarget(
+            name: "token-vault-fuzz-token-response",
+            dependencies: ["TokenVault", "TokenVaultFuzzSupport"],
+            path: "Tests/Fuzz/TokenResponse"
+        ),
+        .executableTarget(
+            name: "token-vault-fuzz-import-line",
+            dependencies: ["TokenVault", "TokenVaultFuzzSupport"],
+            path: "Tests/Fuzz/ImportLine"
+        ),
+        .executableTarget(
+            name: "token-vault-fuzz-open-row",
+            dependencies: ["TokenVault", "TokenVaultFuzzSupport"],
+            path: "Tests/Fuzz/OpenRow"
+        ),
         // Fast tests that need no database, no network and no subprocess: sealing and its vectors, keys and
         // keyrings, token endpoint classification over a scripted transport, errors, the bench's statistics.
         .testTarget(

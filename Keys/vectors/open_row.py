@@ -72,7 +72,7 @@ def context(field, provider, client_id):
 
 def open_field(key, field, provider, client_id, ct_hex, nonce_hex):
     column, nonce = bytes.fromhex(ct_hex), bytes.fromhex(nonce_hex)
-    if len(nonce) != 24 or len(column) < 17:
+    if len(nonce) != 24 or len(column) <= 17:  # 17 bytes would be an empty token, which is never stored
         raise ValueError("malformed ciphertext or nonce")
     if column[0] != 0x01:
         raise ValueError("unsupported format")
@@ -81,7 +81,10 @@ def open_field(key, field, provider, client_id, ct_hex, nonce_hex):
         plain = nacl.bindings.crypto_secretbox_open(column[1:], nonce, subkey)
     except nacl.exceptions.CryptoError:
         raise ValueError("authentication failed (data altered, moved, or wrong key)")
-    return plain.decode("utf-8")
+    try:  # a token is UTF-8 text; anything else was not sealed by token-vault
+        return plain.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError("malformed: the value opens but is not UTF-8 text")
 
 
 def open_row(keys, client_id, provider, key_id, a_ct, a_nonce, r_ct, r_nonce):

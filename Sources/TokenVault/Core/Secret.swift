@@ -45,6 +45,24 @@ public struct Secret: Sendable, Equatable, CustomStringConvertible, CustomDebugS
         lhs.storage.constantTimeEquals(rhs.storage)
     }
 
+    /// Whether the bytes are well-formed UTF-8, so that ``reveal()`` returns them unchanged. Checked on the bytes,
+    /// without making a `String`, which could not be wiped.
+    var isValidUTF8: Bool {
+        storage.withUnsafeBytes { bytes in
+            // Tokens are ASCII: that case is one pass over the bytes, with no decoding.
+            guard bytes.contains(where: { $0 >= 0x80 }) else { return true }
+            var iterator = bytes.makeIterator()
+            var decoder = UTF8()
+            while true {
+                switch decoder.decode(&iterator) {
+                case .scalarValue: continue
+                case .emptyInput: return true
+                case .error: return false
+                }
+            }
+        }
+    }
+
     public var description: String { "<redacted>" }
     public var debugDescription: String { "<redacted>" }
     public var customMirror: Mirror { Mirror(self, children: [], displayStyle: .struct) }

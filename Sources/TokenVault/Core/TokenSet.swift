@@ -76,6 +76,11 @@ extension TokenSet {
                     ? "the \(name) is empty."
                     : "the \(name) is \(count) bytes, more than the \(maximumTokenBytes) a token may have.")
         }
+        // Tokens are text: the row stores their UTF-8 bytes, and opening refuses anything else.
+        guard token.isValidUTF8 else {
+            throw VaultError(
+                .invalidInput, "the \(name) is not UTF-8 text; make its Secret from the token's String.")
+        }
     }
 
     static func metadataTooLarge(_ bytes: Int) -> VaultError {

@@ -31,7 +31,8 @@ public struct VaultError: Error, Sendable, Equatable, CustomStringConvertible, C
         public static let unknownKey = Code("unknownKey")
         /// A sealed value failed authentication: wrong row, wrong field, tampered or corrupted.
         public static let authenticationFailed = Code("authenticationFailed")
-        /// A sealed value does not have the stored format (wrong length, unknown format byte).
+        /// A sealed value does not have the stored format: a wrong length (17 bytes or fewer holds no token), an
+        /// unknown format byte, or a value that opens but is not UTF-8 text.
         public static let malformedCiphertext = Code("malformedCiphertext")
         /// No tokens are stored for the client and provider.
         public static let notFound = Code("notFound")

@@ -15,9 +15,9 @@ extension Sealer {
     }
 
     /// One field of a row that could not be opened, and why.
-    struct FieldFailure: Error {
-        let field: TokenField
-        let error: VaultError
+    package struct FieldFailure: Error {
+        package let field: TokenField
+        package let error: VaultError
     }
 
     /// Seals both tokens under the current key into a row ready to write: one store.
@@ -67,14 +67,14 @@ extension Sealer {
     }
 
     /// Opens both tokens of a row.
-    func openRow(_ row: SealedRow) throws(VaultError) -> (access: Secret?, refresh: Secret) {
+    package func openRow(_ row: SealedRow) throws(VaultError) -> (access: Secret?, refresh: Secret) {
         try openRow(
             access: row.accessToken, refresh: row.refreshToken, keyID: row.keyID, provider: row.provider,
             clientID: row.clientID)
     }
 
     /// Opens only the row's access token (nil when it has none); the refresh token stays sealed.
-    func openAccessToken(_ row: SealedRow) throws(VaultError) -> Secret? {
+    package func openAccessToken(_ row: SealedRow) throws(VaultError) -> Secret? {
         guard let sealed = row.accessToken else { return nil }
         return try open(
             sealed, keyID: row.keyID,
@@ -83,7 +83,7 @@ extension Sealer {
 
     /// Opens every secret of a row without caching its subkeys, wipes the plaintext at once, and returns the
     /// fields that failed (for `verify`).
-    func failures(opening row: SealedRow) -> [FieldFailure] {
+    package func failures(opening row: SealedRow) -> [FieldFailure] {
         var fields: [(TokenField, SealedValue)] = [(.refreshToken, row.refreshToken)]
         if let access = row.accessToken { fields.insert((.accessToken, access), at: 0) }
         var failures: [FieldFailure] = []

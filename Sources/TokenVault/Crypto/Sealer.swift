@@ -104,13 +104,17 @@ package struct Sealer: Sendable {
                 guard let value = Self.openBox(access, subkey: accessSubkey) else {
                     return .failure(Self.authenticationFailure(key: key, context: accessContext))
                 }
-                openedAccess = Secret(storage: value)
+                let secret = Secret(storage: value)
+                guard secret.isValidUTF8 else { return .failure(Self.notText(key: key, context: accessContext)) }
+                openedAccess = secret
             }
             do throws(VaultError) { try Self.checkShape(refresh, refreshContext) } catch { return .failure(error) }
             guard let openedRefresh = Self.openBox(refresh, subkey: refreshSubkey) else {
                 return .failure(Self.authenticationFailure(key: key, context: refreshContext))
             }
-            return .success((openedAccess, Secret(storage: openedRefresh)))
+            let refresh = Secret(storage: openedRefresh)
+            guard refresh.isValidUTF8 else { return .failure(Self.notText(key: key, context: refreshContext)) }
+            return .success((openedAccess, refresh))
         }
         return try opened.get()
     }
@@ -128,11 +132,17 @@ package struct Sealer: Sendable {
                 "\(location(context)) has a nonce of \(sealed.nonce.count) bytes, not \(Sodium.nonceBytes): the row "
                     + "is corrupted.")
         }
-        guard sealed.ciphertext.count >= Self.overhead else {
+        // A token is never empty, so a value of format byte and MAC alone (an empty token, sealed) is refused too.
+        guard sealed.ciphertext.count > Self.overhead else {
             throw VaultError(
                 .malformedCiphertext,
-                "\(location(context)) has a ciphertext of \(sealed.ciphertext.count) bytes, shorter than the "
-                    + "\(Self.overhead) bytes of format byte and MAC: the row is corrupted or truncated.")
+                sealed.ciphertext.count == Self.overhead
+                    ? "\(location(context)) has a ciphertext of \(Self.overhead) bytes, format byte and MAC with no "
+                        + "token: token-vault never stores an empty token, so the row is corrupted or was written by "
+                        + "another program. Store new tokens for it."
+                    : "\(location(context)) has a ciphertext of \(sealed.ciphertext.count) bytes, shorter than the "
+                        + "\(Self.overhead + 1) bytes of format byte, MAC and a token of at least one byte: the row is "
+                        + "corrupted or truncated.")
         }
         guard sealed.ciphertext[0] == Self.formatVersion else {
             throw VaultError(
@@ -163,7 +173,18 @@ package struct Sealer: Sendable {
         -> Secret
     {
         guard let opened else { throw authenticationFailure(key: key, context: context) }
-        return Secret(storage: opened)
+        let secret = Secret(storage: opened)
+        guard secret.isValidUTF8 else { throw notText(key: key, context: context) }
+        return secret
+    }
+
+    /// A value that authenticated but is not UTF-8: tokens are text (the format stores their UTF-8 bytes), and a
+    /// string made from other bytes would silently differ from what was sealed.
+    private static func notText(key: VaultKey, context: SealContext) -> VaultError {
+        VaultError(
+            .malformedCiphertext,
+            "\(location(context)) opened under key \(key.id) but is not UTF-8 text, which every token token-vault "
+                + "stores is: it was sealed by another program holding the key. Store new tokens for it.")
     }
 
     private static func authenticationFailure(key: VaultKey, context: SealContext) -> VaultError {

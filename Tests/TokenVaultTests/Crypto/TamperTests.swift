@@ -42,8 +42,9 @@ final class CryptoTamperTests: XCTestCase {
         for length in 0..<sealed.ciphertext.count {
             var tampered = sealed
             tampered.ciphertext = Array(sealed.ciphertext.prefix(length))
-            // Shorter than format byte + MAC cannot be a sealed value at all; longer ones fail the MAC.
-            let expected: VaultError.Code = length < Sealer.overhead ? .malformedCiphertext : .authenticationFailed
+            // Format byte + MAC and shorter cannot be a sealed token at all (tokens are never empty); longer ones
+            // fail the MAC.
+            let expected: VaultError.Code = length <= Sealer.overhead ? .malformedCiphertext : .authenticationFailed
             CryptoAssert.throwsVaultError(expected, secrets: [token]) { try open(sealer, tampered) }
         }
     }
