@@ -40,11 +40,21 @@ struct Import: AsyncParsableCommand {
             var imported = 0
             var skipped = 0
             var lineNumber = 0
-            while let line = readLine(strippingNewline: true) {
+            // Lines of at most TokenResponse.maximumBytes, read without ever holding a longer one whole.
+            var lines = LineReader()
+            while let next = try lines.next() {
                 lineNumber += 1
-                if line.allSatisfy({ $0.isWhitespace }) { continue }
                 do throws(VaultError) {
-                    let record = try ImportRecord.parse(line: Array(line.utf8))
+                    let line: [UInt8]
+                    switch next {
+                    case .text(let text): line = text
+                    case .tooLong(let length):
+                        throw VaultError(
+                            .invalidInput,
+                            "the line is \(length) bytes, more than the \(TokenResponse.maximumBytes) it may have.")
+                    }
+                    if line.allSatisfy({ [0x20, 0x09, 0x0d, 0x0b, 0x0c].contains($0) }) { continue }
+                    let record = try ImportRecord.parse(line: line)
                     dropped.formUnion(record.droppedFields)
                     batch.append(record)
                 } catch {

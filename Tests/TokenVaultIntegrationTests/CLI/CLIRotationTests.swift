@@ -224,6 +224,21 @@ final class CLIRotationTests: XCTestCase {
         XCTAssertTrue(noRefresh.stderr.contains("line 1: the token response has no refresh_token"), noRefresh.stderr)
     }
 
+    /// A line over 1 MiB (here 3 MiB) is refused by its length, read without holding it whole; with
+    /// --skip-invalid the import goes on after it.
+    func testImportRefusesAnOverlongLineAndCanSkipIt() throws {
+        let long = #"{"client_id":""# + String(repeating: "x", count: 3 << 20) + #""}"# + "\n"
+        let input = ndjson(1) + long + ndjson(1).replacingOccurrences(of: "c-", with: "e-")
+        let stopped = try oldCLI.run(["import"], stdin: input)
+        XCTAssertEqual(stopped.status, 65, stopped.stderr)
+        XCTAssertTrue(
+            stopped.stderr.contains("line 2: the line is 3145744 bytes, more than the 1048576"), stopped.stderr)
+        let skipped = try oldCLI.run(["import", "--skip-invalid"], stdin: input)
+        XCTAssertEqual(skipped.status, 0, skipped.stderr)
+        XCTAssertTrue(skipped.stdout.contains("imported 2 rows"), skipped.stdout)
+        XCTAssertTrue(skipped.stdout.contains("skipped 1 invalid line"), skipped.stdout)
+    }
+
     func testImportAcceptsNullScopeAndNullAccessToken() throws {
         let line = #"{"client_id":"n","provider":"zoho_crm","access_token":null,"refresh_token":"1000.r","scope":null}"#
         let result = try oldCLI.run(["import"], stdin: line + "\n")
