@@ -70,19 +70,85 @@ public struct ImportRecord: Sendable {
         return record
     }
 
+    /// An RFC 3339 timestamp (`2026-01-31T12:00:00Z`, `…:00.123456+01:00`), or psql's timestamptz output
+    /// (`2026-01-31 12:00:00.123456+00`); nil for anything else. At most 9 fractional digits.
+    ///
+    /// Parsed by hand: Foundation's `ISO8601DateFormatter` (ICU) crashes the process with SIGFPE on some inputs,
+    /// such as a fraction of fifty digits (found by the import-line fuzz target).
     static func parseDate(_ text: String) -> Date? {
-        let formatter = ISO8601DateFormatter()
-        if let date = formatter.date(from: text) { return date }
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let date = formatter.date(from: text) { return date }
-        // psql's timestamptz output: 2026-01-31 12:00:00.123456+00
-        let normalized = text.replacingOccurrences(of: " ", with: "T")
-        let withZone = normalized.hasSuffix("+00") ? normalized + ":00" : normalized
-        return formatter.date(from: withZone)
-            ?? {
-                formatter.formatOptions = [.withInternetDateTime]
-                return formatter.date(from: withZone)
-            }()
+        var bytes = Array(text.utf8)[...]
+        func number(_ digits: Int) -> Int? {
+            guard bytes.count >= digits else { return nil }
+            var value = 0
+            for byte in bytes.prefix(digits) {
+                guard (0x30...0x39).contains(byte) else { return nil }
+                value = value * 10 + Int(byte - 0x30)
+            }
+            bytes = bytes.dropFirst(digits)
+            return value
+        }
+        func expect(_ characters: String) -> Bool {
+            guard let first = bytes.first, characters.utf8.contains(first) else { return false }
+            bytes = bytes.dropFirst()
+            return true
+        }
+        guard let year = number(4), expect("-"), let month = number(2), expect("-"), let day = number(2),
+            expect("Tt "), let hour = number(2), expect(":"), let minute = number(2), expect(":"),
+            let second = number(2)
+        else { return nil }
+        var nanoseconds = 0
+        if expect(".") {
+            var digits = 0
+            while let byte = bytes.first, (0x30...0x39).contains(byte) {
+                digits += 1
+                guard digits <= 9 else { return nil }
+                nanoseconds = nanoseconds * 10 + Int(byte - 0x30)
+                bytes = bytes.dropFirst()
+            }
+            guard digits > 0 else { return nil }
+            for _ in digits..<9 { nanoseconds *= 10 }
+        }
+        var offset = 0
+        if expect("Zz") {
+            offset = 0
+        } else if let sign = bytes.first, sign == UInt8(ascii: "+") || sign == UInt8(ascii: "-") {
+            bytes = bytes.dropFirst()
+            guard let hours = number(2), hours <= 23 else { return nil }
+            var minutes = 0
+            if !bytes.isEmpty {
+                _ = expect(":")
+                guard let value = number(2), value <= 59 else { return nil }
+                minutes = value
+            }
+            offset = (hours * 60 + minutes) * 60 * (sign == UInt8(ascii: "+") ? 1 : -1)
+        } else {
+            return nil
+        }
+        guard bytes.isEmpty, (1...12).contains(month), day >= 1, day <= daysIn(month: month, year: year),
+            hour <= 23, minute <= 59, second <= 60
+        else { return nil }
+        let seconds =
+            daysSince1970(year: year, month: month, day: day) * 86_400 + hour * 3600 + minute * 60
+            + min(second, 59) - offset
+        return Date(timeIntervalSince1970: Double(seconds) + Double(nanoseconds) / 1e9)
+    }
+
+    private static func daysIn(month: Int, year: Int) -> Int {
+        switch month {
+        case 2: return year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) ? 29 : 28
+        case 4, 6, 9, 11: return 30
+        default: return 31
+        }
+    }
+
+    /// Days from 1970-01-01 to a date of the proleptic Gregorian calendar (Howard Hinnant's `days_from_civil`).
+    private static func daysSince1970(year: Int, month: Int, day: Int) -> Int {
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yearOfEra = y - era * 400
+        let dayOfYear = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
+        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
+        return era * 146_097 + dayOfEra - 719_468
     }
 }
 
