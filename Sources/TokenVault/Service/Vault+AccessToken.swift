@@ -30,6 +30,37 @@ extension Vault {
         }
     }
 
+    /// A valid access token for (client, provider) other than `rejected`: call it when an API answered HTTP 401 to
+    /// a token the vault handed out. The vault refreshes once, however many callers in however many processes
+    /// report the same rejected token at once; a token that was already replaced is never refreshed again.
+    ///
+    /// If the stored access token is no longer `rejected` (another caller's report, a refresh, or `store` replaced
+    /// it), that token is returned without calling the provider, as ``accessToken(client:provider:)`` would.
+    /// Otherwise the row is refreshed under the same single flight as `accessToken`, and callers waiting for it
+    /// accept the first token that is not `rejected`, or that a refresh stored after the report (a provider may
+    /// hand out the same value again).
+    ///
+    /// - Parameters:
+    ///   - client: the client (tenant, account) whose token was refused.
+    ///   - provider: the provider it was issued by, such as `zoho_crm`.
+    ///   - rejected: the access token the API refused; compared in constant time, never logged.
+    /// - Throws: as ``accessToken(client:provider:)``.
+    public func accessToken(
+        client: String, provider: String, replacing rejected: Secret
+    ) async throws(VaultError)
+        -> AccessToken
+    {
+        try Self.validate(client: client, provider: provider)
+        guard let row = try await repository.find(client: client, provider: provider) else {
+            return try await accessToken(client: client, provider: provider)
+        }
+        let rejection = Rejection(token: rejected, lastRefreshedAt: row.lastRefreshedAt)
+        if let token = try openValidAccessToken(row), rejection.accepts(token, row: row) { return token }
+        return try await flights.run(client: client, provider: provider) { () throws(VaultError) in
+            try await self.refreshWithLease(client: client, provider: provider, rejecting: rejection)
+        }
+    }
+
     /// Whether tokens are stored for (client, provider), or a fallback refresh token is configured for it.
     public func hasToken(client: String, provider: String) async throws(VaultError) -> Bool {
         try Self.validate(client: client, provider: provider)

@@ -1,11 +1,28 @@
 import Foundation
 import Synchronization
 
+/// An access token an API refused (HTTP 401), reported through ``Vault/accessToken(client:provider:replacing:)``:
+/// the refresh that follows must not hand it out again.
+struct Rejection: Sendable {
+    let token: Secret
+    /// When the row was last refreshed as the caller reported it.
+    let lastRefreshedAt: Double?
+
+    /// Whether `token`, read from `row`, may be handed out: it is another token, or a refresh stored it after the
+    /// report (a provider may issue the same value again).
+    func accepts(_ token: AccessToken, row: SealedRow) -> Bool {
+        !(token.value == self.token) || row.lastRefreshedAt != lastRefreshedAt
+    }
+}
+
 extension Vault {
     /// Single flight across processes: claims the row's refresh lease and refreshes, or waits for the process
     /// that holds it and returns its result (docs/refresh.md). No connection and no transaction is held while the
     /// provider is called, or while this call waits.
-    func refreshWithLease(client: String, provider: String) async throws(VaultError) -> AccessToken {
+    /// - Parameter rejection: a token an API refused, which this refresh must replace (nil: an expired token).
+    func refreshWithLease(
+        client: String, provider: String, rejecting rejection: Rejection? = nil
+    ) async throws(VaultError) -> AccessToken {
         let endpointProvider = try providerConfiguration(provider)
         let policy = configuration.refreshPolicy
         let window = endpointProvider.refreshRateLimit?.window ?? 3600
@@ -28,7 +45,8 @@ extension Vault {
                     }
                     do throws(VaultError) {
                         switch try await refresh(
-                            holding: holder, state: claimed, provider: endpointProvider, client: client)
+                            holding: holder, state: claimed, provider: endpointProvider, client: client,
+                            rejecting: rejection)
                         {
                         case .token(let token):
                             return token
@@ -52,7 +70,11 @@ extension Vault {
             }
             let now = try await repository.refreshState(client: client, provider: provider, window: window)
             state = now
-            if let row = now.row, let token = try openValidAccessToken(row) { return token }
+            if let row = now.row, let token = try openValidAccessToken(row),
+                rejection?.accepts(token, row: row) ?? true
+            {
+                return token
+            }
             if let row = now.row, row.needsReauthorization {
                 throw Self.reauthorizationNeeded(client: client, provider: provider, reason: row.lastRefreshError)
             }
@@ -95,12 +117,13 @@ extension Vault {
     }
 
     private func refresh(
-        holding holder: UUID, state: RefreshState, provider endpointProvider: OAuthProvider, client: String
+        holding holder: UUID, state: RefreshState, provider endpointProvider: OAuthProvider, client: String,
+        rejecting rejection: Rejection?
     ) async throws(VaultError) -> HolderOutcome {
         let provider = endpointProvider.name
         let row = state.row
         let stored = try row.map { (row) throws(VaultError) in try open(row) }
-        if let stored, let token = validAccessToken(stored) {
+        if let stored, let row, let token = validAccessToken(stored), rejection?.accepts(token, row: row) ?? true {
             // Another process refreshed it just before this call claimed the lease.
             try? await repository.releaseRefreshLease(client: client, provider: provider, holder: holder)
             return .token(token)
