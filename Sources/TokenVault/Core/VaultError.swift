@@ -66,6 +66,17 @@ public struct VaultError: Error, Sendable, Equatable, CustomStringConvertible, C
         public static let timedOut = Code("timedOut")
         /// The calling task was cancelled while it waited (for a database connection, for example).
         public static let cancelled = Code("cancelled")
+
+        /// Every code, for reading one back by name (a report keyed by ``description``).
+        package static let all: [Code] = [
+            .keyConfiguration, .unknownKey, .authenticationFailed, .malformedCiphertext, .notFound, .tokenExpired,
+            .invalidInput, .databaseConfiguration, .connectionFailed, .database, .schemaOutdated, .conflict,
+            .needsReauthorization, .providerError, .rateLimited, .providerConfiguration, .unknownProvider, .timedOut,
+            .cancelled,
+        ]
+
+        /// The code whose ``description`` is `name`; nil for none.
+        package static func named(_ name: String) -> Code? { all.first { $0.name == name } }
     }
 
     /// What kind of failure this is.

@@ -130,8 +130,12 @@ extension Vault {
             metadataJSON: row.metadataJSON, refreshed: false)
     }
 
-    func validAccessToken(_ tokens: StoredTokens) -> AccessToken? {
-        guard let value = tokens.accessToken, tokens.isAccessTokenValid(margin: configuration.refreshMargin) else {
+    /// The opened tokens' access token, if it is valid for longer than `margin` (by default the configured
+    /// refresh margin); nil otherwise.
+    func validAccessToken(_ tokens: StoredTokens, margin: TimeInterval? = nil) -> AccessToken? {
+        guard let value = tokens.accessToken,
+            tokens.isAccessTokenValid(margin: margin ?? configuration.refreshMargin)
+        else {
             return nil
         }
         return AccessToken(

@@ -110,20 +110,24 @@ extension Vault {
     /// The refresh itself, by the holder of the lease: decides, calls the provider with nothing held (renewing the
     /// lease and counting each request before it is sent, and calling only while the lease is held), then writes
     /// the result and releases the lease in one statement. When it throws, the caller releases the lease.
-    private enum HolderOutcome {
+    enum HolderOutcome {
         case token(AccessToken)
         /// The lease expired before a request and another caller took it: nothing was sent, nothing recorded.
         case leaseLost
     }
 
-    private func refresh(
+    /// - Parameter margin: a stored token valid for longer than this is returned without a refresh (by default the
+    ///   configured refresh margin; the background refresher passes its window).
+    func refresh(
         holding holder: UUID, state: RefreshState, provider endpointProvider: OAuthProvider, client: String,
-        rejecting rejection: Rejection?
+        rejecting rejection: Rejection?, margin: TimeInterval? = nil
     ) async throws(VaultError) -> HolderOutcome {
         let provider = endpointProvider.name
         let row = state.row
         let stored = try row.map { (row) throws(VaultError) in try open(row) }
-        if let stored, let row, let token = validAccessToken(stored), rejection?.accepts(token, row: row) ?? true {
+        if let stored, let row, let token = validAccessToken(stored, margin: margin),
+            rejection?.accepts(token, row: row) ?? true
+        {
             // Another process refreshed it just before this call claimed the lease.
             try? await repository.releaseRefreshLease(client: client, provider: provider, holder: holder)
             return .token(token)

@@ -1,0 +1,128 @@
+import Foundation
+import TokenVault
+import TokenVaultTesting
+import XCTest
+
+/// `Vault.refreshDue` and `token-vault refresh-due`: the background refresher's pass.
+final class RefreshDueTests: DatabaseTestCase {
+    var endpoint: FakeTokenEndpoint!
+
+    override func setUp() async throws {
+        endpoint = try FakeTokenEndpoint.start(rotation: .rotating)
+    }
+
+    override func tearDown() async throws {
+        endpoint.stop()
+        try await super.tearDown()
+    }
+
+    /// Rows in every state; `due` of them expire within the window.
+    func seed(_ fixture: VaultFixture, due: Int) async throws {
+        for index in 0..<due {
+            endpoint.addRefreshToken("rt-due-\(index)")
+            try await fixture.vault.store(
+                expiredTokens(refresh: "rt-due-\(index)"), client: "due-\(index)", provider: "zoho_crm")
+        }
+        for index in 0..<5 {
+            try await fixture.vault.store(
+                sampleTokens(expiresIn: 7200), client: "fresh-\(index)", provider: "zoho_crm")
+        }
+        for index in 0..<3 {
+            try await fixture.vault.store(
+                expiredTokens(refresh: "rt-refused-\(index)"), client: "reauth-\(index)", provider: "zoho_crm")
+        }
+        try await fixture.vault.store(expiredTokens(refresh: "rt-other"), client: "elsewhere", provider: "github")
+        _ = try await fixture.sql(
+            "UPDATE oauth_tokens SET needs_reauthorization = true WHERE client_id LIKE 'reauth-%' RETURNING 1")
+    }
+
+    /// Two refreshers at once, and request-path callers on the same rows: each due token is refreshed exactly
+    /// once, and every row ends fresh.
+    func testTwoRefreshersAndRequestPathsMakeOneProviderCallPerToken() async throws {
+        endpoint.setLatency(0.05)
+        let fixture = try await makeFixture(maximumConnections: 4, providers: [endpoint.zoho()])
+        try await seed(fixture, due: 60)
+        let other = try fixture.reopen()
+        let vault = fixture.vault
+        async let first = vault.refreshDue(concurrency: 8)
+        async let second = other.refreshDue(concurrency: 8)
+        let callers = Task {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for index in stride(from: 0, to: 60, by: 3) {
+                    group.addTask { _ = try await vault.accessToken(client: "due-\(index)", provider: "zoho_crm") }
+                }
+                try await group.waitForAll()
+            }
+        }
+        let reports = try await [first, second]
+        try await callers.value
+        await other.shutdown()
+
+        XCTAssertEqual(endpoint.requestCount, 60, "one provider call per due token: \(reports)")
+        XCTAssertEqual(endpoint.reuseCount, 0, "no rotated-out refresh token was presented")
+        for report in reports {
+            XCTAssertEqual(report.due, 64, "60 expiring, 3 needing re-authorization, 1 of another provider")
+            XCTAssertEqual(report.needsReauthorization, 3)
+            XCTAssertEqual(report.unknownProvider, 1)
+            XCTAssertEqual(report.failed, [:])
+            XCTAssertEqual(report.done, report.due)
+        }
+        XCTAssertLessThanOrEqual(reports.map(\.refreshed).reduce(0, +), 60)
+        for index in 0..<60 {
+            let stored = try await fixture.vault.fetch(client: "due-\(index)", provider: "zoho_crm")
+            XCTAssertTrue(stored.isAccessTokenValid(margin: 360), "due-\(index) is fresh")
+            XCTAssertTrue(endpoint.isValidRefreshToken(stored.refreshToken.reveal()), "due-\(index) kept its token")
+        }
+        let again = try await fixture.vault.refreshDue()
+        XCTAssertEqual(again.refreshed, 0, "a second pass finds nothing due but what cannot be refreshed")
+        XCTAssertEqual(again.due, 4)
+        XCTAssertEqual(endpoint.requestCount, 60)
+    }
+
+    /// The window: a token with 10 minutes left is due within 15 minutes, not within the default 6.
+    func testTheWindowDecidesWhatIsDue() async throws {
+        endpoint.addRefreshToken("rt-window")
+        let fixture = try await makeFixture(providers: [endpoint.zoho()])
+        try await fixture.vault.store(
+            TokenSet(
+                accessToken: Secret("1000.ten-minutes"), refreshToken: Secret("rt-window"),
+                expiresAt: Date().addingTimeInterval(600)),
+            client: "w", provider: "zoho_crm")
+        let default6 = try await fixture.vault.refreshDue()
+        XCTAssertEqual(default6.due, 0)
+        let wide = try await fixture.vault.refreshDue(within: 900)
+        XCTAssertEqual(wide.due, 1)
+        XCTAssertEqual(wide.refreshed, 1)
+        XCTAssertEqual(endpoint.requestCount, 1)
+        await assertVaultError(.invalidInput) { try await fixture.vault.refreshDue(concurrency: 0) }
+        await assertVaultError(.invalidInput) { try await fixture.vault.refreshDue(within: -1) }
+    }
+
+    /// The CLI: a summary, JSON, and an exit status that tells cron what needs a person.
+    func testTheCommandReportsAndExitsByWhatIsLeft() async throws {
+        let database = try await makeDatabase()
+        let cli = CLIRunner(databaseURL: database.url, zohoAt: endpoint)
+        XCTAssertEqual(try cli.run(["migrate"]).status, 0)
+        endpoint.addRefreshToken("rt-cli")
+        let expired = #"{"access_token":"1000.old","refresh_token":"rt-cli","expires_in":1}"#
+        XCTAssertEqual(try cli.run(["put", "--client", "c", "--provider", "zoho_crm"], stdin: expired).status, 0)
+        let run = try cli.run(["refresh-due", "--within", "10m"])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        XCTAssertTrue(run.stdout.contains("1 row due within the window: 1 refreshed"), run.stdout)
+        XCTAssertEqual(endpoint.requestCount, 1)
+
+        let refused = #"{"access_token":"1000.old","refresh_token":"rt-unknown","expires_in":1}"#
+        XCTAssertEqual(try cli.run(["put", "--client", "r", "--provider", "zoho_crm"], stdin: refused).status, 0)
+        let failing = try cli.run(["refresh-due", "--json"])
+        XCTAssertEqual(failing.status, 77, failing.stderr)
+        let report = try XCTUnwrap(
+            JSONSerialization.jsonObject(with: Data(failing.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(report["due"] as? Int, 1)
+        XCTAssertEqual(report["needs_reauthorization"] as? Int, 1)
+        XCTAssertEqual(try cli.run(["refresh-due"]).status, 77, "still marked: not sent again")
+        XCTAssertEqual(endpoint.requestCount, 2)
+        for bad in [["--within", "soon"], ["--within", "-5"], ["--concurrency", "0"]] {
+            XCTAssertEqual(try cli.run(["refresh-due"] + bad).status, 64, "\(bad)")
+        }
+    }
+}
