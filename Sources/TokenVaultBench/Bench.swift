@@ -33,7 +33,7 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Vault/baseline alternations per figure (even: half of them start with the vault).")
     var rounds = 6
 
-    @Option(help: "Rows for the import and rotate figures.")
+    @Option(help: "Rows for the import and rotate figures (and refresh_due, up to 10,000).")
     var rows = 20_000
 
     @Option(help: "Distinct (client, provider) rows that put/get/access_token cycle through (at least 4).")
@@ -45,7 +45,7 @@ struct Bench: AsyncParsableCommand {
     @Option(
         help: ArgumentHelp(
             "Run only these figures, comma-separated (seal_open, put, get, access_token, import, rotate, stampede, "
-                + "isolation)."))
+                + "isolation, refresh_due)."))
     var only: String?
 
     @Flag(

@@ -73,6 +73,7 @@ struct BenchReport: Encodable {
     var calibrationWorkIsFixed = false
     var stampede: StampedeResult?
     var isolation: IsolationResult?
+    var refreshDue: RefreshDueResult?
     var peakResidentBytes = 0
     var rotateRows = 0
     var rotateSeconds = 0.0
@@ -83,7 +84,7 @@ struct BenchReport: Encodable {
     var nonceSource = ""
 
     enum CodingKeys: String, CodingKey {
-        case results, calibrations = "calibration", stampede, isolation
+        case results, calibrations = "calibration", stampede, isolation, refreshDue = "refresh_due"
         case peakResidentBytes = "peak_resident_bytes", rotateRows = "rotate_rows"
         case rotateSeconds = "rotate_seconds"
         case work = "vault_work_ns_per_call"
@@ -147,6 +148,7 @@ struct BenchReport: Encodable {
                     + "token\(stampede.distinctTokens == 1 ? "" : "s"), \(String(format: "%.3f", stampede.seconds)) s")
         }
         if let isolation { lines.append(isolation.line) }
+        if let refreshDue { lines.append(refreshDue.line) }
         if rotateRows > 0 {
             lines.append(
                 "rotate: \(rotateRows) rows re-sealed in \(String(format: "%.2f", rotateSeconds)) s per run (vault)")

@@ -9,7 +9,9 @@ import Glibc
 
 /// Runs each figure of `token-vault bench` in a scratch schema, vault and baseline alternating.
 struct BenchRunner {
-    static let names = ["seal_open", "put", "get", "access_token", "import", "rotate", "stampede", "isolation"]
+    static let names = [
+        "seal_open", "put", "get", "access_token", "import", "rotate", "stampede", "isolation", "refresh_due",
+    ]
 
     struct Settings {
         var databaseURL: String
@@ -188,6 +190,10 @@ struct BenchRunner {
         if want.contains("isolation") {
             try begin("isolation, \(Self.isolationConnections) rows refreshing at a slow provider")
             report.isolation = try await isolation(keyring: keyring)
+        }
+        if want.contains("refresh_due") {
+            try begin("refresh_due, \(refreshDueRows) rows, two refreshers")
+            report.refreshDue = try await refreshDue(keyring: keyring)
         }
         try checkStop()  // the last figure's turns are done; Ctrl-C during them still stops without a report
         var usage = rusage()

@@ -207,14 +207,26 @@ public final class FakeTokenEndpoint: Sendable {
         }
     }
 
+    /// Answers requests on one connection until the client closes it or asks to (HTTP/1.1 keep-alive, as real
+    /// token endpoints do; a scripted delay or redirect closes it after answering).
     private func serve(_ fd: Int32) {
         defer { close(fd) }
-        guard let request = readRequest(fd) else { return }
+        while let request = readRequest(fd) {
+            guard serveOne(request, fd),
+                request.headers["connection"]?.lowercased() != "close"
+            else { return }
+        }
+    }
+
+    /// Answers one request; false when the connection must close.
+    private func serveOne(_ request: Request, _ fd: Int32) -> Bool {
         state.withLock { $0.started += 1 }
         var (status, body) = answer(request)
+        var delayed = false
         if case .delayed(let seconds, let inner) = status {
             Thread.sleep(forTimeInterval: seconds)
             status = inner
+            delayed = true
         }
         state.withLock { $0.requests += 1 }
         let code: Int
@@ -222,8 +234,9 @@ public final class FakeTokenEndpoint: Sendable {
         switch status {
         case .plain(let plain): code = plain
         case .redirect(let redirect, let target): (code, location) = (redirect, "Location: \(target)\r\n")
-        case .delayed: return
+        case .delayed: return false
         }
+        let keepAlive = location.isEmpty && !delayed
         let reason =
             [
                 200: "OK", 307: "Temporary Redirect", 308: "Permanent Redirect", 400: "Bad Request",
@@ -232,14 +245,15 @@ public final class FakeTokenEndpoint: Sendable {
             ][code] ?? "Error"
         let head =
             "HTTP/1.1 \(code) \(reason)\r\nContent-Type: application/json\r\nContent-Length: \(body.count)\r\n"
-            + location + "Connection: close\r\n\r\n"
+            + location + (keepAlive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n")
         let bytes = Array(head.utf8) + body
         var offset = 0
         while offset < bytes.count {
             let sent = bytes[offset...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            if sent <= 0 { return }
+            if sent <= 0 { return false }
             offset += sent
         }
+        return keepAlive
     }
 
     private indirect enum Status {

@@ -74,7 +74,9 @@ extension Vault {
             report.due += page.count
             await withTaskGroup(of: RowOutcome.self) { group in
                 var running = 0
-                for row in page {
+                // In an order of its own: refreshers that read the same page at once then seldom reach for the same
+                // row at the same moment (the lease would turn the second away, after a wasted claim).
+                for row in page.shuffled() {
                     if running == concurrency, let outcome = await group.next() {
                         report.count(outcome)
                         running -= 1

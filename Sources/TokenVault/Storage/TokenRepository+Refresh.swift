@@ -126,37 +126,39 @@ extension TokenRepository {
     /// waiting, and another caller has taken the refresh over, so the request must not be made.
     ///
     /// Counted before it is sent, so that a process killed during the request (or a crash loop) still uses up its
-    /// share of the provider's rate limit. History older than `window` (at least an hour) is dropped. Two
-    /// statements, the renewal last and timed with `clock_timestamp()`: a renewal made before a wait for a row lock
-    /// in the same statement would date from before the wait.
+    /// share of the provider's rate limit. History older than `window` (at least an hour) is dropped. One
+    /// statement: the renewal reads the count's result, so it runs after the count (and after any wait for the
+    /// row's lock), and it dates the lease from `clock_timestamp()`, the moment it runs, not from the statement's
+    /// start.
     func recordRefreshAttempt(
         client: String, provider: String, holder: UUID, duration: TimeInterval, window: TimeInterval
     ) async throws(VaultError) -> Bool {
-        let window = String(Int64(max(window, 3600) * 1000))
-        let lease: [SQLValue] = [
+        let parameters: [SQLValue] = [
             .text(client), .text(provider), .text(holder.uuidString), .text(String(Int64(duration * 1000))),
+            .text(String(Int64(max(window, 3600) * 1000))),
         ]
         // Not retried: a second run would count the request twice.
         return try await pool.withConnection(idempotent: false) { connection in
-            _ = try connection.query(
+            let result = try connection.query(
                 """
                 WITH counted AS (
-                    UPDATE oauth_tokens SET refresh_history = \(Self.recent("refresh_history", "$3")) || now()
+                    UPDATE oauth_tokens SET refresh_history = \(Self.recent("refresh_history", "$5")) || now()
                     WHERE client_id = $1 AND provider = $2
                     RETURNING 1
+                ), fallback AS (
+                    INSERT INTO token_vault_fallback_refreshes AS f (provider, refresh_history)
+                    SELECT $2, ARRAY[now()] WHERE NOT EXISTS (SELECT FROM counted)
+                    ON CONFLICT (provider) DO UPDATE
+                        SET refresh_history = \(Self.recent("f.refresh_history", "$5")) || now()
+                    RETURNING 1
                 )
-                INSERT INTO token_vault_fallback_refreshes AS f (provider, refresh_history)
-                SELECT $2, ARRAY[now()] WHERE NOT EXISTS (SELECT FROM counted)
-                ON CONFLICT (provider) DO UPDATE SET refresh_history = \(Self.recent("f.refresh_history", "$3")) || now()
-                """, [.text(client), .text(provider), .text(window)])
-            let renewed = try connection.query(
-                """
                 UPDATE token_vault_refresh_leases
                 SET expires_at = clock_timestamp() + $4::bigint * interval '1 millisecond'
                 WHERE client_id = $1 AND provider = $2 AND holder = $3::uuid
+                    AND (EXISTS (SELECT FROM counted) OR EXISTS (SELECT FROM fallback))
                 RETURNING 1
-                """, lease)
-            return renewed.rowCount == 1
+                """, parameters)
+            return result.rowCount == 1
         }
     }
 
