@@ -41,7 +41,8 @@ public struct StoredTokens: Sendable, CustomStringConvertible {
     }
 }
 
-/// A row without its secrets, as ``Vault/list()`` returns it.
+/// A row without its secrets, as ``Vault/list(filter:)`` returns it, with its refresh state: a row that
+/// ``needsReauthorization`` belongs to an account whose user must connect again.
 public struct TokenSummary: Sendable, Equatable, Codable {
     /// The client (tenant, account) the tokens belong to.
     public let clientID: String
@@ -62,4 +63,37 @@ public struct TokenSummary: Sendable, Equatable, Codable {
     public let updatedAt: Date
     /// The row's version, incremented by every write.
     public let version: Int64
+    /// The provider refused the refresh token; nothing is refreshed until new tokens are stored.
+    public let needsReauthorization: Bool
+    /// Why the last refresh failed, without secrets; nil after a success or when tokens were stored since.
+    public let lastRefreshError: String?
+    /// When the vault last refreshed the tokens at the provider; nil when it never has.
+    public let lastRefreshedAt: Date?
+    /// When the last failed refresh was recorded, on the database server's clock; nil when none ever was. It is
+    /// history: neither storing tokens nor a later successful refresh clears it (``needsReauthorization`` and
+    /// ``lastRefreshError`` are the current state).
+    public let lastRefreshFailedAt: Date?
+
+    enum CodingKeys: String, CodingKey {
+        case clientID = "client_id", provider, keyID = "key_id", expiresAt = "expires_at", scopes
+        case hasAccessToken = "has_access_token", createdAt = "created_at", updatedAt = "updated_at", version
+        case needsReauthorization = "needs_reauthorization", lastRefreshError = "last_refresh_error"
+        case lastRefreshedAt = "last_refreshed_at", lastRefreshFailedAt = "last_refresh_failed_at"
+    }
+}
+
+/// Which rows ``Vault/list(filter:)`` and ``Vault/list(filter:pageSize:_:)`` return; the database does the
+/// filtering, so a filtered list reads no other row.
+public struct ListFilter: Sendable, Hashable {
+    private enum Kind: Sendable, Hashable {
+        case all, needsReauthorization
+    }
+    private let kind: Kind
+
+    /// Every row.
+    public static let all = ListFilter(kind: .all)
+    /// Only rows whose refresh token the provider refused: their users must authorize again.
+    public static let needsReauthorization = ListFilter(kind: .needsReauthorization)
+
+    var onlyNeedingReauthorization: Bool { kind == .needsReauthorization }
 }

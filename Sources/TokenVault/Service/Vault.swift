@@ -124,21 +124,32 @@ public final class Vault: Sendable, CustomReflectable {
         return deleted
     }
 
-    /// Every row, without secrets, in (client, provider) order. For a large table, ``list(pageSize:_:)`` keeps
-    /// memory flat.
-    public func list() async throws(VaultError) -> [TokenSummary] {
+    /// The rows `filter` selects (every row by default), without secrets, in (client, provider) order. For a large
+    /// table, ``list(filter:pageSize:_:)`` keeps memory flat.
+    ///
+    /// `vault.list(filter: .needsReauthorization)` names the accounts whose users must connect again.
+    public func list(filter: ListFilter = .all) async throws(VaultError) -> [TokenSummary] {
         var summaries: [TokenSummary] = []
-        try await list(pageSize: 1000) { summaries.append(contentsOf: $0) }
+        try await list(filter: filter, pageSize: 1000) { summaries.append(contentsOf: $0) }
         return summaries
     }
 
-    /// Every row, without secrets, in (client, provider) order, handed to `body` a page of up to `pageSize` rows
-    /// at a time: memory stays flat however large the table. A page is read after `body` returns.
+    /// The rows `filter` selects (every row by default), without secrets, in (client, provider) order, handed to
+    /// `body` a page of up to `pageSize` rows at a time: memory stays flat however large the table. A page is read
+    /// after `body` returns. The database filters, so pages hold only selected rows (a page is short only at the
+    /// end).
     /// - Throws: `.invalidInput` when `pageSize` is less than 1.
-    public func list(pageSize: Int, _ body: ([TokenSummary]) -> Void) async throws(VaultError) {
+    public func list(
+        filter: ListFilter = .all, pageSize: Int, _ body: ([TokenSummary]) -> Void
+    ) async throws(VaultError) {
         guard pageSize > 0 else { throw VaultError(.invalidInput, "the page size must be at least 1.") }
-        try await forEachPage(batchSize: pageSize) { rows in
+        var cursor: (client: String, provider: String)? = nil
+        while true {
+            let rows = try await repository.listedPage(
+                after: cursor, limit: pageSize, needingReauthorization: filter.onlyNeedingReauthorization)
             if !rows.isEmpty { body(rows.map(Self.summary)) }
+            guard let last = rows.last, rows.count == pageSize else { return }
+            cursor = (last.clientID, last.provider)
         }
     }
 
@@ -175,11 +186,14 @@ public final class Vault: Sendable, CustomReflectable {
         return metadata
     }
 
-    static func summary(_ row: SealedRow) -> TokenSummary {
-        TokenSummary(
-            clientID: row.clientID, provider: row.provider, keyID: row.keyID,
-            expiresAt: row.expiresAt.map { Date(timeIntervalSince1970: $0) }, scopes: row.scopes,
-            hasAccessToken: row.accessToken != nil, createdAt: Date(timeIntervalSince1970: row.createdAt),
-            updatedAt: Date(timeIntervalSince1970: row.updatedAt), version: row.version)
+    static func summary(_ row: ListedRow) -> TokenSummary {
+        func date(_ seconds: Double?) -> Date? { seconds.map { Date(timeIntervalSince1970: $0) } }
+        return TokenSummary(
+            clientID: row.clientID, provider: row.provider, keyID: row.keyID, expiresAt: date(row.expiresAt),
+            scopes: row.scopes, hasAccessToken: row.hasAccessToken,
+            createdAt: Date(timeIntervalSince1970: row.createdAt),
+            updatedAt: Date(timeIntervalSince1970: row.updatedAt), version: row.version,
+            needsReauthorization: row.needsReauthorization, lastRefreshError: row.lastRefreshError,
+            lastRefreshedAt: date(row.lastRefreshedAt), lastRefreshFailedAt: date(row.lastRefreshFailedAt))
     }
 }

@@ -128,7 +128,9 @@ final class CLIRotationTests: XCTestCase {
         XCTAssertEqual(lines.last, "\(count) rows")
         _ = try await AdminSQL.query("TRUNCATE oauth_tokens", url: database.url)
         XCTAssertEqual(try oldCLI.run(["list", "--json"]).stdout, "[\n\n]\n", "as JSONEncoder writes an empty array")
-        XCTAssertEqual(try oldCLI.run(["list"]).stdout, "CLIENT  PROVIDER  KEY ID  EXPIRES  UPDATED\n0 rows\n")
+        XCTAssertEqual(
+            try oldCLI.run(["list"]).stdout,
+            "CLIENT  PROVIDER  KEY ID  EXPIRES  UPDATED  REAUTH  REFRESHED  FAILED  LAST ERROR\n0 rows\n")
     }
 
     func testCtrlCStopsAfterTheCurrentBatchAndARerunFinishes() async throws {
