@@ -18,6 +18,9 @@ public struct RefreshDueReport: Sendable, Equatable, Codable {
     public var failed: [String: Int] = [:]
     /// Seconds the pass took.
     public var seconds = 0.0
+    /// Whether the pass stopped early because its task was cancelled: the refreshes under way were finished and
+    /// written, no more were started.
+    public var stopped = false
 
     /// Rows handled so far (every outcome).
     public var done: Int {
@@ -29,7 +32,7 @@ public struct RefreshDueReport: Sendable, Equatable, Codable {
     public init() {}
 
     enum CodingKeys: String, CodingKey {
-        case due, refreshed, failed, seconds
+        case due, refreshed, failed, seconds, stopped
         case alreadyFresh = "already_fresh", refreshingElsewhere = "refreshing_elsewhere"
         case needsReauthorization = "needs_reauthorization", unknownProvider = "unknown_provider"
     }
@@ -45,6 +48,10 @@ extension Vault {
     /// re-authorization are counted, not sent again; the provider's rate cap and retries apply as for
     /// `accessToken`. A failed row is counted by its error code and the pass goes on. The rows are read in pages in
     /// key order, so memory stays flat however many there are.
+    ///
+    /// Cancelling the calling task stops the pass without losing anything: no further row is started, and the
+    /// refreshes under way finish and write what the provider answered (a rotated refresh token exists nowhere
+    /// else); the report then says ``RefreshDueReport/stopped``.
     ///
     /// - Parameters:
     ///   - within: the window, in seconds; default ``VaultConfiguration/refreshMargin`` plus a minute.
@@ -67,7 +74,7 @@ extension Vault {
         let cutoff = Int64(((started.timeIntervalSince1970 + window) * 1_000_000).rounded())
         var report = RefreshDueReport()
         var cursor: (client: String, provider: String)?
-        while true {
+        while !Task.isCancelled {
             let page = try await repository.dueRows(after: cursor, cutoff: cutoff, limit: 500)
             guard let last = page.last else { break }
             cursor = (last.client, last.provider)
@@ -82,7 +89,10 @@ extension Vault {
                         running -= 1
                         progress?(report)
                     }
-                    group.addTask { await self.refreshIfDue(row, margin: window) }
+                    if Task.isCancelled { break }
+                    // Unstructured, so that cancelling the pass cannot cut a refresh between the provider's answer
+                    // and its write.
+                    group.addTask { await Task { await self.refreshIfDue(row, margin: window) }.value }
                     running += 1
                 }
                 for await outcome in group {
@@ -91,6 +101,7 @@ extension Vault {
                 }
             }
         }
+        report.stopped = Task.isCancelled && report.done < report.due
         report.seconds = Date().timeIntervalSince(started)
         if report.refreshed > 0 || report.done > 0 {
             logger.info(

@@ -155,4 +155,41 @@ final class RefreshDueTests: DatabaseTestCase {
         }
         XCTAssertLessThan(resident[3] - resident[1], 6, "resident MiB after each pass: \(resident)")
     }
+
+    /// The refresher keeps rows fresh pass after pass; cancelling it while a refresh waits for the provider lets
+    /// that refresh write what the provider answered (a rotated refresh token exists nowhere else), then returns.
+    func testTheRefresherRunsPassesAndStopsWithoutLosingARefresh() async throws {
+        let fixture = try await makeFixture(providers: [endpoint.zoho()])
+        endpoint.addRefreshToken("rt-bg-1")
+        try await fixture.vault.store(expiredTokens(refresh: "rt-bg-1"), client: "bg-1", provider: "zoho_crm")
+        let passes = LockedCounter()
+        let refresher = BackgroundRefresher(vault: fixture.vault, interval: 0.1) { result in
+            if case .success = result { passes.increment() }
+        }
+        let running = Task { await refresher.run() }
+        try await waitUntil("the first row is refreshed") { self.endpoint.requestCount == 1 }
+
+        // A second row expires; its provider answers slowly; the refresher is cancelled meanwhile.
+        endpoint.addRefreshToken("rt-bg-2")
+        endpoint.enqueue(.delay(1))
+        try await fixture.vault.store(expiredTokens(refresh: "rt-bg-2"), client: "bg-2", provider: "zoho_crm")
+        try await waitUntil("the second refresh is at the provider") { self.endpoint.startedCount == 2 }
+        let cancelled = Date()
+        running.cancel()
+        await running.value
+        XCTAssertLessThan(Date().timeIntervalSince(cancelled), 5, "run() returned once the refresh was written")
+        let stored = try await fixture.vault.fetch(client: "bg-2", provider: "zoho_crm")
+        XCTAssertTrue(stored.isAccessTokenValid(margin: 300), "the refresh under way was written")
+        XCTAssertTrue(endpoint.isValidRefreshToken(stored.refreshToken.reveal()), "its rotated refresh token kept")
+        XCTAssertGreaterThanOrEqual(passes.value, 1)
+        XCTAssertEqual(endpoint.requestCount, 2)
+    }
+
+    func waitUntil(_ what: String, _ condition: () -> Bool) async throws {
+        let deadline = Date().addingTimeInterval(20)
+        while !condition() {
+            guard Date() < deadline else { return XCTFail("timed out waiting until \(what)") }
+            try await Task.sleep(nanoseconds: 10_000_000)
+        }
+    }
 }
