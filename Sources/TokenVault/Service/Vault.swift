@@ -74,6 +74,21 @@ public final class Vault: Sendable, CustomReflectable {
         return applied
     }
 
+    /// A health check that touches the database: one round trip on a pooled connection that reads the schema's
+    /// version. Returns normally when the vault can serve; for a readiness probe.
+    /// - Throws: `.schemaOutdated` when ``migrate()`` has not run for this version; `.connectionFailed`,
+    ///   `.databaseConfiguration` or `.timedOut` (a pool with no free connection, a server that does not answer)
+    ///   when the database cannot be used.
+    public func ping() async throws(VaultError) {
+        let version = try await repository.schemaVersion()
+        guard version >= Migrations.latestVersion else {
+            throw VaultError(
+                .schemaOutdated,
+                "the database's schema is at version \(version); this vault needs \(Migrations.latestVersion): run "
+                    + "migrate() first.")
+        }
+    }
+
     /// Seals and stores `tokens` for (client, provider), replacing what was there. Returns the row's new version.
     ///
     /// Storing clears a recorded need to reauthorize, so the vault refreshes for the client again.

@@ -20,6 +20,11 @@ package struct TokenRepository: Sendable {
         await pool.shutdown()
     }
 
+    /// The highest migration applied to the database, 0 when the vault's tables do not exist.
+    func schemaVersion() async throws(VaultError) -> Int {
+        try await pool.withConnection(idempotent: true) { try Migrations.currentVersion(on: $0) }
+    }
+
     /// Creates or upgrades the schema; returns the versions applied (see `Migrations`).
     func migrate() async throws(VaultError) -> [Int] {
         try await pool.withConnection(idempotent: true) { try Migrations.apply(on: $0) }

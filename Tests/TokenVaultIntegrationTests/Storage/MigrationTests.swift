@@ -11,6 +11,26 @@ final class MigrationTests: DatabaseTestCase {
         XCTAssertEqual(versions.map { $0[0] }, ["1", "2", "3"])
     }
 
+    /// `ping()`: fine on a current schema, `.schemaOutdated` before `migrate()` or on an older schema,
+    /// `.connectionFailed` when the database cannot be reached.
+    func testPingTellsWhetherTheVaultCanServe() async throws {
+        let fixture = try await makeFixture()
+        try await fixture.vault.ping()
+        let database = try await makeDatabase()
+        let fresh = try Vault(
+            configuration: VaultConfiguration(databaseURL: database.url, keyring: fixture.keyring))
+        let error = await assertVaultError(.schemaOutdated) { try await fresh.ping() }
+        XCTAssertTrue(error?.message.contains("run migrate()") ?? false, "\(String(describing: error))")
+        try await fresh.migrate()
+        try await fresh.ping()
+        await fresh.shutdown()
+        let nowhere = try Vault(
+            configuration: VaultConfiguration(
+                databaseURL: "postgresql:///nowhere?host=/nonexistent&connect_timeout=2", keyring: fixture.keyring))
+        await assertVaultError(.connectionFailed) { try await nowhere.ping() }
+        await nowhere.shutdown()
+    }
+
     /// A database migrated by an earlier version (no refresh leases yet): reads still work, a refresh says to run
     /// migrate, and migrate applies only the new migration.
     func testARefreshOnASchemaWithoutLeasesAsksForMigrate() async throws {
