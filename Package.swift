@@ -6,6 +6,8 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "TokenVault", targets: ["TokenVault"]),
+        // The vault and its background refresher as swift-service-lifecycle services.
+        .library(name: "TokenVaultServiceLifecycle", targets: ["TokenVaultServiceLifecycle"]),
         // A throwaway PostgreSQL and a local OAuth token endpoint, for the tests of services that use the vault.
         .library(name: "TokenVaultTesting", targets: ["TokenVaultTesting"]),
         .executable(name: "token-vault", targets: ["TokenVaultCLI"]),
@@ -13,6 +15,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         .systemLibrary(
@@ -35,6 +38,13 @@ let package = Package(
                 "CSodium",
                 "CLibPQ",
                 .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "TokenVaultServiceLifecycle",
+            dependencies: [
+                "TokenVault",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .target(
@@ -122,6 +132,8 @@ let package = Package(
                 "TokenVaultTesting",
                 "TokenVaultCLI",
                 "TokenVaultCommandSupport",
+                "TokenVaultServiceLifecycle",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 "token-vault-bench",
                 "token-vault-test-postgres",
                 "token-vault-test-stampede",
