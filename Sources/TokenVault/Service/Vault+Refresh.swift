@@ -184,6 +184,7 @@ extension Vault {
                     "the tokens of client '\(client)', provider '\(provider)' were replaced while refreshing; try "
                         + "again.")
             }
+            eventHub.emit(.refreshed(client: client, provider: provider, keyID: sealed.keyID))
             logger.info(
                 "refreshed access token",
                 metadata: Self.metadata(client, provider, sealed.keyID).merging(
@@ -197,6 +198,7 @@ extension Vault {
             try await recordFailure(
                 row: row, using: refreshToken, client: client, provider: provider, needsReauthorization: true,
                 message: message, holder: holder)
+            eventHub.emit(.needsReauthorization(client: client, provider: provider, reason: message))
             logger.error(
                 "refresh token refused; the user must authorize again",
                 metadata: Self.metadata(client, provider, row?.keyID))
@@ -205,6 +207,7 @@ extension Vault {
             try await recordFailure(
                 row: row, using: refreshToken, client: client, provider: provider, needsReauthorization: false,
                 message: error.message, holder: holder)
+            eventHub.emit(.refreshFailed(client: client, provider: provider, code: error.code, message: error.message))
             throw error
         }
     }

@@ -24,6 +24,7 @@ public final class Vault: Sendable, CustomReflectable {
     package let repository: TokenRepository
     let logger: Logger
     let flights = RefreshFlights()
+    let eventHub = EventHub()
     let endpoint: TokenEndpointClient
 
     /// Makes a vault; no connection is opened until the first call that needs one.
@@ -61,6 +62,7 @@ public final class Vault: Sendable, CustomReflectable {
         // exists nowhere else): refreshes in flight end first; each is bounded by the refresh policy.
         await flights.waitForAll()
         await repository.shutdown()
+        eventHub.finish()
     }
 
     /// Creates or upgrades the schema; safe to run from several instances at once. Returns the versions applied
