@@ -29,7 +29,7 @@ for layer in Core Crypto Storage OAuth Rotation Service; do
     for file in Sources/TokenVault/$layer/*.swift; do
         { printf '%s' "$imports"; cat "$file"; } > "$out/Sources/Layer$layer/$(basename "$file")"
     done
-    dependencies='"CSodium", "CLibPQ", .product(name: "Logging", package: "swift-log")'
+    dependencies='"CSodium", "CLibPQ", .product(name: "Logging", package: "swift-log"), .product(name: "CoreMetrics", package: "swift-metrics")'
     for module in ${below[$layer]}; do dependencies+=", \"$module\""; done
     targets+="        .target(name: \"Layer$layer\", dependencies: [$dependencies], swiftSettings: testing),"$'\n'
 done
@@ -44,7 +44,10 @@ let testing: [SwiftSetting] = [.unsafeFlags(["-enable-testing"])]
 let package = Package(
     name: "token-vault-layers",
     platforms: [.macOS(.v15)],
-    dependencies: [.package(url: "https://github.com/apple/swift-log", from: "1.16.2")],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+    ],
     targets: [
         .systemLibrary(name: "CSodium", pkgConfig: "libsodium"),
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq"),

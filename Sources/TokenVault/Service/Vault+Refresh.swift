@@ -65,7 +65,10 @@ extension Vault {
                         throw error
                     }
                 case .held(let at):
-                    if waitingSince == nil { waitingSince = at }
+                    if waitingSince == nil {
+                        waitingSince = at
+                        metrics.leaseWait(provider: provider)
+                    }
                 }
             }
             let now = try await repository.refreshState(client: client, provider: provider, window: window)
@@ -144,6 +147,7 @@ extension Vault {
         let policy = configuration.refreshPolicy
         let window = endpointProvider.refreshRateLimit?.window ?? 3600
         let leaseLost = LeaseLost()
+        let requested = ContinuousClock.now
         let result = await endpoint.refresh(
             provider: endpointProvider, refreshToken: refreshToken, maximumAttempts: budget
         ) { _ in
@@ -159,6 +163,11 @@ extension Vault {
             } catch {
                 return error
             }
+        }
+        if result.attempts > 0 {
+            let (seconds, attoseconds) = (ContinuousClock.now - requested).components
+            metrics.refreshDuration(
+                provider: provider, nanoseconds: seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
         }
         switch result.outcome {
         case .failed where leaseLost.isSet:
@@ -185,6 +194,7 @@ extension Vault {
                         + "again.")
             }
             eventHub.emit(.refreshed(client: client, provider: provider, keyID: sealed.keyID))
+            metrics.refresh(provider: provider, outcome: "refreshed")
             logger.info(
                 "refreshed access token",
                 metadata: Self.metadata(client, provider, sealed.keyID).merging(
@@ -199,6 +209,7 @@ extension Vault {
                 row: row, using: refreshToken, client: client, provider: provider, needsReauthorization: true,
                 message: message, holder: holder)
             eventHub.emit(.needsReauthorization(client: client, provider: provider, reason: message))
+            metrics.refresh(provider: provider, outcome: "needs_reauthorization")
             logger.error(
                 "refresh token refused; the user must authorize again",
                 metadata: Self.metadata(client, provider, row?.keyID))
@@ -208,6 +219,7 @@ extension Vault {
                 row: row, using: refreshToken, client: client, provider: provider, needsReauthorization: false,
                 message: error.message, holder: holder)
             eventHub.emit(.refreshFailed(client: client, provider: provider, code: error.code, message: error.message))
+            metrics.refresh(provider: provider, outcome: "\(error.code)")
             throw error
         }
     }

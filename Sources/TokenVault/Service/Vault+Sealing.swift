@@ -21,6 +21,7 @@ extension Vault {
         var metadata = Self.metadata(row.clientID, row.provider, row.keyID)
         metadata[LogKey.error] = "\(error.code)"
         logger.error("could not open a stored row", metadata: metadata)
+        metrics.openFailure(field: "row", reason: "\(error.code)")
         return error
     }
 }

@@ -12,6 +12,7 @@ extension Vault {
                 report.rows += 1
                 report.rowsByKeyID[row.keyID.rawValue, default: 0] += 1
                 for failure in sealer.failures(opening: row) {
+                    metrics.openFailure(field: failure.field.rawValue, reason: "\(failure.error.code)")
                     report.failures.append(
                         .init(
                             clientID: row.clientID, provider: row.provider, field: failure.field.rawValue,
@@ -20,6 +21,7 @@ extension Vault {
                 }
             }
         }
+        for (keyID, count) in report.rowsByKeyID { metrics.rows(keyID: keyID, count: count) }
         let level: Logger.Level = report.ok ? .info : .error
         logger.log(
             level: level, "verified stored tokens",

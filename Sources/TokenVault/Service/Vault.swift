@@ -25,6 +25,7 @@ public final class Vault: Sendable, CustomReflectable {
     let logger: Logger
     let flights = RefreshFlights()
     let eventHub = EventHub()
+    let metrics: VaultMetrics
     let endpoint: TokenEndpointClient
 
     /// Makes a vault; no connection is opened until the first call that needs one.
@@ -44,8 +45,9 @@ public final class Vault: Sendable, CustomReflectable {
             conninfo: configuration.databaseURL, maximumConnections: configuration.maximumConnections,
             schema: configuration.schema, preparedStatements: configuration.preparedStatements,
             waitLimit: configuration.connectionWaitTimeout, statementTimeout: configuration.statementTimeout,
-            logger: logger)
+            metrics: VaultMetrics(factory: configuration.metricsFactory), logger: logger)
         self.logger = logger
+        self.metrics = VaultMetrics(factory: configuration.metricsFactory)
         self.endpoint = TokenEndpointClient(
             transport: configuration.transport, policy: configuration.refreshPolicy, logger: logger)
     }

@@ -1,3 +1,4 @@
+import CoreMetrics
 import Foundation
 
 /// How a ``Vault`` connects, which keys it uses, and which token endpoints it refreshes at.
@@ -54,6 +55,11 @@ public struct VaultConfiguration: Sendable, CustomStringConvertible, CustomDebug
     public var refreshMargin: TimeInterval
     /// Token endpoints by provider name (`zoho_crm`, …), for refreshing and exchanging codes.
     public var providers: [String: OAuthProvider]
+    /// Where the vault's metrics go (refreshes by outcome, refresh time, lease and pool waits, values that did not
+    /// open, rows per key id; names and labels in docs/refresh.md). Nil: swift-metrics' `MetricsSystem.factory`,
+    /// which a service bootstraps once with its backend (Prometheus, OpenTelemetry); unbootstrapped, nothing is
+    /// recorded.
+    public var metricsFactory: (any MetricsFactory)?
     /// Timeouts and retries for token endpoints, and how long to wait for another process's refresh.
     public var refreshPolicy: RefreshPolicy
     /// How token endpoints are called. Default: Foundation's URLSession.

@@ -24,6 +24,8 @@ package final class ConnectionPool: Sendable {
     private let state: Mutex<State>
     /// Numbers the connections' queue labels.
     private let serial = Atomic(0)
+    /// Pool waits and their timeouts; nil records nothing.
+    private let metrics: VaultMetrics?
     /// Whether the task that times out waiters (`reapExpiredWaiters`) is running.
     private let reaping = Atomic(false)
 
@@ -46,8 +48,9 @@ package final class ConnectionPool: Sendable {
     init(
         conninfo: String, maximumConnections: Int, schema: String? = nil, preparedStatements: Bool = true,
         waitLimit: TimeInterval = 60, statementTimeout: TimeInterval = PGConnection.defaultStatementTimeout,
-        logger: Logger
+        metrics: VaultMetrics? = nil, logger: Logger
     ) {
+        self.metrics = metrics
         self.conninfo = conninfo
         self.maximumConnections = maximumConnections
         self.schema = schema
@@ -153,7 +156,16 @@ package final class ConnectionPool: Sendable {
         if Task.isCancelled { throw Self.cancelled() }
         // Fast path without a suspension: an idle connection or a free slot.
         var grant = state.withLock { $0.acquire() }
-        if grant == nil { grant = await wait() }
+        if grant == nil {
+            grant = await wait()
+            if let metrics {
+                if case .timedOut = grant! {
+                    metrics.poolWait(timedOut: true)
+                } else {
+                    metrics.poolWait(timedOut: false)
+                }
+            }
+        }
         switch grant! {
         case .connection(let connection):
             return connection

@@ -7,12 +7,12 @@ package struct TokenRepository: Sendable {
 
     init(
         conninfo: String, maximumConnections: Int, schema: String?, preparedStatements: Bool = true,
-        waitLimit: TimeInterval, statementTimeout: TimeInterval, logger: Logger
+        waitLimit: TimeInterval, statementTimeout: TimeInterval, metrics: VaultMetrics? = nil, logger: Logger
     ) {
         pool = ConnectionPool(
             conninfo: conninfo, maximumConnections: maximumConnections, schema: schema,
             preparedStatements: preparedStatements, waitLimit: waitLimit, statementTimeout: statementTimeout,
-            logger: logger)
+            metrics: metrics, logger: logger)
     }
 
     /// Closes the connections; calls made afterwards fail.
