@@ -29,7 +29,7 @@ for layer in Core Crypto Storage OAuth Rotation Service; do
     for file in Sources/TokenVault/$layer/*.swift; do
         { printf '%s' "$imports"; cat "$file"; } > "$out/Sources/Layer$layer/$(basename "$file")"
     done
-    dependencies='"CSodium", "CLibPQ", .product(name: "Logging", package: "swift-log"), .product(name: "CoreMetrics", package: "swift-metrics")'
+    dependencies='"CSodium", "CLibPQ", .product(name: "Logging", package: "swift-log"), .product(name: "CoreMetrics", package: "swift-metrics"), .product(name: "Tracing", package: "swift-distributed-tracing")'
     for module in ${below[$layer]}; do dependencies+=", \"$module\""; done
     targets+="        .target(name: \"Layer$layer\", dependencies: [$dependencies], swiftSettings: testing),"$'\n'
 done
@@ -47,6 +47,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.7.3"),
     ],
     targets: [
         .systemLibrary(name: "CSodium", pkgConfig: "libsodium"),

@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import Tracing
 
 /// An access token an API refused (HTTP 401), reported through ``Vault/accessToken(client:provider:replacing:)``:
 /// the refresh that follows must not hand it out again.
@@ -22,6 +23,31 @@ extension Vault {
     /// - Parameter rejection: a token an API refused, which this refresh must replace (nil: an expired token).
     func refreshWithLease(
         client: String, provider: String, rejecting rejection: Rejection? = nil
+    ) async throws(VaultError) -> AccessToken {
+        guard let tracer else {
+            return try await leasedRefresh(client: client, provider: provider, rejecting: rejection)
+        }
+        // One span for the refresh, parent of its database calls' spans; attributes name the row, never a token.
+        let span = tracer.startSpan("token_vault.refresh", ofKind: .internal)
+        span.attributes["token_vault.client"] = client
+        span.attributes["token_vault.provider"] = provider
+        defer { span.end() }
+        do {
+            let token = try await ServiceContext.withValue(span.context) {
+                try await self.leasedRefresh(client: client, provider: provider, rejecting: rejection)
+            }
+            span.attributes["token_vault.refreshed"] = token.refreshed
+            return token
+        } catch {
+            span.recordError(error)
+            span.setStatus(SpanStatus(code: .error))
+            if let error = error as? VaultError { throw error }
+            throw VaultError(.providerError, "the refresh failed (\(type(of: error))).", underlying: error)
+        }
+    }
+
+    private func leasedRefresh(
+        client: String, provider: String, rejecting rejection: Rejection?
     ) async throws(VaultError) -> AccessToken {
         let endpointProvider = try providerConfiguration(provider)
         let policy = configuration.refreshPolicy

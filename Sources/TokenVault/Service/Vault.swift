@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Tracing
 
 /// Stores OAuth tokens sealed in PostgreSQL and hands them back opened.
 ///
@@ -26,6 +27,7 @@ public final class Vault: Sendable, CustomReflectable {
     let flights = RefreshFlights()
     let eventHub = EventHub()
     let metrics: VaultMetrics
+    let tracer: (any Tracer)?
     let endpoint: TokenEndpointClient
 
     /// Makes a vault; no connection is opened until the first call that needs one.
@@ -45,9 +47,11 @@ public final class Vault: Sendable, CustomReflectable {
             conninfo: configuration.databaseURL, maximumConnections: configuration.maximumConnections,
             schema: configuration.schema, preparedStatements: configuration.preparedStatements,
             waitLimit: configuration.connectionWaitTimeout, statementTimeout: configuration.statementTimeout,
-            metrics: VaultMetrics(factory: configuration.metricsFactory), logger: logger)
+            metrics: VaultMetrics(factory: configuration.metricsFactory),
+            tracer: Self.tracer(configuration), logger: logger)
         self.logger = logger
         self.metrics = VaultMetrics(factory: configuration.metricsFactory)
+        self.tracer = Self.tracer(configuration)
         self.endpoint = TokenEndpointClient(
             transport: configuration.transport, policy: configuration.refreshPolicy, logger: logger)
     }
@@ -55,6 +59,13 @@ public final class Vault: Sendable, CustomReflectable {
     /// What `dump` and debuggers show: the configuration, redacted, and nothing of the pool or the keys.
     public var customMirror: Mirror {
         Mirror(self, children: ["configuration": configuration], displayStyle: .class)
+    }
+
+    /// The configured tracer, else the bootstrapped one; nil when that is the no-op tracer, so that an application
+    /// without tracing makes no span at all on its database calls.
+    private static func tracer(_ configuration: VaultConfiguration) -> (any Tracer)? {
+        let tracer = configuration.tracer ?? InstrumentationSystem.tracer
+        return tracer is NoOpTracer ? nil : tracer
     }
 
     /// Waits for the refreshes in flight to end (at most as long as the refresh policy lets a refresh take), then

@@ -1,5 +1,6 @@
 import CoreMetrics
 import Foundation
+import Tracing
 
 /// How a ``Vault`` connects, which keys it uses, and which token endpoints it refreshes at.
 ///
@@ -60,6 +61,10 @@ public struct VaultConfiguration: Sendable, CustomStringConvertible, CustomDebug
     /// which a service bootstraps once with its backend (Prometheus, OpenTelemetry); unbootstrapped, nothing is
     /// recorded.
     public var metricsFactory: (any MetricsFactory)?
+    /// Where the vault's spans go (one per refresh, one per database call, with client and provider attributes and
+    /// no secret; docs/refresh.md). Nil: swift-distributed-tracing's `InstrumentationSystem.tracer`, which a
+    /// service bootstraps once (OpenTelemetry); unbootstrapped, nothing is recorded.
+    public var tracer: (any Tracer)?
     /// Timeouts and retries for token endpoints, and how long to wait for another process's refresh.
     public var refreshPolicy: RefreshPolicy
     /// How token endpoints are called. Default: Foundation's URLSession.

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Synchronization
+import Tracing
 
 /// A bounded pool of PostgreSQL connections.
 ///
@@ -26,6 +27,8 @@ package final class ConnectionPool: Sendable {
     private let serial = Atomic(0)
     /// Pool waits and their timeouts; nil records nothing.
     private let metrics: VaultMetrics?
+    /// Where a span per database call goes; nil: none.
+    private let tracer: (any Tracer)?
     /// Whether the task that times out waiters (`reapExpiredWaiters`) is running.
     private let reaping = Atomic(false)
 
@@ -48,9 +51,10 @@ package final class ConnectionPool: Sendable {
     init(
         conninfo: String, maximumConnections: Int, schema: String? = nil, preparedStatements: Bool = true,
         waitLimit: TimeInterval = 60, statementTimeout: TimeInterval = PGConnection.defaultStatementTimeout,
-        metrics: VaultMetrics? = nil, logger: Logger
+        metrics: VaultMetrics? = nil, tracer: (any Tracer)? = nil, logger: Logger
     ) {
         self.metrics = metrics
+        self.tracer = tracer
         self.conninfo = conninfo
         self.maximumConnections = maximumConnections
         self.schema = schema
@@ -67,6 +71,23 @@ package final class ConnectionPool: Sendable {
     /// Runs `body` on a pooled connection, off the cooperative thread pool.
     /// - Parameter idempotent: when true and the connection drops, the operation is retried once on a new one.
     package func withConnection<T: Sendable>(
+        idempotent: Bool, _ body: @escaping @Sendable (PGConnection) throws -> T
+    ) async throws(VaultError) -> T {
+        guard let tracer else { return try await run(idempotent: idempotent, body) }
+        // A span per database call (the wait for a connection and a retry included), child of the caller's.
+        let span = tracer.startSpan("token_vault.db", ofKind: .client)
+        span.attributes["db.system"] = "postgresql"
+        defer { span.end() }
+        do {
+            return try await run(idempotent: idempotent, body)
+        } catch {
+            span.recordError(error)
+            span.setStatus(SpanStatus(code: .error))
+            throw error
+        }
+    }
+
+    private func run<T: Sendable>(
         idempotent: Bool, _ body: @escaping @Sendable (PGConnection) throws -> T
     ) async throws(VaultError) -> T {
         var attempt = 0

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Tracing
 
 /// SQL for `oauth_tokens`. Knows nothing of keys or plaintext: it moves sealed rows in and out.
 package struct TokenRepository: Sendable {
@@ -7,12 +8,13 @@ package struct TokenRepository: Sendable {
 
     init(
         conninfo: String, maximumConnections: Int, schema: String?, preparedStatements: Bool = true,
-        waitLimit: TimeInterval, statementTimeout: TimeInterval, metrics: VaultMetrics? = nil, logger: Logger
+        waitLimit: TimeInterval, statementTimeout: TimeInterval, metrics: VaultMetrics? = nil,
+        tracer: (any Tracer)? = nil, logger: Logger
     ) {
         pool = ConnectionPool(
             conninfo: conninfo, maximumConnections: maximumConnections, schema: schema,
             preparedStatements: preparedStatements, waitLimit: waitLimit, statementTimeout: statementTimeout,
-            metrics: metrics, logger: logger)
+            metrics: metrics, tracer: tracer, logger: logger)
     }
 
     /// Closes the connections; calls made afterwards fail.
