@@ -134,3 +134,10 @@ public struct VaultError: Error, Sendable, Equatable, CustomStringConvertible, C
             ], displayStyle: .struct)
     }
 }
+
+extension VaultError {
+    /// A duration as the vault's messages say it: "30 s", or "0.5 s" when it is not whole.
+    package static func seconds(_ value: Double) -> String {
+        value == value.rounded() ? "\(Int(value)) s" : "\(value) s"
+    }
+}

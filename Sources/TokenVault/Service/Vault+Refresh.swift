@@ -123,17 +123,13 @@ extension Vault {
                     throw VaultError(
                         .timedOut,
                         "another process has been refreshing the token of client '\(client)', provider "
-                            + "'\(provider)' for more than \(Self.seconds(policy.waitTimeout)); try again shortly.")
+                            + "'\(provider)' for more than \(VaultError.seconds(policy.waitTimeout)); try again shortly."
+                    )
                 }
                 try? await Task.sleep(for: .milliseconds(Int64(delay * 1000)))
                 delay = min(delay * 1.5, 0.25)
             }
         }
-    }
-
-    /// "3 s", or "0.5 s" below a second.
-    static func seconds(_ value: TimeInterval) -> String {
-        value >= 1 ? "\(Int(value)) s" : "\(value) s"
     }
 
     /// The refresh itself, by the holder of the lease: decides, calls the provider with nothing held (renewing the

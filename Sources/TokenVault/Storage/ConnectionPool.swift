@@ -163,10 +163,6 @@ package final class ConnectionPool: Sendable {
         return scalars.allSatisfy { ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "_" }
     }
 
-    private static func seconds(_ value: TimeInterval) -> String {
-        value == value.rounded() ? "\(Int(value)) s" : "\(value) s"
-    }
-
     private static func cancelled() -> VaultError {
         VaultError(.cancelled, "the task was cancelled while it waited for a database connection.")
     }
@@ -197,7 +193,7 @@ package final class ConnectionPool: Sendable {
         case .timedOut:
             throw VaultError(
                 .timedOut,
-                "no database connection came free within \(Self.seconds(waitLimit)) (all \(maximumConnections) were in "
+                "no database connection came free within \(VaultError.seconds(waitLimit)) (all \(maximumConnections) were in "
                     + "use); raise maximumConnections or connectionWaitTimeout, or look for calls that hold "
                     + "connections long.")
         case .slot:

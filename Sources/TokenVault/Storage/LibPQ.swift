@@ -428,8 +428,7 @@ extension PGConnection {
         } else {
             outcome = "Whether its write was applied is unknown: read the data back before relying on it."
         }
-        let seconds =
-            statementTimeout == statementTimeout.rounded() ? "\(Int(statementTimeout)) s" : "\(statementTimeout) s"
+        let seconds = VaultError.seconds(statementTimeout)
         return VaultError(
             .timedOut,
             "\(Self.noAnswerMessage) \(seconds) (statementTimeout): the server may be frozen, overloaded or "
