@@ -69,26 +69,20 @@ extension Vault {
                             "took over a refresh lease that expired \(-expired) ms ago; its holder died or froze",
                             metadata: Self.metadata(client, provider, nil))
                     }
-                    do throws(VaultError) {
-                        switch try await refresh(
-                            holding: holder, state: claimed, provider: endpointProvider, client: client,
-                            rejecting: rejection)
-                        {
-                        case .token(let token):
-                            return token
-                        case .leaseLost:
-                            // The database kept this call waiting past its lease, and another caller took the
-                            // refresh over before the provider was called: wait for that one instead.
-                            logger.warning(
-                                "lost the refresh lease before calling the provider; waiting for its new holder",
-                                metadata: Self.metadata(client, provider, nil))
-                            state = nil
-                            continue
-                        }
-                    } catch {
-                        // Usually released already, with the write that recorded the failure; this makes sure.
-                        try? await repository.releaseRefreshLease(client: client, provider: provider, holder: holder)
-                        throw error
+                    switch try await refresh(
+                        holding: holder, state: claimed, provider: endpointProvider, client: client,
+                        rejecting: rejection)
+                    {
+                    case .token(let token):
+                        return token
+                    case .leaseLost:
+                        // The database kept this call waiting past its lease, and another caller took the refresh
+                        // over before the provider was called: wait for that one instead.
+                        logger.warning(
+                            "lost the refresh lease before calling the provider; waiting for its new holder",
+                            metadata: Self.metadata(client, provider, nil))
+                        state = nil
+                        continue
                     }
                 case .held(let at):
                     if waitingSince == nil {
@@ -132,20 +126,34 @@ extension Vault {
         }
     }
 
-    /// The refresh itself, by the holder of the lease: decides, calls the provider with nothing held (renewing the
-    /// lease and counting each request before it is sent, and calling only while the lease is held), then writes
-    /// the result and releases the lease in one statement. When it throws, the caller releases the lease.
     enum HolderOutcome {
         case token(AccessToken)
         /// The lease expired before a request and another caller took it: nothing was sent, nothing recorded.
         case leaseLost
     }
 
+    /// The refresh itself, by the holder of the lease: decides, calls the provider with nothing held (renewing the
+    /// lease and counting each request before it is sent, and calling only while the lease is held), then writes
+    /// the result and releases the lease in one statement. When it throws, the lease is released.
     /// - Parameter margin: a stored token valid for longer than this is returned without a refresh (by default the
     ///   configured refresh margin; the background refresher passes its window).
     func refresh(
         holding holder: UUID, state: RefreshState, provider endpointProvider: OAuthProvider, client: String,
         rejecting rejection: Rejection?, margin: TimeInterval? = nil
+    ) async throws(VaultError) -> HolderOutcome {
+        do throws(VaultError) {
+            return try await holderRefresh(
+                holder, state: state, provider: endpointProvider, client: client, rejecting: rejection, margin: margin)
+        } catch {
+            // Usually released already, with the write that recorded the failure; this makes sure.
+            try? await repository.releaseRefreshLease(client: client, provider: endpointProvider.name, holder: holder)
+            throw error
+        }
+    }
+
+    private func holderRefresh(
+        _ holder: UUID, state: RefreshState, provider endpointProvider: OAuthProvider, client: String,
+        rejecting rejection: Rejection?, margin: TimeInterval?
     ) async throws(VaultError) -> HolderOutcome {
         let provider = endpointProvider.name
         let row = state.row
@@ -253,51 +261,46 @@ extension Vault {
         func set() { lost.withLock { $0 = true } }
     }
 
-    /// Whether `row`, read again, still holds `refreshToken`: then it changed only around the refresh (a key
-    /// rotation re-sealed it, a failure was recorded), and the refresh's result belongs on it. Returns its version,
-    /// or nil when it holds another refresh token (someone stored newer tokens) or is gone.
-    private func versionHolding(_ refreshToken: Secret, row: SealedRow) async throws(VaultError) -> Int64? {
-        guard let current = try await repository.find(client: row.clientID, provider: row.provider),
-            try open(current).refreshToken == refreshToken
-        else { return nil }
-        return current.version
-    }
-
-    /// Writes refreshed tokens with a compare-and-set on the version read when the lease was claimed; when the row
-    /// changed meanwhile but still holds the refresh token this refresh used, over the new version: they are the
-    /// newest, and a rotated refresh token must not be lost. Nil when someone stored newer tokens.
-    private func storeRefreshed(
-        _ sealed: SealedRow, over row: SealedRow, using refreshToken: Secret, holder: UUID
-    ) async throws(VaultError) -> (version: Int64, metadataJSON: String)? {
+    /// Runs `write`, a compare-and-set on the row's version, first with the version read when the lease was
+    /// claimed; when it loses but the row still holds the refresh token this refresh used (a key rotation
+    /// re-sealed it, a failure was recorded), again over the new version: the refresh's result is the newest, and a
+    /// rotated refresh token must not be lost. Nil when someone stored newer tokens (or the row is gone), or after
+    /// five tries.
+    private func compareAndSet<T: Sendable>(
+        over row: SealedRow, using refreshToken: Secret, _ write: (Int64) async throws(VaultError) -> T?
+    ) async throws(VaultError) -> T? {
         var expected = row.version
         for _ in 0..<5 {
-            if let written = try await repository.storeRefreshed(sealed, expectedVersion: expected, holder: holder) {
-                return written
-            }
-            guard let version = try await versionHolding(refreshToken, row: row) else { return nil }
-            expected = version
+            if let written = try await write(expected) { return written }
+            guard let current = try await repository.find(client: row.clientID, provider: row.provider),
+                try open(current).refreshToken == refreshToken
+            else { return nil }
+            expected = current.version
         }
         return nil
     }
 
-    /// Records a failed refresh on the row (as `storeRefreshed`, over a new version that still holds the refresh
-    /// token used) and releases the lease.
+    /// Writes refreshed tokens (see `compareAndSet`) and releases the lease. Nil when someone stored newer tokens.
+    private func storeRefreshed(
+        _ sealed: SealedRow, over row: SealedRow, using refreshToken: Secret, holder: UUID
+    ) async throws(VaultError) -> (version: Int64, metadataJSON: String)? {
+        try await compareAndSet(over: row, using: refreshToken) { (version) throws(VaultError) in
+            try await repository.storeRefreshed(sealed, expectedVersion: version, holder: holder)
+        }
+    }
+
+    /// Records a failed refresh on the row (see `compareAndSet`) and releases the lease.
     private func recordFailure(
         row: SealedRow?, using refreshToken: Secret, client: String, provider: String, needsReauthorization: Bool,
         message: String, holder: UUID
     ) async throws(VaultError) {
         if let row {
-            var expected = row.version
-            for _ in 0..<5 {
-                if try await repository.recordRefreshFailure(
-                    client: row.clientID, provider: row.provider, expectedVersion: expected,
-                    needsReauthorization: needsReauthorization, message: message, holder: holder)
-                {
-                    return
-                }
-                guard let version = try await versionHolding(refreshToken, row: row) else { break }
-                expected = version
+            let recorded = try await compareAndSet(over: row, using: refreshToken) { (version) throws(VaultError) in
+                try await repository.recordRefreshFailure(
+                    client: row.clientID, provider: row.provider, expectedVersion: version,
+                    needsReauthorization: needsReauthorization, message: message, holder: holder) ? () : nil
             }
+            if recorded != nil { return }
         }
         try await repository.releaseRefreshLease(client: client, provider: provider, holder: holder)
     }

@@ -130,17 +130,11 @@ extension Vault {
                 client: row.client, provider: row.provider, holder: holder,
                 duration: configuration.refreshPolicy.leaseDuration, window: provider.refreshRateLimit?.window ?? 3600)
             guard case .claimed(let state) = claim else { return .elsewhere }
-            do throws(VaultError) {
-                switch try await refresh(
-                    holding: holder, state: state, provider: provider, client: row.client, rejecting: nil,
-                    margin: margin)
-                {
-                case .token(let token): return token.refreshed ? .refreshed : .fresh
-                case .leaseLost: return .elsewhere
-                }
-            } catch {
-                try? await repository.releaseRefreshLease(client: row.client, provider: row.provider, holder: holder)
-                throw error
+            switch try await refresh(
+                holding: holder, state: state, provider: provider, client: row.client, rejecting: nil, margin: margin)
+            {
+            case .token(let token): return token.refreshed ? .refreshed : .fresh
+            case .leaseLost: return .elsewhere
             }
         } catch {
             return error.code == .needsReauthorization ? .needsReauthorization : .failed(error.code)
