@@ -23,39 +23,7 @@ final class MultiProcessRefreshTests: DatabaseTestCase {
     }
 
     func testFourProcessesTimesFiftyCallersMakeExactlyOneRefresh() async throws {
-        let endpoint = try FakeTokenEndpoint.start(rotation: .rotating)
-        defer { endpoint.stop() }
-        endpoint.addRefreshToken("rt-stampede")
-        endpoint.enqueue(.delay(0.3))  // a slow provider widens the race window
-        let fixture = try await makeFixture(providers: [endpoint.zoho()])
-        try await fixture.vault.store(expiredTokens(refresh: "rt-stampede"), client: "herd", provider: "zoho_crm")
-
-        let gate = FileManager.default.temporaryDirectory.appendingPathComponent("tv-gate-\(UUID())").path
-        defer { try? FileManager.default.removeItem(atPath: gate) }
-        var children: [(Process, Pipe)] = []
-        for _ in 0..<4 {
-            children.append(
-                try launch(
-                    "token-vault-test-stampede",
-                    ["--client", "herd", "--provider", "zoho_crm", "--callers", "50", "--wait-for", gate],
-                    environment: environment(fixture, endpoint)))
-        }
-        try? await Task.sleep(nanoseconds: 300_000_000)  // let all four connect and wait at the gate
-        XCTAssertTrue(FileManager.default.createFile(atPath: gate, contents: nil), "cannot create the gate file")
-        var tokens: [String] = []
-        for (process, output) in children {
-            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
-            XCTAssertEqual(process.terminationStatus, 0, text)
-            tokens += text.split(separator: "\n").map(String.init)
-        }
-        XCTAssertEqual(tokens.count, 200)
-        XCTAssertEqual(Set(tokens).count, 1, "every caller got the same new token: \(Set(tokens))")
-        XCTAssertEqual(endpoint.requestCount, 1, "exactly one call reached the token endpoint")
-        XCTAssertEqual(endpoint.reuseCount, 0, "no rotated-out refresh token was presented")
-        let stored = try await fixture.vault.fetch(client: "herd", provider: "zoho_crm")
-        XCTAssertEqual(stored.accessToken?.reveal(), tokens.first)
-        XCTAssertTrue(endpoint.isValidRefreshToken(stored.refreshToken.reveal()), "the rotated refresh token was kept")
+        try await assertStampedeMakesOneRefresh(databaseURL: { $0.database.url })
     }
 
     /// The holder is SIGKILLed while its request is at the provider: its lease stays until it expires, then the
