@@ -5,7 +5,8 @@ import Logging
 struct TokenEndpointClient: Sendable {
     let transport: any HTTPTransport
     let policy: RefreshPolicy
-    let logger: Logger
+    let logging: ContextLogger
+    var logger: Logger { logging.current }
 
     enum Outcome: Sendable {
         case success(TokenSet)

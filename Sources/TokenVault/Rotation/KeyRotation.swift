@@ -5,7 +5,8 @@ import Logging
 struct KeyRotation {
     let repository: TokenRepository
     let sealer: Sealer
-    let logger: Logger
+    let logging: ContextLogger
+    var logger: Logger { logging.current }
 
     func run(
         batchSize: Int, dryRun: Bool, progress: @Sendable (RotationProgress) -> Void, shouldStop: @Sendable () -> Bool

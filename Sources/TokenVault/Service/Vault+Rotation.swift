@@ -24,7 +24,7 @@ extension Vault {
         shouldStop: @Sendable () -> Bool = { false }
     ) async throws(VaultError) -> RotationReport {
         guard batchSize > 0 else { throw VaultError(.invalidInput, "the batch size must be at least 1.") }
-        let rotation = KeyRotation(repository: repository, sealer: sealer, logger: logger)
+        let rotation = KeyRotation(repository: repository, sealer: sealer, logging: logging)
         return try await rotation.run(batchSize: batchSize, dryRun: dryRun, progress: progress, shouldStop: shouldStop)
     }
 }

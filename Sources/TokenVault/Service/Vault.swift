@@ -23,7 +23,10 @@ public final class Vault: Sendable, CustomReflectable {
     public let configuration: VaultConfiguration
     package let sealer: Sealer
     package let repository: TokenRepository
-    let logger: Logger
+    /// Where log lines go: the vault's logger with the calling task's context (``init(configuration:logger:)``).
+    let logging: ContextLogger
+    /// The logger for a line logged now.
+    var logger: Logger { logging.current }
     let flights = RefreshFlights()
     let eventHub = EventHub()
     let metrics: VaultMetrics
@@ -34,11 +37,14 @@ public final class Vault: Sendable, CustomReflectable {
     ///
     /// - Parameters:
     ///   - configuration: checked with ``VaultConfiguration/validate()``.
-    ///   - logger: receives client, provider and key ids, never a token or key. Default: no logging.
+    ///   - logger: receives client, provider and key ids, never a token or key. A call made inside swift-log's
+    ///     `withLogger(mergingMetadata:)` scope logs with that scope's metadata (a request id) and metadata provider
+    ///     added. Nil (the default): each call logs to the task-local `Logger.current` that a `withLogger` scope
+    ///     bound, and nowhere outside one.
     /// - Throws: `.invalidInput` when a configuration value is out of range (see ``VaultConfiguration/validate()``).
     public init(
         configuration: VaultConfiguration,
-        logger: Logger = Logger(label: "token-vault", factory: { _ in SwiftLogNoOpLogHandler() })
+        logger: Logger? = nil
     ) throws(VaultError) {
         try configuration.validate()
         self.configuration = configuration
@@ -48,12 +54,12 @@ public final class Vault: Sendable, CustomReflectable {
             schema: configuration.schema, preparedStatements: configuration.preparedStatements,
             waitLimit: configuration.connectionWaitTimeout, statementTimeout: configuration.statementTimeout,
             metrics: VaultMetrics(factory: configuration.metricsFactory),
-            tracer: Self.tracer(configuration), logger: logger)
-        self.logger = logger
+            tracer: Self.tracer(configuration), logger: ContextLogger(logger))
+        self.logging = ContextLogger(logger)
         self.metrics = VaultMetrics(factory: configuration.metricsFactory)
         self.tracer = Self.tracer(configuration)
         self.endpoint = TokenEndpointClient(
-            transport: configuration.transport, policy: configuration.refreshPolicy, logger: logger)
+            transport: configuration.transport, policy: configuration.refreshPolicy, logging: ContextLogger(logger))
     }
 
     /// What `dump` and debuggers show: the configuration, redacted, and nothing of the pool or the keys.

@@ -19,7 +19,8 @@ package final class ConnectionPool: Sendable {
     /// Set when the settings cannot work (a pool size out of range, a schema name that cannot go into
     /// `search_path`, a schema without prepared statements); every acquire throws it. Checked once, not per query.
     private let configurationError: VaultError?
-    private let logger: Logger
+    private let logging: ContextLogger
+    private var logger: Logger { logging.current }
     /// A futex word in this object rather than a Foundation lock: nothing to call into on the hot path. The
     /// bookkeeping's transitions are `PoolState`'s; what they call for is done here, outside the lock.
     private let state: Mutex<State>
@@ -51,7 +52,7 @@ package final class ConnectionPool: Sendable {
     init(
         conninfo: String, maximumConnections: Int, schema: String? = nil, preparedStatements: Bool = true,
         waitLimit: TimeInterval = 60, statementTimeout: TimeInterval = PGConnection.defaultStatementTimeout,
-        metrics: VaultMetrics? = nil, tracer: (any Tracer)? = nil, logger: Logger
+        metrics: VaultMetrics? = nil, tracer: (any Tracer)? = nil, logger: ContextLogger = ContextLogger(nil)
     ) {
         self.metrics = metrics
         self.tracer = tracer
@@ -64,7 +65,7 @@ package final class ConnectionPool: Sendable {
         self.configurationError = Self.problem(
             maximumConnections: maximumConnections, schema: schema, preparedStatements: preparedStatements
         ).map { VaultError(.invalidInput, $0) }
-        self.logger = logger
+        self.logging = logger
         self.state = Mutex(State(maximumConnections: maximumConnections))
     }
 

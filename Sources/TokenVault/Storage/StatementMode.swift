@@ -15,12 +15,12 @@ import Synchronization
 /// another version of the vault prepared is always the same SQL.
 package final class StatementMode: Sendable {
     private let named: Atomic<Bool>
-    private let logger: Logger?
+    private let logging: ContextLogger
 
     /// - Parameter prepared: false to send every statement unnamed from the start.
-    init(prepared: Bool, logger: Logger? = nil) {
+    init(prepared: Bool, logger: ContextLogger = ContextLogger(nil)) {
         named = Atomic(prepared)
-        self.logger = logger
+        self.logging = logger
     }
 
     /// Whether statements are prepared once per connection under their name.
@@ -39,7 +39,7 @@ package final class StatementMode: Sendable {
     func recover(from error: VaultError, inTransaction: Bool) throws(VaultError) {
         guard Self.isPoolerSymptom(error.sqlState) else { throw error }
         if named.compareExchange(expected: true, desired: false, ordering: .relaxed).exchanged {
-            logger?.warning(
+            logging.current.warning(
                 """
                 a named prepared statement failed as it does behind a connection pooler in transaction mode \
                 (PgBouncer, RDS Proxy): this vault sends unnamed statements from now on. Set \

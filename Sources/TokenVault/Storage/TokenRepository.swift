@@ -9,7 +9,7 @@ package struct TokenRepository: Sendable {
     init(
         conninfo: String, maximumConnections: Int, schema: String?, preparedStatements: Bool = true,
         waitLimit: TimeInterval, statementTimeout: TimeInterval, metrics: VaultMetrics? = nil,
-        tracer: (any Tracer)? = nil, logger: Logger
+        tracer: (any Tracer)? = nil, logger: ContextLogger
     ) {
         pool = ConnectionPool(
             conninfo: conninfo, maximumConnections: maximumConnections, schema: schema,

@@ -66,8 +66,10 @@ final class RotationTests: DatabaseTestCase {
         try await rotating.store(fresh, client: page[3].clientID, provider: page[3].provider)
         // …and the batch is written.
         var report = RotationReport(currentKeyID: new.id)
-        try await KeyRotation(repository: rotating.repository, sealer: rotating.sealer, logger: Logger(label: "test"))
-            .resealBatch(page, report: &report)
+        try await KeyRotation(
+            repository: rotating.repository, sealer: rotating.sealer, logging: ContextLogger(Logger(label: "test"))
+        )
+        .resealBatch(page, report: &report)
         XCTAssertEqual(report.resealed, 9)
         XCTAssertEqual(report.changedMeanwhile, 1)
         let stored = try await rotating.fetch(client: page[3].clientID, provider: page[3].provider)
@@ -87,8 +89,10 @@ final class RotationTests: DatabaseTestCase {
         let replaced = sampleTokens(access: "1000.still-old-key", refresh: "1000.still-old-key-refresh")
         try await fixture.vault.store(replaced, client: page[0].clientID, provider: page[0].provider)
         var report = RotationReport(currentKeyID: new.id)
-        try await KeyRotation(repository: rotating.repository, sealer: rotating.sealer, logger: Logger(label: "test"))
-            .resealBatch(page, report: &report)
+        try await KeyRotation(
+            repository: rotating.repository, sealer: rotating.sealer, logging: ContextLogger(Logger(label: "test"))
+        )
+        .resealBatch(page, report: &report)
         XCTAssertEqual(report.resealed, 5, "the changed row was read again and re-sealed")
         let stored = try await rotating.fetch(client: page[0].clientID, provider: page[0].provider)
         XCTAssertEqual(stored.keyID, new.id)

@@ -155,8 +155,7 @@ final class ConnectionPoolTests: DatabaseTestCase {
 
 private func makePool(_ url: String, maximumConnections: Int, waitLimit: TimeInterval = 10) -> ConnectionPool {
     ConnectionPool(
-        conninfo: url, maximumConnections: maximumConnections, waitLimit: waitLimit,
-        logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        conninfo: url, maximumConnections: maximumConnections, waitLimit: waitLimit)
 }
 
 private func selectOne(_ pool: ConnectionPool) async throws(VaultError) -> String? {

@@ -75,6 +75,11 @@ class DatabaseTestCase: XCTestCase {
         return fixture
     }
 
+    /// Runs `cleanup` when the test ends (before the fixtures made earlier are torn down).
+    func addCleanup(_ cleanup: @escaping () async -> Void) {
+        cleanups.append(cleanup)
+    }
+
     /// A fresh database on the shared test server, dropped when the test ends.
     func makeDatabase() async throws -> TestDatabase {
         let database = try await TestDatabase.create()

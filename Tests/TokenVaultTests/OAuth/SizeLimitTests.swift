@@ -53,7 +53,7 @@ final class SizeLimitTests: XCTestCase {
         ])
         let client = TokenEndpointClient(
             transport: transport, policy: RefreshPolicy(initialBackoff: 0.001, maximumBackoff: 0.002),
-            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+            logging: ContextLogger(Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })))
         let provider = OAuthProvider.zoho("zoho_crm", clientID: "1000.app", clientSecret: Secret("s"))
         let kept = await client.refresh(provider: provider, refreshToken: Secret("1000.rt"), maximumAttempts: 1)
         guard case .success(let tokens) = kept.outcome else { return XCTFail("\(kept.outcome)") }
@@ -87,7 +87,7 @@ final class MetadataAllowlistTests: XCTestCase {
         ])
         let client = TokenEndpointClient(
             transport: transport, policy: RefreshPolicy(),
-            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+            logging: ContextLogger(Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })))
         var provider = OAuthProvider.zoho("zoho_crm", clientID: "1000.app", clientSecret: Secret("s"))
         provider.metadataFields.insert("custom")
         let result = await client.refresh(provider: provider, refreshToken: Secret("1000.rt"), maximumAttempts: 1)

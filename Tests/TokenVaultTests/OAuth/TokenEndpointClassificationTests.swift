@@ -42,7 +42,7 @@ final class TokenEndpointClassificationTests: XCTestCase {
         let client = TokenEndpointClient(
             transport: transport,
             policy: RefreshPolicy(requestTimeout: 2, attempts: 3, initialBackoff: 0.001, maximumBackoff: 0.002),
-            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+            logging: ContextLogger(Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })))
         let result = await client.refresh(provider: provider, refreshToken: Secret("1000.rt"), maximumAttempts: 3)
         return (result, transport)
     }
@@ -116,7 +116,7 @@ final class TokenEndpointClassificationTests: XCTestCase {
         let transport = ScriptedTransport([.response(503, "busy"), .response(200, tokens)])
         let client = TokenEndpointClient(
             transport: transport, policy: RefreshPolicy(initialBackoff: 0.001, maximumBackoff: 0.002),
-            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+            logging: ContextLogger(Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })))
         let result = await client.exchange(provider: provider, code: Secret("1000.grant"))
         guard case .failed(let error) = result.outcome else { return XCTFail("\(result.outcome)") }
         XCTAssertEqual(error.code, .providerError)

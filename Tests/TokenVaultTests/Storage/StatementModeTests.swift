@@ -24,7 +24,7 @@ final class StatementModeTests: XCTestCase {
 
     func testAPoolerSymptomOutsideATransactionSwitchesOnceAndAsksForARetry() throws {
         let logs = CapturedLogs()
-        let mode = StatementMode(prepared: true, logger: Logger(label: "test", factory: { _ in logs }))
+        let mode = StatementMode(prepared: true, logger: ContextLogger(Logger(label: "test", factory: { _ in logs })))
         let duplicate = VaultError(.database, "prepared statement exists", sqlState: "42P05")
         XCTAssertNoThrow(try mode.recover(from: duplicate, inTransaction: false))
         XCTAssertFalse(mode.usesNamedStatements)
