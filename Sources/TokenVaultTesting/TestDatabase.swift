@@ -6,6 +6,7 @@ import TokenVault
 public struct TestDatabase: Sendable {
     /// Connection settings for the new database.
     public let url: String
+    /// The database's name.
     public let name: String
     let serverURL: String
 
@@ -20,6 +21,17 @@ public struct TestDatabase: Sendable {
     /// Drops the database, disconnecting anyone still on it.
     public func drop() async {
         try? await AdminSQL.execute("DROP DATABASE IF EXISTS \(name) WITH (FORCE)", url: serverURL)
+    }
+
+    /// Connection settings for the new database as another role (the shared server trusts local connections).
+    public func url(user: String) -> String {
+        guard url.hasPrefix("postgres://") || url.hasPrefix("postgresql://"),
+            var components = URLComponents(string: url)
+        else {
+            return "\(url) user=\(user)"
+        }
+        components.user = user
+        return components.string ?? url
     }
 
     /// `url` with its database replaced: the path of a `postgres://` URL, or a trailing `dbname=` in conninfo

@@ -21,6 +21,9 @@ public struct VaultConfiguration: Sendable, CustomStringConvertible, CustomDebug
         /// `TOKEN_VAULT_PREPARED_STATEMENTS`: `off` behind a connection pooler in transaction mode (PgBouncer,
         /// RDS Proxy), `on` (the default) otherwise; sets ``VaultConfiguration/preparedStatements``.
         public static let preparedStatements = "TOKEN_VAULT_PREPARED_STATEMENTS"
+        /// `TOKEN_VAULT_SCHEMA`: the PostgreSQL schema of the vault's tables (lower-case letters, digits and
+        /// underscores); sets ``VaultConfiguration/schema``. Default: the connection's `search_path`.
+        public static let schema = "TOKEN_VAULT_SCHEMA"
     }
 
     /// A `postgresql://` URL or libpq `key=value` conninfo. Empty: libpq's `PG*` variables and defaults.
@@ -41,7 +44,9 @@ public struct VaultConfiguration: Sendable, CustomStringConvertible, CustomDebug
     /// a batch of an import or a rotation, and a migration waiting for another instance's migration.
     public var statementTimeout: TimeInterval = 30
     /// The PostgreSQL schema that holds the vault's tables; nil: the connection's `search_path` (usually
-    /// `public`). Lower-case letters, digits and underscores.
+    /// `public`). Lower-case letters, digits and underscores. ``Vault/migrate()`` creates it when it is missing,
+    /// or, when the vault's role may not, fails with `.databaseConfiguration` and the statement an administrator
+    /// runs instead.
     public var schema: String?
     /// Whether statements are prepared once per connection under a name (the default, fastest when the vault talks
     /// to PostgreSQL itself) or sent unnamed, parsed with every call (false): what a connection pooler in
@@ -94,13 +99,14 @@ public struct VaultConfiguration: Sendable, CustomStringConvertible, CustomDebug
     /// Reads `DATABASE_URL` (optional: libpq's `PG*` variables apply without it), `TOKEN_VAULT_POOL_SIZE`
     /// (optional, default 4), `TOKEN_VAULT_POOL_TIMEOUT` and `TOKEN_VAULT_STATEMENT_TIMEOUT` (seconds, default 30),
     /// `TOKEN_VAULT_REFRESH_MARGIN` (seconds, default 300), `TOKEN_VAULT_PREPARED_STATEMENTS` (`on` or `off`,
-    /// default on), the keyring variables (see
+    /// default on), `TOKEN_VAULT_SCHEMA` (optional), the keyring variables (see
     /// ``Keyring/fromEnvironment(_:)``) and the Zoho variables (see
     /// ``OAuthProvider/zohoFromEnvironment(_:)``).
     ///
     /// - Throws: `.keyConfiguration` for the keys, `.providerConfiguration` for the Zoho variables, and
-    ///   `.invalidInput` when the pool size, a timeout or the refresh margin is out of range, or
-    ///   `TOKEN_VAULT_PREPARED_STATEMENTS` is neither on nor off. Messages never
+    ///   `.invalidInput` when the pool size, a timeout or the refresh margin is out of range,
+    ///   `TOKEN_VAULT_PREPARED_STATEMENTS` is neither on nor off, or `TOKEN_VAULT_SCHEMA` is not a plain lower-case
+    ///   name. Messages never
     ///   echo a secret.
     public static func fromEnvironment(
         _ environment: [String: String] = ProcessInfo.processInfo.environment
@@ -134,6 +140,15 @@ public struct VaultConfiguration: Sendable, CustomStringConvertible, CustomDebug
                 throw VaultError(
                     .invalidInput, "\(Variable.preparedStatements) must be on or off, not '\(text)'.")
             }
+        }
+        if let text = environment[Variable.schema], !text.isEmpty {
+            guard ConnectionPool.isValidSchema(text) else {
+                throw VaultError(
+                    .invalidInput,
+                    "\(Variable.schema) must be 1 to 63 lower-case letters, digits and underscores, starting with a "
+                        + "letter or an underscore, not '\(text)'.")
+            }
+            configuration.schema = text
         }
         if let text = environment[Variable.poolTimeout], !text.isEmpty {
             guard let value = TimeInterval(text), Self.connectionWaitTimeouts.contains(value) else {
@@ -207,7 +222,7 @@ public struct VaultConfiguration: Sendable, CustomStringConvertible, CustomDebug
     public var description: String {
         "VaultConfiguration(databaseURL: <redacted>, keys: \(keyring.keyIDs), "
             + "maximumConnections: \(maximumConnections), statementTimeout: \(statementTimeout), "
-            + "preparedStatements: \(preparedStatements), "
+            + "schema: \(schema ?? "<search_path>"), preparedStatements: \(preparedStatements), "
             + "refreshMargin: \(refreshMargin), "
             + "providers: \(providers.keys.sorted()))"
     }

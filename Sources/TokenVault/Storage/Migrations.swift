@@ -107,6 +107,24 @@ enum Migrations {
         }
     }
 
+    /// Creates the PostgreSQL schema that ``VaultConfiguration/schema`` names when it does not exist yet. The name
+    /// was checked to be a plain lower-case identifier (`ConnectionPool.isValidSchema`).
+    /// - Throws: `.databaseConfiguration` when it is missing and this role may not create it, with the statement
+    ///   that an administrator runs instead.
+    static func createSchemaIfMissing(_ schema: String, on connection: PGConnection) throws(VaultError) {
+        let exists = try connection.query("SELECT to_regnamespace($1) IS NOT NULL", [.text(schema)])
+        guard exists.bool(0, 0) != true else { return }
+        do {
+            try connection.execute(script: "CREATE SCHEMA IF NOT EXISTS \"\(schema)\"")
+        } catch  where error.sqlState == "42501" {
+            throw VaultError(
+                .databaseConfiguration,
+                "the vault's schema '\(schema)' (VaultConfiguration.schema) does not exist, and this database role "
+                    + "may not create it. Have an administrator run CREATE SCHEMA \(schema) AUTHORIZATION "
+                    + "<the vault's role>, then migrate again.", sqlState: error.sqlState)
+        }
+    }
+
     /// The highest applied version, or 0 when the vault's tables do not exist yet.
     static func currentVersion(on connection: PGConnection) throws(VaultError) -> Int {
         let exists = try connection.query("SELECT to_regclass('token_vault_migrations') IS NOT NULL")

@@ -27,9 +27,14 @@ package struct TokenRepository: Sendable {
         try await pool.withConnection(idempotent: true) { try Migrations.currentVersion(on: $0) }
     }
 
-    /// Creates or upgrades the schema; returns the versions applied (see `Migrations`).
+    /// Creates or upgrades the schema, in the configured PostgreSQL schema (created when missing); returns the
+    /// versions applied (see `Migrations`).
     func migrate() async throws(VaultError) -> [Int] {
-        try await pool.withConnection(idempotent: true) { try Migrations.apply(on: $0) }
+        let schema = pool.schema
+        return try await pool.withConnection(idempotent: true) { connection throws(VaultError) in
+            if let schema { try Migrations.createSchemaIfMissing(schema, on: connection) }
+            return try Migrations.apply(on: connection)
+        }
     }
 
     package static let upsert = PreparedStatement(

@@ -104,4 +104,42 @@ final class MigrationTests: DatabaseTestCase {
         XCTAssertTrue(error?.message.contains("migrate()") ?? false, "\(String(describing: error))")
         await vault.shutdown()
     }
+
+    /// A configured schema that does not exist yet: migrate() creates it and puts the tables there; before that,
+    /// ping() says to migrate.
+    func testMigrateCreatesTheConfiguredSchema() async throws {
+        let database = try await makeDatabase()
+        var configuration = VaultConfiguration(databaseURL: database.url, keyring: try Keyring(current: .generate()))
+        configuration.schema = "tenant_vault"
+        let vault = try Vault(configuration: configuration)
+        addCleanup { await vault.shutdown() }
+        await assertVaultError(.schemaOutdated) { try await vault.ping() }
+        let applied = try await vault.migrate()
+        XCTAssertFalse(applied.isEmpty)
+        try await vault.ping()
+        try await vault.store(sampleTokens(), client: "a", provider: "p")
+        let tables = try await AdminSQL.query(
+            "SELECT table_schema FROM information_schema.tables WHERE table_name = 'oauth_tokens'", url: database.url)
+        XCTAssertEqual(tables, [["tenant_vault"]])
+        let again = try await vault.migrate()
+        XCTAssertEqual(again, [], "a second migrate is a no-op")
+    }
+
+    /// A role that may not create schemas gets the statement an administrator runs, not PostgreSQL's bare error.
+    func testAMissingSchemaTheRoleMayNotCreateIsExplained() async throws {
+        let database = try await makeDatabase()
+        let role = "tv_noschema_\(UInt32.random(in: 0...UInt32.max))"
+        try await AdminSQL.execute(
+            "CREATE ROLE \(role) LOGIN; REVOKE CREATE ON DATABASE \"\(database.name)\" FROM PUBLIC", url: database.url)
+        addCleanup { try? await AdminSQL.execute("DROP OWNED BY \(role); DROP ROLE \(role)", url: database.url) }
+        var configuration = VaultConfiguration(
+            databaseURL: database.url(user: role), keyring: try Keyring(current: .generate()))
+        configuration.schema = "tenant_vault"
+        let vault = try Vault(configuration: configuration)
+        addCleanup { await vault.shutdown() }
+        let error = await assertVaultError(.databaseConfiguration) { try await vault.migrate() }
+        XCTAssertEqual(error?.sqlState, "42501")
+        XCTAssertTrue(
+            error?.message.contains("CREATE SCHEMA tenant_vault AUTHORIZATION") == true, "\(String(describing: error))")
+    }
 }

@@ -74,6 +74,23 @@ final class StatementModeTests: XCTestCase {
         }
     }
 
+    func testTheSchemaVariableSetsTheSchema() throws {
+        let base = ["TOKEN_VAULT_KEY": VaultKey.generate().exportBase64()]
+        XCTAssertNil(try VaultConfiguration.fromEnvironment(base).schema)
+        let configuration = try VaultConfiguration.fromEnvironment(base.merging(["TOKEN_VAULT_SCHEMA": "vault"]) { $1 })
+        XCTAssertEqual(configuration.schema, "vault")
+        XCTAssertTrue(configuration.description.contains("schema: vault"), configuration.description)
+        for bad in ["Vault", "1vault", "vault;drop", "a b", String(repeating: "v", count: 64)] {
+            XCTAssertThrowsError(
+                try VaultConfiguration.fromEnvironment(base.merging(["TOKEN_VAULT_SCHEMA": bad]) { $1 })
+            ) { error in
+                XCTAssertEqual((error as? VaultError)?.code, .invalidInput)
+                XCTAssertTrue(
+                    (error as? VaultError)?.message.hasPrefix("TOKEN_VAULT_SCHEMA must be 1 to 63") == true, bad)
+            }
+        }
+    }
+
     func testASchemaIsRefusedWithUnnamedStatements() throws {
         var configuration = VaultConfiguration(
             databaseURL: "", keyring: try Keyring(current: VaultKey.generate()))
