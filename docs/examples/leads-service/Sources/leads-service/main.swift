@@ -1,0 +1,3 @@
+import LeadsService
+
+try await LeadsService.run()
