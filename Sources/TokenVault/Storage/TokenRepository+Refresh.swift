@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// What the refresh path sees of a row, read in one statement, with every time on the database server's clock.
 struct RefreshState: Sendable {
@@ -86,27 +87,32 @@ extension TokenRepository {
         let parameters: [SQLValue] = [
             .text(client), .text(provider), .text(holder.uuidString), .text(String(Int64(duration * 1000))),
         ]
-        // Idempotent: a retry after a dropped connection finds its own lease and claims it again.
-        let claimed = try await pool.withConnection(idempotent: true) { connection -> (Bool, Int64) in
-            let result = try connection.query(
-                """
-                WITH claim AS (
-                    INSERT INTO token_vault_refresh_leases AS l (client_id, provider, holder, expires_at)
-                    VALUES ($1, $2, $3::uuid, now() + $4::bigint * interval '1 millisecond')
-                    ON CONFLICT (client_id, provider) DO UPDATE
-                        SET holder = EXCLUDED.holder, claimed_at = now(), expires_at = EXCLUDED.expires_at
-                        WHERE l.expires_at <= now() OR l.holder = EXCLUDED.holder
-                    RETURNING 1
-                )
-                SELECT EXISTS (SELECT FROM claim), (extract(epoch FROM now()) * 1000000)::bigint
-                """, parameters)
-            return (result.bool(0, 0) ?? false, result.integer(0, 1) ?? 0)
-        }
-        guard claimed.0 else { return .held(at: claimed.1) }
+        // Both statements on one connection, in one trip to the connection's thread: a refresher claims thousands
+        // of leases a minute. Idempotent: a retry after a dropped connection finds its own lease and claims it
+        // again, then reads the row.
+        let claimed = Atomic(false)
         do {
-            return .claimed(try await refreshState(client: client, provider: provider, window: window))
+            return try await pool.withConnection(idempotent: true) { connection in
+                let result = try connection.query(
+                    """
+                    WITH claim AS (
+                        INSERT INTO token_vault_refresh_leases AS l (client_id, provider, holder, expires_at)
+                        VALUES ($1, $2, $3::uuid, now() + $4::bigint * interval '1 millisecond')
+                        ON CONFLICT (client_id, provider) DO UPDATE
+                            SET holder = EXCLUDED.holder, claimed_at = now(), expires_at = EXCLUDED.expires_at
+                            WHERE l.expires_at <= now() OR l.holder = EXCLUDED.holder
+                        RETURNING 1
+                    )
+                    SELECT EXISTS (SELECT FROM claim), (extract(epoch FROM now()) * 1000000)::bigint
+                    """, parameters)
+                guard result.bool(0, 0) == true else { return LeaseClaim.held(at: result.integer(0, 1) ?? 0) }
+                claimed.store(true, ordering: .relaxed)
+                return .claimed(try Self.state(on: connection, client: client, provider: provider, window: window))
+            }
         } catch {
-            try? await releaseRefreshLease(client: client, provider: provider, holder: holder)
+            if claimed.load(ordering: .relaxed) {
+                try? await releaseRefreshLease(client: client, provider: provider, holder: holder)
+            }
             throw error
         }
     }
