@@ -79,6 +79,48 @@ final class RefreshDueTests: DatabaseTestCase {
         XCTAssertEqual(endpoint.requestCount, 60)
     }
 
+    /// Two `token-vault refresh-due` processes at once, and request-path callers in this process, against an
+    /// endpoint that rotates refresh tokens and revokes a family when a rotated-out one comes back: one provider
+    /// call per due token, none reused, every row fresh.
+    func testTwoRefresherProcessesAndRequestPathsMakeOneProviderCallPerToken() async throws {
+        endpoint.setLatency(0.02)
+        let key = VaultKey.generate()
+        let fixture = try await makeFixture(keyring: try Keyring(current: key), providers: [endpoint.zoho()])
+        try await seed(fixture, due: 120)
+        var cli = CLIRunner(databaseURL: fixture.database.url, key: key.exportBase64())
+        cli.environment["ZOHO_CLIENT_ID"] = endpoint.clientID
+        cli.environment["ZOHO_CLIENT_SECRET"] = endpoint.clientSecret
+        cli.environment["ZOHO_ACCOUNTS_URL"] = endpoint.baseURL.absoluteString
+        let processes = try (0..<2).map { _ in try cli.start(["refresh-due", "--concurrency", "8", "--json"]) }
+        let vault = fixture.vault
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in stride(from: 0, to: 120, by: 4) {
+                group.addTask { _ = try await vault.accessToken(client: "due-\(index)", provider: "zoho_crm") }
+            }
+            try await group.waitForAll()
+        }
+        var refreshedByProcesses = 0
+        for (process, output, errors) in processes {
+            let stdout = output.fileHandleForReading.readDataToEndOfFile()
+            let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            XCTAssertEqual(process.terminationStatus, 77, "rows needing re-authorization are left: \(stderr)")
+            let report = try XCTUnwrap(JSONSerialization.jsonObject(with: stdout) as? [String: Any], stderr)
+            XCTAssertEqual(report["due"] as? Int, 124, "120 expiring, 3 needing re-authorization, 1 of another provider")
+            XCTAssertEqual(report["needs_reauthorization"] as? Int, 3)
+            XCTAssertEqual(report["failed"] as? [String: Int], [:])
+            refreshedByProcesses += report["refreshed"] as? Int ?? 0
+        }
+        XCTAssertEqual(endpoint.requestCount, 120, "one provider call per due token")
+        XCTAssertEqual(endpoint.reuseCount, 0, "no rotated-out refresh token was presented")
+        XCTAssertLessThanOrEqual(refreshedByProcesses, 120)
+        for index in 0..<120 {
+            let stored = try await fixture.vault.fetch(client: "due-\(index)", provider: "zoho_crm")
+            XCTAssertTrue(stored.isAccessTokenValid(margin: 360), "due-\(index) is fresh")
+            XCTAssertTrue(endpoint.isValidRefreshToken(stored.refreshToken.reveal()), "due-\(index) kept its token")
+        }
+    }
+
     /// The window: a token with 10 minutes left is due within 15 minutes, not within the default 6.
     func testTheWindowDecidesWhatIsDue() async throws {
         endpoint.addRefreshToken("rt-window")
