@@ -106,7 +106,8 @@ final class RefreshDueTests: DatabaseTestCase {
             process.waitUntilExit()
             XCTAssertEqual(process.terminationStatus, 77, "rows needing re-authorization are left: \(stderr)")
             let report = try XCTUnwrap(JSONSerialization.jsonObject(with: stdout) as? [String: Any], stderr)
-            XCTAssertEqual(report["due"] as? Int, 124, "120 expiring, 3 needing re-authorization, 1 of another provider")
+            XCTAssertEqual(
+                report["due"] as? Int, 124, "120 expiring, 3 needing re-authorization, 1 of another provider")
             XCTAssertEqual(report["needs_reauthorization"] as? Int, 3)
             XCTAssertEqual(report["failed"] as? [String: Int], [:])
             refreshedByProcesses += report["refreshed"] as? Int ?? 0
