@@ -4,6 +4,8 @@
 # the committed seeds (Tests/Fuzz/Corpus/TARGET) and the corpus earlier runs grew (.build-fuzz/corpus/TARGET).
 # Prints per target the executions run and the crashes found; exits 1 on a crash, naming the crashing input.
 #   usage: bash .ci/fuzz.sh SECONDS [token-response|import-line|open-row ...]     (default: all three)
+#   FUZZ_SEED=N fixes libFuzzer's seed (CI sets it, so that a landing is not decided by a random walk; a crash
+#   it finds is then found again on every run until fixed). Unset: a random seed, for long runs by hand.
 #   replay an input: .build-fuzz/release/token-vault-fuzz-TARGET INPUT   (or the debug build's binary, no sanitizer)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,8 +39,10 @@ for target in "${targets[@]}"; do
     # second error; libFuzzer prints the stack and writes the input.
     dictionary=()
     [ "$target" = open-row ] || dictionary=(-dict=Tests/Fuzz/json.dict)
+    seed=()
+    [ -z "${FUZZ_SEED:-}" ] || seed=(-seed="$FUZZ_SEED")
     result=0
-    SWIFT_BACKTRACE=enable=no "$bin/token-vault-fuzz-$target" "$corpus" "Tests/Fuzz/Corpus/$target" "${dictionary[@]}" \
+    SWIFT_BACKTRACE=enable=no "$bin/token-vault-fuzz-$target" "$corpus" "Tests/Fuzz/Corpus/$target" "${dictionary[@]}" "${seed[@]}" \
         -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=4096 -detect_leaks=0 \
         -print_final_stats=1 -artifact_prefix="$artifacts/" >"$log" 2>&1 || result=$?
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
