@@ -87,12 +87,7 @@ struct KeysCommand: AsyncParsableCommand {
             return Report(
                 keys: entries, retirable: entries.filter(\.retirable).map(\.id), useRecorded: recorded)
         }
-        for id in report.retirable {
-            FileHandle.standardError.write(
-                Data(
-                    ("token-vault: warning: previous key \(id) holds no row any more and can be retired: remove it "
-                        + "from the previous keys once `token-vault verify` passes.\n").utf8))
-        }
+        CLI.warnRetirable(report.retirable.map { KeyID(rawValue: $0) })
         if json {
             try CLI.printJSON(report)
             return

@@ -91,6 +91,16 @@ package enum CLI {
             fromEnvironment: environment, runningCommandsWith: try KeyCommand.runner(environment: environment))
     }
 
+    /// A warning on stderr for each previous key that no row uses any more (`keys`, `verify`).
+    package static func warnRetirable(_ ids: [KeyID]) {
+        for id in ids {
+            FileHandle.standardError.write(
+                Data(
+                    ("token-vault: warning: previous key \(id) holds no row any more and can be retired: remove it "
+                        + "from the previous keys once `token-vault verify` passes with the current key.\n").utf8))
+        }
+    }
+
     /// Prints `error` as one line on stderr, with the CLI's hint for its code, and returns the exit code to throw.
     /// The library's message says what happened in the library's terms; the hint says what to do in the CLI's
     /// (environment variables, commands).
