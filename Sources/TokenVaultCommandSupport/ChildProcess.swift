@@ -85,11 +85,13 @@ package enum ChildProcess {
         var pid: pid_t = 0
         let started = posix_spawnp(&pid, words[0], &actions, &attributes, argv, envp)
         guard started == 0 else { return .failure(StartFailure(code: started)) }
-        for index in [1] where captureOutput {
-            close(outputPipe[index])
-            close(errorPipe[index])
-            outputPipe[index] = -1
-            errorPipe[index] = -1
+        // The child's ends: once closed here, end of file on a pipe means the program (and whatever it started)
+        // closed it.
+        if captureOutput {
+            close(outputPipe[1])
+            close(errorPipe[1])
+            outputPipe[1] = -1
+            errorPipe[1] = -1
         }
         if let input {
             close(inputPipe[0])

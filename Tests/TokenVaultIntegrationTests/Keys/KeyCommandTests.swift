@@ -225,6 +225,32 @@ final class KeyCommandTests: XCTestCase {
         XCTAssertNoThrow(try CLI.loadKeys(environment))
     }
 
+    /// Through the built binary, as an operator meets it: one line on stderr, exit 78, nothing of stdout anywhere.
+    func testTheCLIReportsAHostileCommandWithoutItsOutput() throws {
+        let hostile = try program(
+            "hostile",
+            """
+            printf '%s\n' "$SECRET_KEY" STDOUT-MARKER
+            printf '%s\n' "$SECRET_KEY" >&2
+            printf 'permission denied\033[2J\n' >&2
+            exit 5
+            """)
+        var cli = CLIRunner(databaseURL: "postgresql://127.0.0.1:1/none", key: nil)
+        cli.environment["SECRET_KEY"] = secretKey
+        cli.environment[Keyring.Variable.keyCommand] = hostile
+        for command in [["verify"], ["keys", "--json"], ["migrate"], ["list"]] {
+            let result = try cli.run(command)
+            XCTAssertEqual(result.status, 78, "\(command): \(result.stderr)")
+            XCTAssertEqual(result.stdout, "")
+            XCTAssertTrue(result.stderr.hasPrefix("token-vault: error: TOKEN_VAULT_KEY_COMMAND: "), result.stderr)
+            XCTAssertTrue(result.stderr.contains("exited with status 5"), result.stderr)
+            XCTAssertFalse(result.stderr.contains(secretKey), result.stderr)
+            XCTAssertFalse(result.stderr.contains("STDOUT-MARKER"), result.stderr)
+            XCTAssertFalse(result.stderr.contains("\u{1B}"), "terminal escapes are shown escaped")
+            XCTAssertEqual(result.stderr.filter { $0 == "\n" }.count, 1, "one line")
+        }
+    }
+
     func testTheTimeoutSetting() throws {
         XCTAssertEqual(try KeyCommand.timeout([:]), 30)
         XCTAssertEqual(try KeyCommand.timeout([KeyCommand.timeoutVariable: "2.5"]), 2.5)
