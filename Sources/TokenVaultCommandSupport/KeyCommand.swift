@@ -89,18 +89,10 @@ package enum KeyCommand {
 
     /// `; its stderr ends: "…"` with the last lines of `errorTail`, or nothing when it printed none. A line that
     /// looks like key material (a long run of base64 with upper case, lower case and digits) is withheld, and all
-    /// of stderr when it repeats what the command printed on stdout.
+    /// of stderr when it repeats a line the command printed on stdout.
     static func quotedErrors(_ errorTail: [UInt8], output: Secret) -> String {
         guard !errorTail.isEmpty else { return "" }
-        let repeatsOutput = output.withUnsafeBytes { stdout -> Bool in
-            let trimmed = Array(stdout).drop(while: { $0 <= 0x20 }).reversed().drop(while: { $0 <= 0x20 }).reversed()
-            guard trimmed.count >= 8 else { return false }
-            let needle = Array(trimmed)
-            return errorTail.count >= needle.count
-                && (0...(errorTail.count - needle.count)).contains {
-                    errorTail[$0..<$0 + needle.count].elementsEqual(needle)
-                }
-        }
+        let repeatsOutput = output.withUnsafeBytes { stdout in Self.contains(errorTail, stdout) }
         if repeatsOutput { return "; its stderr was withheld: it repeats what the command printed on stdout" }
         let lines = String(decoding: errorTail, as: UTF8.self).split(whereSeparator: \.isNewline)
             .map { $0.trimmingCharacters(in: .whitespaces) }
@@ -110,6 +102,29 @@ package enum KeyCommand {
         var quoted = lines.joined(separator: " | ")
         if quoted.count > quotedErrorLimit { quoted = "…" + quoted.suffix(quotedErrorLimit) }
         return "; its stderr ends: \"\(quoted)\""
+    }
+
+    /// Whether `haystack` contains any line of `output` (without its surrounding whitespace, 8 bytes or more),
+    /// compared in place: the output is key material and is never copied out of its wiped buffer.
+    static func contains(_ haystack: [UInt8], _ output: UnsafeRawBufferPointer) -> Bool {
+        var lineStart = 0
+        while lineStart < output.count {
+            var lineEnd = lineStart
+            while lineEnd < output.count && output[lineEnd] != 0x0a { lineEnd += 1 }
+            var start = lineStart
+            var end = lineEnd
+            while start < end && output[start] <= 0x20 { start += 1 }
+            while end > start && output[end - 1] <= 0x20 { end -= 1 }
+            let length = end - start
+            if length >= 8 && haystack.count >= length {
+                let found = (0...(haystack.count - length)).contains { offset in
+                    (0..<length).allSatisfy { haystack[offset + $0] == output[start + $0] }
+                }
+                if found { return true }
+            }
+            lineStart = lineEnd + 1
+        }
+        return false
     }
 
     /// A run of 40 or more standard base64 characters holding upper case, lower case and digits, or of 40 or more

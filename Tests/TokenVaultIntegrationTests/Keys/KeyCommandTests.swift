@@ -88,6 +88,11 @@ final class KeyCommandTests: XCTestCase {
             "repeats", "printf '%s\\n' \"$SECRET_KEY\"; printf 'oops %s\\n' \"$SECRET_KEY\" >&2; exit 1")
         let error = try XCTUnwrap(failure(repeats))
         XCTAssertTrue(error.message.contains("withheld"), error.message)
+        let lines = try program(
+            "lines",
+            "printf '# old keys\\n%s\\nSTDOUT-MARKER-2\\n' \"$SECRET_KEY\"; echo 'bad STDOUT-MARKER-2 here' >&2; exit 1"
+        )
+        XCTAssertTrue(try XCTUnwrap(failure(lines)).message.contains("withheld"), "any line of stdout counts")
         let other = VaultKey.generate().exportBase64()
         let looksLikeAKey = try program("looks", "echo 'the key is \(other)' >&2; echo 'second line' >&2; exit 1")
         let second = try XCTUnwrap(failure(looksLikeAKey))
