@@ -82,6 +82,7 @@ struct Keygen: ParsableCommand {
                 return
             case .exited(let status): problem = "\(program) exited with status \(status)"
             case .signalled(let signal): problem = "\(program) was killed by signal \(signal)"
+            case .lost: problem = "\(program) could not be waited for"
             case .timedOut, .outputTooLarge:
                 problem = "\(program) did not finish within \(VaultError.seconds(seconds)) and was killed"
             }

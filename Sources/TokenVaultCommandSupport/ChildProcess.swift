@@ -12,7 +12,9 @@ import Glibc
 /// is killed.
 package enum ChildProcess {
     package enum Ending: Equatable, Sendable {
-        case exited(Int32), signalled(Int32), timedOut, outputTooLarge
+        /// `lost`: the program could not be waited for (another part of the process reaped it), so how it ended
+        /// is unknown and its output is not used.
+        case exited(Int32), signalled(Int32), timedOut, outputTooLarge, lost
     }
 
     /// Why the program could not be started: an `errno` value (ENOENT, EACCES, …).
@@ -120,7 +122,8 @@ package enum ChildProcess {
                         ending = .timedOut
                         break
                     }
-                    let milliseconds = Int32(min(1000, left.components.seconds * 1000 + 1))
+                    let (seconds, attoseconds) = left.components
+                    let milliseconds = Int32(min(1000, seconds * 1000 + attoseconds / 1_000_000_000_000_000 + 1))
                     let ready = poll(&fds, nfds_t(fds.count), milliseconds)
                     if ready < 0 && errno == EINTR { continue }
                     if ready < 0 { break }
@@ -152,7 +155,7 @@ package enum ChildProcess {
                 let reaped = waitpid(pid, &status, WNOHANG)
                 if reaped == pid { break }
                 if reaped < 0 && errno != EINTR {
-                    status = 0
+                    ending = .lost
                     break
                 }
                 if ContinuousClock.now >= deadline {

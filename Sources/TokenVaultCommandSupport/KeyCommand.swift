@@ -79,6 +79,11 @@ package enum KeyCommand {
                 .keyConfiguration,
                 "\(variable): \(program) did not finish within \(VaultError.seconds(timeout)) and was killed with its "
                     + "process group\(said). \(discarded) If it is only slow, raise \(timeoutVariable).")
+        case .lost:
+            throw VaultError(
+                .keyConfiguration,
+                "\(variable): \(program) could not be waited for, so whether it succeeded is unknown\(said). "
+                    + "\(discarded)")
         case .outputTooLarge:
             throw VaultError(
                 .keyConfiguration,
