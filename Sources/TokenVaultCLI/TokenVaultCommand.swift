@@ -16,10 +16,14 @@ struct TokenVaultCommand: AsyncParsableCommand {
         abstract: "Keep OAuth tokens sealed (libsodium secretbox) in PostgreSQL.",
         discussion: """
             Configuration comes from the environment, never from arguments:
-              TOKEN_VAULT_KEY, TOKEN_VAULT_KEY_FILE
-                  the current key (base64 of 32 bytes), or a file that holds it
-              TOKEN_VAULT_PREVIOUS_KEYS, TOKEN_VAULT_PREVIOUS_KEYS_FILE
+              TOKEN_VAULT_KEY, TOKEN_VAULT_KEY_FILE, TOKEN_VAULT_KEY_COMMAND
+                  the current key (base64 of 32 bytes), a file that holds it, or a
+                  program (no shell) that prints it, e.g. a KMS decrypt; set one
+              TOKEN_VAULT_PREVIOUS_KEYS, TOKEN_VAULT_PREVIOUS_KEYS_FILE,
+              TOKEN_VAULT_PREVIOUS_KEYS_COMMAND
                   older keys, used only to open (comma-separated, or one per line)
+              TOKEN_VAULT_KEY_COMMAND_TIMEOUT
+                  seconds a key command may take (30)
               DATABASE_URL
                   a postgresql:// URL or libpq conninfo (or the PG* variables)
               TOKEN_VAULT_POOL_SIZE
@@ -43,7 +47,8 @@ struct TokenVaultCommand: AsyncParsableCommand {
             Exit codes: 0 ok; 1 verify or rotate-key found rows that do not open; 64 bad arguments; 65 bad \
             input data or a row that fails authentication; 66 no tokens stored; 69 database or provider \
             unreachable; 70 database error; 75 temporary (rate limited, timed out, rows left to rotate); \
-            77 the user must authorize again; 78 configuration (keys, DATABASE_URL, schema, providers); \
+            77 the user must authorize again; 78 configuration (keys, a failing key command, DATABASE_URL, schema, \
+            providers); \
             130 interrupted. Details: docs/cli.md.
 
             Quick start:
@@ -57,7 +62,7 @@ struct TokenVaultCommand: AsyncParsableCommand {
             """,
         subcommands: [
             Keygen.self, Migrate.self, Put.self, Exchange.self, TokenCommand.self, Status.self, List.self, Delete.self,
-            Verify.self, RotateKey.self, Import.self, RefreshDue.self, BenchCommand.self,
+            Verify.self, RotateKey.self, KeysCommand.self, Import.self, RefreshDue.self, BenchCommand.self,
         ]
     )
 }

@@ -25,7 +25,10 @@ struct Verify: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let report = try await CLI.withVault { try await $0.verify(batchSize: batchSize) }
+        let (report, previous) = try await CLI.withVault { vault in
+            (try await vault.verify(batchSize: batchSize), vault.configuration.keyring.previous.map(\.id))
+        }
+        CLI.warnRetirable(previous.filter { report.rowsByKeyID[$0.rawValue, default: 0] == 0 })
         if json {
             try CLI.printJSON(report)
         } else {

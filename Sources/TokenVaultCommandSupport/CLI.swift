@@ -53,19 +53,23 @@ package enum CLI {
     /// - Parameter needsKeys: false for commands that never open or seal (migrate, list, delete, status): they
     ///   run without a configured key (a throwaway one stands in), but a malformed key is still refused.
     /// - Parameter hints: what to tell the operator for an error code, in place of ``hint(for:)``'s.
+    /// - Parameter keys: keys already loaded with ``loadKeys(_:)``, so that key commands run once; nil: loaded here.
     package static func withVault<T>(
-        needsKeys: Bool = true, hints: [VaultError.Code: String] = [:], _ body: (Vault) async throws -> T
+        needsKeys: Bool = true, hints: [VaultError.Code: String] = [:], keys: Keyring.Loaded? = nil,
+        _ body: (Vault) async throws -> T
     ) async throws -> T {
         let vault: Vault
         do {
             var environment = ProcessInfo.processInfo.environment
-            let keyless = [Keyring.Variable.key, Keyring.Variable.keyFile].allSatisfy {
+            let keyless = [Keyring.Variable.key, Keyring.Variable.keyFile, Keyring.Variable.keyCommand].allSatisfy {
                 (environment[$0] ?? "").isEmpty
             }
             if !needsKeys && keyless {
                 environment[Keyring.Variable.key] = VaultKey.generate().exportBase64()
             }
-            vault = try Vault(configuration: VaultConfiguration.fromEnvironment(environment), logger: logger)
+            let keyring = try keys?.keyring ?? loadKeys(environment).keyring
+            vault = try Vault(
+                configuration: VaultConfiguration.fromEnvironment(environment, keyring: keyring), logger: logger)
         } catch {
             throw fail(error, hints: hints)
         }
@@ -76,6 +80,24 @@ package enum CLI {
         } catch {
             await vault.shutdown()
             throw fail(error, hints: hints)
+        }
+    }
+
+    /// The keyring from the environment, key commands run (``KeyCommand``), with where each key came from.
+    package static func loadKeys(
+        _ environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws(VaultError) -> Keyring.Loaded {
+        try Keyring.load(
+            fromEnvironment: environment, runningCommandsWith: try KeyCommand.runner(environment: environment))
+    }
+
+    /// A warning on stderr for each previous key that no row uses any more (`keys`, `verify`).
+    package static func warnRetirable(_ ids: [KeyID]) {
+        for id in ids {
+            FileHandle.standardError.write(
+                Data(
+                    ("token-vault: warning: previous key \(id) holds no row any more and can be retired: remove it "
+                        + "from the previous keys once `token-vault verify` passes with the current key.\n").utf8))
         }
     }
 
@@ -102,8 +124,9 @@ package enum CLI {
     package static func hint(for error: VaultError) -> String? {
         switch error.code {
         case .keyConfiguration:
-            return "Keys come from TOKEN_VAULT_KEY_FILE (or TOKEN_VAULT_KEY) and, for older keys, "
-                + "TOKEN_VAULT_PREVIOUS_KEYS(_FILE); `token-vault keygen` makes one (Keys/README.md)."
+            return "Keys come from TOKEN_VAULT_KEY_FILE, TOKEN_VAULT_KEY_COMMAND or TOKEN_VAULT_KEY (exactly one) "
+                + "and, for older keys, TOKEN_VAULT_PREVIOUS_KEYS(_FILE, _COMMAND); `token-vault keygen` makes one "
+                + "(Keys/README.md)."
         case .unknownKey:
             return "The CLI's previous keys come from TOKEN_VAULT_PREVIOUS_KEYS or TOKEN_VAULT_PREVIOUS_KEYS_FILE (or "
                 + "restore the key as the current one); then run the command again."

@@ -24,7 +24,8 @@ public struct Secret: Sendable, Equatable, CustomStringConvertible, CustomDebugS
             })
     }
 
-    init(storage: SecureBuffer) {
+    /// A secret over bytes already in wiped memory (a key command's output), without another copy.
+    package init(storage: SecureBuffer) {
         self.storage = storage
     }
 

@@ -4,7 +4,7 @@
 /// read-only except while being written). Tokens, which are many and short-lived, live in the object's own
 /// allocation (one `malloc` per secret) and are zeroed with `sodium_memzero` in `deinit`: guarded pages cost
 /// several system calls each.
-struct SecureBuffer: @unchecked Sendable {
+package struct SecureBuffer: @unchecked Sendable {
     // @unchecked: the bytes are written only while the buffer is made and never mutated afterwards.
     // (ManagedBuffer, which keeps header and bytes in one allocation, cannot itself be Sendable.)
     let storage: Storage
@@ -29,7 +29,7 @@ struct SecureBuffer: @unchecked Sendable {
     }
 
     /// Makes a buffer of `count` bytes that `initializer` fills. Returns nil (after wiping) when it returns false.
-    static func make(
+    package static func make(
         count: Int, guarded: Bool, initializingWith initializer: (UnsafeMutableRawBufferPointer) -> Bool
     ) -> SecureBuffer? {
         if guarded {
@@ -54,7 +54,7 @@ struct SecureBuffer: @unchecked Sendable {
         return filled ? SecureBuffer(storage: storage) : nil  // an unfilled buffer is wiped by its deinit
     }
 
-    static func make(
+    package static func make(
         count: Int, guarded: Bool = false, filling initializer: (UnsafeMutableRawBufferPointer) -> Void
     ) -> SecureBuffer {
         make(
@@ -65,7 +65,7 @@ struct SecureBuffer: @unchecked Sendable {
             })!
     }
 
-    static func make(copying bytes: UnsafeRawBufferPointer, guarded: Bool = false) -> SecureBuffer {
+    package static func make(copying bytes: UnsafeRawBufferPointer, guarded: Bool = false) -> SecureBuffer {
         make(
             count: bytes.count, guarded: guarded,
             filling: { buffer in
@@ -73,9 +73,9 @@ struct SecureBuffer: @unchecked Sendable {
             })
     }
 
-    var count: Int { storage.header.count }
+    package var count: Int { storage.header.count }
 
-    func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+    package func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         try storage.withUnsafeMutablePointers { header, elements in
             try body(
                 UnsafeRawBufferPointer(
@@ -83,7 +83,7 @@ struct SecureBuffer: @unchecked Sendable {
         }
     }
 
-    func constantTimeEquals(_ other: SecureBuffer) -> Bool {
+    package func constantTimeEquals(_ other: SecureBuffer) -> Bool {
         withUnsafeBytes { lhs in other.withUnsafeBytes { rhs in Sodium.constantTimeEqual(lhs, rhs) } }
     }
 }

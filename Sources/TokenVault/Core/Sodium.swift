@@ -127,6 +127,22 @@ package enum Sodium {
         return length
     }
 
+    /// The bytes standard base64 of `count` bytes takes, with one more for a terminator (libsodium's NUL, which
+    /// ``encodeBase64(_:into:)`` replaces with a newline).
+    static func base64EncodedLength(_ count: Int) -> Int {
+        sodium_base64_encoded_len(count, sodium_base64_VARIANT_ORIGINAL)
+    }
+
+    /// Encodes `bytes` as standard base64 followed by a newline into `output`, which holds exactly
+    /// ``base64EncodedLength(_:)`` bytes: no ordinary string ever holds the text.
+    static func encodeBase64(_ bytes: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) {
+        ensureInitialized()
+        _ = sodium_bin2base64(
+            output.baseAddress!.assumingMemoryBound(to: CChar.self), output.count,
+            bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count, sodium_base64_VARIANT_ORIGINAL)
+        output[output.count - 1] = 0x0a
+    }
+
     static func encodeBase64(_ bytes: UnsafeRawBufferPointer) -> String {
         ensureInitialized()
         let capacity = sodium_base64_encoded_len(bytes.count, sodium_base64_VARIANT_ORIGINAL)

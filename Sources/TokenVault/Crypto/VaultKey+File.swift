@@ -43,27 +43,11 @@ extension VaultKey {
             path: path, variable: variable, noun: "the file", holding: "base64 keys, one per line", limit: 1 << 16,
             tooLarge: "holds 64 KiB or more; it must hold only base64 keys, one per line, and comments")
         let parsed = contents.withUnsafeBytes { (bytes) -> Result<[VaultKey], VaultError> in
-            var keys: [VaultKey] = []
-            var lineStart = 0
-            var lineNumber = 0
-            while lineStart <= length {
-                let lineEnd = (lineStart..<length).first { bytes[$0] == 0x0a } ?? length
-                lineNumber += 1
-                let line = Self.trimmed(UnsafeRawBufferPointer(rebasing: bytes[lineStart..<lineEnd]))
-                lineStart = lineEnd + 1
-                if line.isEmpty || line.first == UInt8(ascii: "#") { continue }
-                switch Self.decodeKey(line) {
-                case .success(let material):
-                    keys.append(VaultKey(material: material))
-                case .failure(let problem):
-                    return .failure(
-                        VaultError(
-                            .keyConfiguration,
-                            "line \(lineNumber) of \(variable ?? "the file") (\(path)) \(problem). \(Self.howToMakeAKey)"
-                        ))
+            Result { () throws(VaultError) in
+                try keys(inKeyFileText: UnsafeRawBufferPointer(rebasing: bytes[0..<length])) {
+                    "line \($0) of \(variable ?? "the file") (\(path))"
                 }
             }
-            return .success(keys)
         }
         return try parsed.get()
     }

@@ -111,7 +111,16 @@ public struct VaultConfiguration: Sendable, CustomStringConvertible, CustomDebug
     public static func fromEnvironment(
         _ environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws(VaultError) -> VaultConfiguration {
-        let keyring = try Keyring.fromEnvironment(environment)
+        try fromEnvironment(environment, keyring: try Keyring.fromEnvironment(environment))
+    }
+
+    /// ``fromEnvironment(_:)`` with a keyring built elsewhere, for example by ``Keyring/init(provider:)`` from a
+    /// KMS client: the key variables are not read.
+    ///
+    /// - Throws: as ``fromEnvironment(_:)``, except for the keys.
+    public static func fromEnvironment(
+        _ environment: [String: String] = ProcessInfo.processInfo.environment, keyring: Keyring
+    ) throws(VaultError) -> VaultConfiguration {
         var size = 4
         if let text = environment[Variable.poolSize], !text.isEmpty {
             guard let value = Int(text), ConnectionPool.sizes.contains(value) else {
