@@ -135,6 +135,16 @@ package enum CLI {
         case .providerConfiguration:
             return "The CLI takes them from ZOHO_CLIENT_ID, ZOHO_CLIENT_SECRET and ZOHO_DATA_CENTER (or "
                 + "ZOHO_ACCOUNTS_URL)."
+        case .authorizationStateUnknown, .authorizationStateExpired, .authorizationStateReplayed,
+            .authorizationStateMismatch, .authorizationDenied, .authorizationCodeRefused:
+            return "Run `token-vault authorize` again and pipe the new callback into `token-vault callback` within "
+                + "its lifetime."
+        case .accountsServerRefused:
+            return "Only Zoho's accounts servers, or those set in ZOHO_ACCOUNTS_URL and ZOHO_ACCOUNTS_URL_<DC>, are "
+                + "accepted."
+        case .revocationFailed:
+            return "The tokens were kept. Run `token-vault delete --revoke` again later, or add --force to delete "
+                + "them anyway."
         default:
             return nil
         }
@@ -146,7 +156,11 @@ package enum CLI {
         case .notFound: return 66
         case .connectionFailed, .providerError: return 69
         case .tokenExpired, .rateLimited, .timedOut, .conflict: return 75
-        case .needsReauthorization: return 77
+        case .needsReauthorization, .authorizationDenied, .authorizationCodeRefused: return 77
+        case .authorizationStateUnknown, .authorizationStateExpired, .authorizationStateReplayed,
+            .authorizationStateMismatch, .accountsServerRefused:
+            return 65
+        case .revocationFailed: return 69
         case .keyConfiguration, .unknownKey, .schemaOutdated, .unknownProvider, .providerConfiguration,
             .databaseConfiguration:
             return 78

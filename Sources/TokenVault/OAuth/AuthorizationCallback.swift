@@ -50,12 +50,15 @@ public struct AuthorizationCallback: Sendable, CustomStringConvertible {
         }
         var query = trimmed
         var base: String?
-        if let mark = trimmed.firstIndex(of: "?") {
-            query = String(trimmed[trimmed.index(after: mark)...])
-            let prefix = String(trimmed[..<mark])
-            if prefix.contains("://") { base = prefix }
-        } else if trimmed.contains("://") || trimmed.hasPrefix("/") {
-            query = ""
+        let scheme = trimmed.prefix { $0.isLetter || $0.isNumber || "+.-".contains($0) }
+        let isURL = !scheme.isEmpty && trimmed.dropFirst(scheme.count).hasPrefix("://")
+        if isURL || trimmed.hasPrefix("/") {
+            // A URL or a path: the query is what follows the first "?" (parameter values may hold "://").
+            let mark = trimmed.firstIndex(of: "?")
+            query = mark.map { String(trimmed[trimmed.index(after: $0)...]) } ?? ""
+            if isURL { base = String(trimmed[..<(mark ?? trimmed.endIndex)]) }
+        } else if trimmed.hasPrefix("?") {
+            query = String(trimmed.dropFirst())
         }
         if let hash = query.firstIndex(of: "#") { query = String(query[..<hash]) }
         var fields: [String: String] = [:]

@@ -65,6 +65,9 @@ final class AccountsServerTests: XCTestCase {
         XCTAssertEqual(query.error, "access_denied")
         XCTAssertNil(query.redirectURI)
         XCTAssertNotNil(try AuthorizationCallback(parsing: "/cb?code=x").code)
+        let bare = try AuthorizationCallback(parsing: "code=x&state=s&accounts-server=https://accounts.zoho.eu")
+        XCTAssertEqual(bare.accountsServer, "https://accounts.zoho.eu")
+        XCTAssertNil(bare.redirectURI)
         for bad in ["", "state=abc", "https://app.example/cb", "code=a&code=b", String(repeating: "a", count: 20_000)] {
             XCTAssertThrowsError(try AuthorizationCallback(parsing: bad), bad.prefix(30).description)
         }
