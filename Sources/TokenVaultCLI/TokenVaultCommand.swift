@@ -39,6 +39,9 @@ struct TokenVaultCommand: AsyncParsableCommand {
                   replace one data centre's accounts server (a test endpoint)
               ZOHO_REFRESH_TOKEN
                   used once when no row exists; the result is stored
+              TOKEN_VAULT_PROVIDERS_FILE
+                  a JSON file of other OAuth providers (Google, Microsoft, …;
+                  docs/connecting.md)
               TOKEN_VAULT_LOG_LEVEL
                   trace, debug, info, notice, warning, error or critical
                   (default: critical, i.e. only the error line)

@@ -131,10 +131,13 @@ package enum CLI {
             return "Run `token-vault migrate` first."
         case .unknownProvider:
             return "The CLI configures zoho_crm and zoho_calendar from ZOHO_CLIENT_ID and ZOHO_CLIENT_SECRET (and "
-                + "ZOHO_DATA_CENTER)."
+                + "ZOHO_DATA_CENTER), and any other provider from the JSON file TOKEN_VAULT_PROVIDERS_FILE names "
+                + "(docs/connecting.md)."
+        case .providerConfiguration where error.message.contains("the providers file"):
+            return "The format of TOKEN_VAULT_PROVIDERS_FILE is in docs/connecting.md."
         case .providerConfiguration:
             return "The CLI takes them from ZOHO_CLIENT_ID, ZOHO_CLIENT_SECRET and ZOHO_DATA_CENTER (or "
-                + "ZOHO_ACCOUNTS_URL)."
+                + "ZOHO_ACCOUNTS_URL), or from TOKEN_VAULT_PROVIDERS_FILE for other providers."
         case .authorizationStateUnknown, .authorizationStateExpired, .authorizationStateReplayed,
             .authorizationStateMismatch, .authorizationDenied, .authorizationCodeRefused:
             return "Run `token-vault authorize` again and pipe the new callback into `token-vault callback` within "
