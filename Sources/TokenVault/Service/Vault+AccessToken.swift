@@ -135,7 +135,8 @@ extension Vault {
             expiresAt: row.expiresAt.map { Date(timeIntervalSince1970: $0) }, accessTokenValid: valid,
             needsReauthorization: row.needsReauthorization, lastRefreshError: row.lastRefreshError,
             lastRefreshedAt: row.lastRefreshedAt.map { Date(timeIntervalSince1970: $0) },
-            updatedAt: Date(timeIntervalSince1970: row.updatedAt), version: row.version)
+            updatedAt: Date(timeIntervalSince1970: row.updatedAt), version: row.version,
+            accountsServer: row.accountsServer)
     }
 
     /// The row's access token, opened, if it is valid for longer than the margin; nil otherwise.

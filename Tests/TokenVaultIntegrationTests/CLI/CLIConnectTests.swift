@@ -65,6 +65,8 @@ final class CLIConnectTests: XCTestCase {
         XCTAssertEqual(us.receivedRequests.filter { $0.form["grant_type"] == "refresh_token" }.count, 1)
         XCTAssertEqual(eu.receivedRequests.filter { $0.form["grant_type"] == "refresh_token" }.count, 1)
 
+        let status = try cli.run(["status", "--client", "eu-customer", "--provider", "zoho_crm"])
+        XCTAssertTrue(status.stdout.contains("accounts server         \(eu.baseURL.absoluteString)"), status.stdout)
         let revoke = try cli.run(["delete", "--client", "eu-customer", "--provider", "zoho_crm", "--revoke"])
         XCTAssertEqual(revoke.status, 0, revoke.stderr)
         XCTAssertTrue(revoke.stdout.contains("revoked and deleted"), revoke.stdout)
