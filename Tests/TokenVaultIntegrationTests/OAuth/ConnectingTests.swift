@@ -1,4 +1,6 @@
 import Foundation
+import Logging
+import Synchronization
 import TokenVault
 import TokenVaultTesting
 import XCTest
@@ -301,6 +303,59 @@ final class ConnectingTests: DatabaseTestCase {
         XCTAssertFalse(again)
     }
 
+    /// A revocation that races a refresh storing a rotated refresh token revokes that one too: the row is deleted
+    /// only at the version whose token was revoked.
+    func testARefreshTokenStoredDuringTheRevocationIsRevokedToo() async throws {
+        let fixture = try await makeFixture(providers: [provider()])
+        let vault = fixture.vault
+        us.addRefreshToken("rt-first")
+        us.addRefreshToken("rt-second")
+        try await vault.store(sampleTokens(refresh: "rt-first"), client: "acme", provider: "zoho_crm")
+        us.enqueue(.delay(0.5))
+        let deletion = Task { try await vault.delete(client: "acme", provider: "zoho_crm", revoke: true) }
+        try await Task.sleep(nanoseconds: 200_000_000)
+        try await vault.store(sampleTokens(refresh: "rt-second"), client: "acme", provider: "zoho_crm")
+        let deleted = try await deletion.value
+        XCTAssertTrue(deleted)
+        XCTAssertEqual(us.revocationCount, 2)
+        XCTAssertFalse(us.isValidRefreshToken("rt-first"))
+        XCTAssertFalse(us.isValidRefreshToken("rt-second"))
+        await assertVaultError(.notFound) { try await vault.fetch(client: "acme", provider: "zoho_crm") }
+    }
+
+    /// Nothing secret reaches the logs (messages and metadata, at trace level) or the errors of a whole
+    /// connect, replay, refresh and revoke.
+    func testNoCodeStateVerifierOrTokenIsLogged() async throws {
+        let fixture = try await makeFixture(providers: [provider()])
+        let logs = RecordedLogs()
+        let vault = try Vault(
+            configuration: fixture.vault.configuration, logger: Logger(label: "test", factory: { _ in logs }))
+        defer { Task { await vault.shutdown() } }
+        let request = try await vault.beginAuthorization(client: "acme", provider: "zoho_crm", redirectURI: redirect)
+        let callback = try eu.approve(request.url).absoluteString
+        _ = try await vault.completeAuthorization(AuthorizationCallback(parsing: callback))
+        let replay = await assertVaultError(.authorizationStateReplayed) {
+            try await vault.completeAuthorization(AuthorizationCallback(parsing: callback))
+        }
+        _ = try await fixture.sql("UPDATE oauth_tokens SET token_expiry = now() - interval '1 minute'")
+        let token = try await vault.accessToken(client: "acme", provider: "zoho_crm")
+        try await vault.delete(client: "acme", provider: "zoho_crm", revoke: true)
+
+        var secrets = [request.state.reveal(), token.value.reveal(), us.clientSecret]
+        for sent in eu.receivedRequests {
+            for name in ["code", "code_verifier", "refresh_token", "token"] {
+                if let value = sent.form[name] { secrets.append(value) }
+            }
+        }
+        XCTAssertGreaterThan(secrets.count, 5)
+        XCTAssertFalse(logs.lines.isEmpty)
+        for line in logs.lines + [replay?.message ?? ""] {
+            for secret in secrets {
+                XCTAssertFalse(line.contains(secret), "a secret in: \(line)")
+            }
+        }
+    }
+
     func testExchangeTakesTheDataCentreAndRefusesAnUntrustedServer() async throws {
         eu.addAuthorizationCode("grant-eu")
         let fixture = try await makeFixture(providers: [provider()])
@@ -318,5 +373,29 @@ final class ConnectingTests: DatabaseTestCase {
         try await vault.store(sampleTokens(), client: "acme", provider: "zoho_crm")
         let kept = try await fixture.sql("SELECT accounts_server FROM oauth_tokens")
         XCTAssertEqual(kept, [[eu.baseURL.absoluteString]])
+    }
+}
+
+/// Every log record as one line: message and metadata.
+final class RecordedLogs: LogHandler, Sendable {
+    private let stored = Mutex<[String]>([])
+    var lines: [String] { stored.withLock { $0 } }
+
+    var metadata: Logger.Metadata {
+        get { [:] }
+        set {}
+    }
+    var logLevel: Logger.Level {
+        get { .trace }
+        set {}
+    }
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { nil }
+        set {}
+    }
+
+    func log(event: LogEvent) {
+        let line = "\(event.message) \(event.metadata.map { "\($0)" } ?? "")"
+        stored.withLock { $0.append(line) }
     }
 }
