@@ -76,6 +76,13 @@ final class CLIProvidersFileTests: XCTestCase {
         XCTAssertNil(sent.query["token"], "RFC 7009: the token only in the body")
     }
 
+    func testPutKnowsTheFilesProviders() throws {
+        let put = try cli.run(
+            ["put", "--client", "acme", "--provider", "acme_idp"], stdin: #"{"access_token":"a","refresh_token":"r"}"#)
+        XCTAssertEqual(put.status, 0, put.stderr)
+        XCTAssertFalse(put.stderr.contains("refreshes only"), put.stderr)
+    }
+
     func testAMistakeInTheFileIsReportedWithItsLine() throws {
         let file = directory.appendingPathComponent("broken.json").path
         try
