@@ -55,8 +55,10 @@ public struct OAuthProvider: Sendable, CustomStringConvertible {
     public var authorizationParameters: [String: String] = [:]
     /// What joins scopes in the authorization URL: a space (RFC 6749, the default) or a comma (Zoho).
     public var scopeSeparator = " "
-    /// Whether a revocation request also carries the token in its URL's query (`?token=…`), as Zoho documents
-    /// it, besides the form body that RFC 7009 specifies. Off by default: a URL is more often logged than a body.
+    /// Whether a revocation request also carries the token in its URL's query (`?token=…`), besides the form body
+    /// that RFC 7009 specifies. Off by default, also for Zoho (which documents `?token=` but reads form parameters,
+    /// as its token endpoint does for every refresh): a URL is more often logged than a body, and some RFC 7009
+    /// servers refuse a query on a POST.
     public var revocationTokenInQuery = false
     /// For a provider with an accounts server per data centre (Zoho): the trusted servers by location name
     /// (`us`, `eu`, …; an origin such as `https://accounts.zoho.eu` each). A row, a callback or an exchange may name
@@ -164,7 +166,6 @@ extension OAuthProvider {
         provider.revocationURL = base.appendingPathComponent("oauth/v2/token/revoke")
         provider.authorizationParameters = ["access_type": "offline", "prompt": "consent"]
         provider.scopeSeparator = ","
-        provider.revocationTokenInQuery = true
         for center in ZohoDataCenter.allCases {
             provider.accountsServers[center.rawValue] =
                 accountsServerOverrides[center] ?? URL(string: "https://\(center.accountsHost)")!

@@ -16,10 +16,10 @@ extension TokenEndpointClient {
     /// does (revoking twice is harmless). The token travels in the form body, and also in the URL's query when the
     /// provider asks for it (``OAuthProvider/revocationTokenInQuery``, Zoho).
     ///
-    /// RFC 7009 endpoints answer 200 also for a token they do not know; Zoho answers 400. A 400 (or a 200 carrying
-    /// `invalid_token`, `invalid_grant` or `invalid_code`) therefore counts as already invalid, unless its error
-    /// says the request or the app was at fault (`invalid_client`, `unauthorized_client`,
-    /// `unsupported_token_type`).
+    /// RFC 7009 endpoints answer 200 also for a token they do not know; Zoho answers 400. A 400 or 200 whose
+    /// `error` is `invalid_token`, `invalid_grant` or `invalid_code`, or a 400 with no `error` at all, therefore
+    /// counts as already invalid; a 400 with any other error (`invalid_request`, `invalid_client`,
+    /// `unsupported_token_type`, …) says the request or the app was at fault, and fails: the token may be live.
     func revoke(provider: OAuthProvider, token: Secret) async -> RevocationOutcome {
         let name = provider.name
         guard let url = provider.revocationURL else {
@@ -64,7 +64,6 @@ extension TokenEndpointClient {
             let object = try? JSONDecoder().decode([String: JSONValue].self, from: Data(response.body.prefix(65_536)))
             let errorCode = object?["error"]?.stringValue.map(Self.sanitize)
             let deadToken = ["invalid_token", "invalid_grant", "invalid_code"]
-            let appAtFault = ["invalid_client", "unauthorized_client", "unsupported_token_type"]
             switch response.status {
             case 200..<300:
                 if let errorCode {
@@ -82,7 +81,7 @@ extension TokenEndpointClient {
                         .revocationFailed,
                         "the \(name) revocation endpoint answered HTTP \(response.status), a redirect; the vault never "
                             + "follows one (it would send the token and the client secret elsewhere)."))
-            case 400 where !appAtFault.contains(errorCode ?? ""):
+            case 400 where errorCode == nil || deadToken.contains(errorCode ?? ""):
                 return .alreadyInvalid
             case 429, 500...:
                 lastError = VaultError(

@@ -30,9 +30,7 @@ final class RevocationClassificationTests: XCTestCase {
         var (outcome, transport) = await revoke([.response(200, #"{"status":"success"}"#)])
         XCTAssertEqual(outcome, .revoked)
         let request = transport.requests[0]
-        XCTAssertEqual(
-            request.url.absoluteString, "https://accounts.zoho.com/oauth/v2/token/revoke?token=1000.rt%2F%2B%3D")
-        XCTAssertFalse("\(request)".contains("1000.rt"), "the URL's query prints redacted")
+        XCTAssertEqual(request.url.absoluteString, "https://accounts.zoho.com/oauth/v2/token/revoke")
         let body = String(decoding: request.body, as: UTF8.self)
         XCTAssertTrue(body.hasPrefix("token=1000.rt%2F%2B%3D&token_type_hint=refresh_token&client_id=1000.app"), body)
         (outcome, _) = await revoke([.response(400, "")])
@@ -52,12 +50,26 @@ final class RevocationClassificationTests: XCTestCase {
         for answer: Transport.Answer in [
             .response(400, #"{"error":"invalid_client"}"#), .response(401, #"{"error":"invalid_client"}"#),
             .response(400, #"{"error":"unsupported_token_type"}"#), .response(200, #"{"error":"invalid_client"}"#),
+            .response(400, #"{"error":"invalid_request","error_description":"URL query parameters are not allowed"}"#),
             .response(307, ""), .response(404, ""),
         ] {
             (outcome, transport) = await revoke([answer])
             XCTAssertEqual(code(outcome), .revocationFailed, "\(answer)")
             XCTAssertEqual(transport.requests.count, 1, "final: \(answer)")
         }
+    }
+
+    /// With ``OAuthProvider/revocationTokenInQuery`` the token also goes in the URL, which then prints redacted.
+    func testTheTokenInTheQueryWhenAsked() async throws {
+        var zoho = OAuthProvider.zoho("zoho_crm", clientID: "1000.app", clientSecret: Secret("app-secret"))
+        zoho.revocationTokenInQuery = true
+        let (outcome, transport) = await revoke([.response(200, "{}")], provider: zoho)
+        XCTAssertEqual(outcome, .revoked)
+        let request = try XCTUnwrap(transport.requests.first)
+        XCTAssertEqual(
+            request.url.absoluteString, "https://accounts.zoho.com/oauth/v2/token/revoke?token=1000.rt%2F%2B%3D")
+        XCTAssertFalse("\(request)".contains("1000.rt"), "the URL's query prints redacted")
+        XCTAssertFalse(String(reflecting: request).contains("1000.rt"))
     }
 
     /// RFC 7009 providers get the token in the body only, with HTTP Basic when configured; no URL: no request.
