@@ -68,6 +68,13 @@ extension OAuthProvider {
         return origin
     }
 
+    /// The default accounts server's origin (that of ``tokenURL``) for a provider with one per data centre; nil
+    /// for a provider with a single server. Stored with an account connected at the default, so that the account
+    /// stays where its tokens came from.
+    var defaultAccountsServer: String? {
+        accountsServers.isEmpty ? nil : Self.origin(of: tokenURL.deletingPath)
+    }
+
     /// This provider as seen from `server` (an origin stored with a row, or nil for the default): its token,
     /// authorization and revocation URLs moved to that server.
     /// - Throws: `.accountsServerRefused` when `server` is not one of ``accountsServers`` (a row written under

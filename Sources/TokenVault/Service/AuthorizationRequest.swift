@@ -34,8 +34,8 @@ public struct ConnectedAccount: Sendable, CustomStringConvertible {
     public let client: String
     /// The provider the tokens were stored under.
     public let provider: String
-    /// The account's own accounts server, stored with the row (Zoho's data centres); nil for the provider's
-    /// default.
+    /// The account's own accounts server, stored with the row (Zoho's data centres: the callback's, else the
+    /// default data centre's, where the code was exchanged); nil for a provider with a single server.
     public let accountsServer: String?
     /// The access token the exchange returned.
     public let accessToken: AccessToken

@@ -83,7 +83,8 @@ extension Vault {
 
     /// Exchanges an authorization code as ``exchange(code:client:provider:)`` does, at the account's own accounts
     /// server (Zoho's data centres), and stores that server with the row: its refreshes and its revocation go
-    /// there too.
+    /// there too. With neither argument, a provider with servers per data centre stores its default server, where
+    /// the code was exchanged (and ``exchange(code:client:provider:)`` does the same).
     ///
     /// - Parameters:
     ///   - code: the authorization code (a Zoho self-client grant token, say); single-use.
@@ -101,7 +102,8 @@ extension Vault {
     ) async throws(VaultError) -> AccessToken {
         try Self.validate(client: client, provider: provider)
         let configured = try providerConfiguration(provider)
-        let server = try configured.resolveAccountsServer(accountsServer, location: location)
+        let server =
+            try configured.resolveAccountsServer(accountsServer, location: location) ?? configured.defaultAccountsServer
         let endpointProvider = try configured.at(accountsServer: server)
         let result = await endpoint.exchange(provider: endpointProvider, code: code)
         switch result.outcome {

@@ -178,7 +178,10 @@ extension Vault {
             throw Self.mismatch("another redirect URI")
         }
         let configured = try providerConfiguration(stored.provider)
-        let server = try configured.resolveAccountsServer(callback.accountsServer, location: callback.location)
+        // A callback without a server: the account is where the code is exchanged, the default.
+        let server =
+            try configured.resolveAccountsServer(callback.accountsServer, location: callback.location)
+            ?? configured.defaultAccountsServer
         let accountProvider = try configured.at(accountsServer: server)
         guard let code = callback.code else {
             throw VaultError(.invalidInput, "the callback holds no authorization code. \(restart)")

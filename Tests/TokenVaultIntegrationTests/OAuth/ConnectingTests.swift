@@ -370,6 +370,14 @@ final class ConnectingTests: DatabaseTestCase {
                 code: Secret("x"), client: "b", provider: "zoho_crm", accountsServer: "https://evil.example",
                 location: nil)
         }
+        // Exchanged at the default data centre: the account is pinned there, whatever ZOHO_DATA_CENTER says later.
+        us.addAuthorizationCode("grant-us")
+        try await vault.exchange(code: Secret("grant-us"), client: "acme", provider: "zoho_crm")
+        let pinned = try await fixture.sql("SELECT accounts_server FROM oauth_tokens")
+        XCTAssertEqual(pinned, [[us.baseURL.absoluteString]])
+        eu.addAuthorizationCode("grant-eu-2")
+        try await vault.exchange(
+            code: Secret("grant-eu-2"), client: "acme", provider: "zoho_crm", accountsServer: nil, location: "eu")
         // Storing again without a server keeps the row's.
         try await vault.store(sampleTokens(), client: "acme", provider: "zoho_crm")
         let kept = try await fixture.sql("SELECT accounts_server FROM oauth_tokens")
