@@ -179,8 +179,8 @@ extension OAuthProvider {
                     "\"client_authentication\" must be \"body\" or \"basic\", not '\(shown(other))'.")
             }
             if let separator = field["scope_separator"] {
-                guard case .string(let text) = separator.value, [" ", ",", "+"].contains(text) else {
-                    throw fail(separator.line, "\"scope_separator\" must be \" \", \",\" or \"+\".")
+                guard case .string(let text) = separator.value, [" ", ","].contains(text) else {
+                    throw fail(separator.line, "\"scope_separator\" must be \" \" or \",\".")
                 }
                 provider.scopeSeparator = text
             }
