@@ -76,14 +76,14 @@ final class RawConnection: Sendable {
     func upsertLoop(rows: [RawRow], seconds: Double) async throws(VaultError) -> Int {
         return try await loop(seconds: seconds) { (connection, index) throws(VaultError) in
             _ = try connection.query(
-                prepared: Self.rawUpsert, TokenRepository.upsertParameters(rows[index % rows.count].row))
+                prepared: Self.rawUpsert, TokenRepository.storeParameters(rows[index % rows.count].row))
         }
     }
 
     /// One upsert of `row`, handed to the connection's thread like any async libpq call must be. Its parameters
     /// are built before the hand-off, as `Vault.store` builds its own.
     func upsert(_ row: RawRow) async throws(VaultError) {
-        let parameters = TokenRepository.upsertParameters(row.row)
+        let parameters = TokenRepository.storeParameters(row.row)
         try await connection.runTyped { (connection) throws(VaultError) in
             _ = try connection.query(prepared: Self.rawUpsert, parameters)
         }
@@ -223,7 +223,7 @@ enum VaultWork {
                 _ = try vault.openValidAccessToken(beyondBaseline ? decoded : SealedRow(result: result, row: 0))
             case .put:
                 let sealed = try vault.sealer.sealRow(tokens, client: client, provider: provider)
-                if !beyondBaseline { _ = TokenRepository.upsertParameters(sealed) }
+                if !beyondBaseline { _ = TokenRepository.storeParameters(sealed) }
             }
         }
         return Double(DispatchTime.now().uptimeNanoseconds - started) / Double(iterations)

@@ -34,14 +34,17 @@ struct Put: AsyncParsableCommand {
         } catch {
             throw CLI.fail(error)
         }
-        let version = try await CLI.withVault { vault in
-            try await vault.store(tokens, client: row.client, provider: row.provider)
+        let (version, configured) = try await CLI.withVault { vault in
+            (
+                try await vault.store(tokens, client: row.client, provider: row.provider),
+                Set(vault.configuration.providers.keys).union(OAuthProvider.zohoProducts)
+            )
         }
         CLI.noteDroppedFields(TokenResponse.droppedFields(in: input))
         print(
             "stored tokens for client '\(CLI.printable(row.client))', provider '\(CLI.printable(row.provider))' (version \(version))"
         )
-        if !OAuthProvider.zohoProducts.contains(row.provider) {
+        if !configured.contains(row.provider) {
             // Not an error: a service that registers this provider refreshes its tokens. But it may be a typo.
             if let near = OAuthProvider.zohoProducts.first(where: { Self.distance($0, row.provider.lowercased()) <= 2 })
             {
@@ -49,7 +52,8 @@ struct Put: AsyncParsableCommand {
             }
             FileHandle.standardError.write(
                 Data(
-                    ("token-vault: note: this command line refreshes only \(OAuthProvider.zohoProducts.joined(separator: " and ")); "
+                    ("token-vault: note: this command line refreshes only \(configured.sorted().joined(separator: ", ")) "
+                        + "(Zoho's from ZOHO_*, others from TOKEN_VAULT_PROVIDERS_FILE); "
                         + "`token-vault token` serves tokens of '\(CLI.printable(row.provider))' until they expire. A "
                         + "service that registers '\(CLI.printable(row.provider))' refreshes them. If it is a typo, delete the row "
                         + "(`token-vault delete`).\n").utf8))

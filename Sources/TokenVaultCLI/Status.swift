@@ -39,6 +39,7 @@ struct Status: AsyncParsableCommand {
             ("last refresh", CLI.iso8601(status.lastRefreshedAt)),
             ("last refresh error", status.lastRefreshError ?? "-"),
             ("updated", CLI.iso8601(status.updatedAt)), ("version", String(status.version)),
+            ("accounts server", status.accountsServer ?? "- (the provider's default)"),
         ]
         for (name, value) in lines {
             print("\(name.padding(toLength: 23, withPad: " ", startingAt: 0)) \(CLI.printable(value))")

@@ -37,9 +37,15 @@ struct TokenVaultCommand: AsyncParsableCommand {
               ZOHO_CLIENT_ID, ZOHO_CLIENT_SECRET (or ZOHO_CLIENT_SECRET_FILE)
                   the Zoho app's credentials (zoho_crm, zoho_calendar)
               ZOHO_DATA_CENTER, ZOHO_ACCOUNTS_URL
-                  us (default), eu, in, au, jp, ca, sa, cn; or the accounts server
+                  us (default), eu, in, au, jp, ca, sa, uk, cn; or the accounts server
+                  (the default for accounts that name none of their own)
+              ZOHO_ACCOUNTS_URL_EU, ZOHO_ACCOUNTS_URL_US, …
+                  replace one data centre's accounts server (a test endpoint)
               ZOHO_REFRESH_TOKEN
                   used once when no row exists; the result is stored
+              TOKEN_VAULT_PROVIDERS_FILE
+                  a JSON file of other OAuth providers (Google, Microsoft, …;
+                  docs/connecting.md)
               TOKEN_VAULT_LOG_LEVEL
                   trace, debug, info, notice, warning, error or critical
                   (default: critical, i.e. only the error line)
@@ -61,8 +67,9 @@ struct TokenVaultCommand: AsyncParsableCommand {
               token-vault token --client acme --provider zoho_crm
             """,
         subcommands: [
-            Keygen.self, Migrate.self, Put.self, Exchange.self, TokenCommand.self, Status.self, List.self, Delete.self,
-            Verify.self, RotateKey.self, KeysCommand.self, Import.self, RefreshDue.self, BenchCommand.self,
+            Keygen.self, Migrate.self, Put.self, Exchange.self, Authorize.self, Callback.self, TokenCommand.self,
+            Status.self, List.self, Delete.self, Verify.self, RotateKey.self, KeysCommand.self, Import.self,
+            RefreshDue.self, BenchCommand.self,
         ]
     )
 }

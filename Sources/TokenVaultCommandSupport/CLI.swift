@@ -154,10 +154,23 @@ package enum CLI {
             return "Run `token-vault migrate` first."
         case .unknownProvider:
             return "The CLI configures zoho_crm and zoho_calendar from ZOHO_CLIENT_ID and ZOHO_CLIENT_SECRET (and "
-                + "ZOHO_DATA_CENTER)."
+                + "ZOHO_DATA_CENTER), and any other provider from the JSON file TOKEN_VAULT_PROVIDERS_FILE names "
+                + "(docs/connecting.md)."
+        case .providerConfiguration where error.message.contains("the providers file"):
+            return "The format of TOKEN_VAULT_PROVIDERS_FILE is in docs/connecting.md."
         case .providerConfiguration:
             return "The CLI takes them from ZOHO_CLIENT_ID, ZOHO_CLIENT_SECRET and ZOHO_DATA_CENTER (or "
-                + "ZOHO_ACCOUNTS_URL)."
+                + "ZOHO_ACCOUNTS_URL), or from TOKEN_VAULT_PROVIDERS_FILE for other providers."
+        case .authorizationStateUnknown, .authorizationStateExpired, .authorizationStateReplayed,
+            .authorizationStateMismatch, .authorizationDenied, .authorizationCodeRefused:
+            return "Run `token-vault authorize` again and pipe the new callback into `token-vault callback` within "
+                + "its lifetime."
+        case .accountsServerRefused:
+            return "Only Zoho's accounts servers, or those set in ZOHO_ACCOUNTS_URL and ZOHO_ACCOUNTS_URL_<DC>, are "
+                + "accepted."
+        case .revocationFailed:
+            return "The tokens were kept. Run `token-vault delete --revoke` again later, or add --force to delete "
+                + "them anyway."
         default:
             return nil
         }
@@ -169,7 +182,11 @@ package enum CLI {
         case .notFound: return 66
         case .connectionFailed, .providerError: return 69
         case .tokenExpired, .rateLimited, .timedOut, .conflict: return 75
-        case .needsReauthorization: return 77
+        case .needsReauthorization, .authorizationDenied, .authorizationCodeRefused: return 77
+        case .authorizationStateUnknown, .authorizationStateExpired, .authorizationStateReplayed,
+            .authorizationStateMismatch, .accountsServerRefused:
+            return 65
+        case .revocationFailed: return 69
         case .keyConfiguration, .unknownKey, .schemaOutdated, .unknownProvider, .providerConfiguration,
             .databaseConfiguration:
             return 78

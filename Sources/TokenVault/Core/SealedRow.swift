@@ -19,6 +19,9 @@ package struct SealedRow: Sendable {
     var needsReauthorization = false
     var lastRefreshError: String?
     var lastRefreshedAt: Double?
+    /// The account's own accounts server (an origin such as `https://accounts.zoho.eu`), for providers with one per
+    /// data centre; nil: the provider's configured default. Not secret.
+    var accountsServer: String?
 
     /// Whether the access token is usable for more than `margin` seconds, decided before anything is opened.
     func isAccessTokenValid(margin: Double, now: Double = Date().timeIntervalSince1970) -> Bool {

@@ -2,6 +2,8 @@
 package enum TokenField: String, Sendable, CaseIterable, Codable {
     case accessToken = "access_token"
     case refreshToken = "refresh_token"
+    /// The PKCE verifier of an authorization in progress (`token_vault_authorizations`); never cached.
+    case pkceVerifier = "pkce_verifier"
 }
 
 /// A sealed secret as stored: the ciphertext column (format byte, MAC, ciphertext) and the nonce column.

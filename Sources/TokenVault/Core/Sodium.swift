@@ -143,6 +143,60 @@ package enum Sodium {
         output[output.count - 1] = 0x0a
     }
 
+    /// SHA-256 (`crypto_hash_sha256`) of `message`: 32 bytes, as PKCE's S256 challenge needs.
+    static func sha256(_ message: UnsafeRawBufferPointer) -> [UInt8] {
+        ensureInitialized()
+        var digest = [UInt8](repeating: 0, count: 32)
+        let empty: [UInt8] = [0]
+        digest.withUnsafeMutableBufferPointer { out in
+            empty.withUnsafeBufferPointer { emptyPointer in
+                _ = crypto_hash_sha256(
+                    out.baseAddress!,
+                    message.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? emptyPointer.baseAddress!,
+                    UInt64(message.count))
+            }
+        }
+        return digest
+    }
+
+    /// Base64url without padding (RFC 4648 section 5), as PKCE and `state` use.
+    static func encodeBase64URL(_ bytes: UnsafeRawBufferPointer) -> String {
+        ensureInitialized()
+        let variant = sodium_base64_VARIANT_URLSAFE_NO_PADDING
+        let capacity = sodium_base64_encoded_len(bytes.count, variant)
+        var output = [CChar](repeating: 0, count: capacity)
+        output.withUnsafeMutableBufferPointer { out in
+            _ = sodium_bin2base64(
+                out.baseAddress!, capacity, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count,
+                variant)
+        }
+        let text = String(decoding: output.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        output.withUnsafeMutableBytes { zero($0) }
+        return text
+    }
+
+    /// Decodes unpadded base64url into exactly `count` bytes; nil when the text is not that.
+    static func decodeBase64URL(_ text: String, count: Int) -> [UInt8]? {
+        ensureInitialized()
+        var output = [UInt8](repeating: 0, count: count)
+        var length = 0
+        var end: UnsafePointer<CChar>? = nil
+        var text = text
+        let ok = text.withUTF8 { input -> Bool in
+            output.withUnsafeMutableBufferPointer { out in
+                input.withMemoryRebound(to: CChar.self) { chars in
+                    let result = sodium_base642bin(
+                        out.baseAddress!, count, chars.baseAddress, chars.count, nil, &length, &end,
+                        sodium_base64_VARIANT_URLSAFE_NO_PADDING)
+                    guard result == 0, let end, let start = chars.baseAddress else { return false }
+                    return end - start == chars.count
+                }
+            }
+        }
+        guard ok, length == count else { return nil }
+        return output
+    }
+
     static func encodeBase64(_ bytes: UnsafeRawBufferPointer) -> String {
         ensureInitialized()
         let capacity = sodium_base64_encoded_len(bytes.count, sodium_base64_VARIANT_ORIGINAL)

@@ -66,13 +66,39 @@ public struct VaultError: Error, Sendable, Equatable, CustomStringConvertible, C
         public static let timedOut = Code("timedOut")
         /// The calling task was cancelled while it waited (for a database connection, for example).
         public static let cancelled = Code("cancelled")
+        /// An authorization callback's `state` matches no authorization this vault began (or is malformed): a
+        /// forged or truncated link, or one from another deployment.
+        public static let authorizationStateUnknown = Code("authorizationStateUnknown")
+        /// The authorization the callback's `state` names was begun longer ago than it may live (10 minutes by
+        /// default): the user took too long.
+        public static let authorizationStateExpired = Code("authorizationStateExpired")
+        /// The authorization the callback's `state` names was already completed once: a state is single-use, so a
+        /// reloaded or replayed callback is refused.
+        public static let authorizationStateReplayed = Code("authorizationStateReplayed")
+        /// The callback's `state` belongs to an authorization for another client, provider or redirect URI than
+        /// the one completing it.
+        public static let authorizationStateMismatch = Code("authorizationStateMismatch")
+        /// The provider's callback reports that the user (or the provider) declined the authorization, such as
+        /// `error=access_denied`.
+        public static let authorizationDenied = Code("authorizationDenied")
+        /// The provider refused the authorization code, its PKCE verifier or its redirect URI in the code
+        /// exchange (a used or expired code).
+        public static let authorizationCodeRefused = Code("authorizationCodeRefused")
+        /// An accounts server (from a callback's `accounts-server` or `location`, an argument, or a stored row) is
+        /// not one the provider is configured to trust; nothing was sent to it.
+        public static let accountsServerRefused = Code("accountsServerRefused")
+        /// Revoking a token at the provider failed (network, timeout, HTTP 5xx, refused credentials); the row was
+        /// kept.
+        public static let revocationFailed = Code("revocationFailed")
 
         /// Every code, for reading one back by name (a report keyed by ``description``).
         package static let all: [Code] = [
             .keyConfiguration, .unknownKey, .authenticationFailed, .malformedCiphertext, .notFound, .tokenExpired,
             .invalidInput, .databaseConfiguration, .connectionFailed, .database, .schemaOutdated, .conflict,
             .needsReauthorization, .providerError, .rateLimited, .providerConfiguration, .unknownProvider, .timedOut,
-            .cancelled,
+            .cancelled, .authorizationStateUnknown, .authorizationStateExpired, .authorizationStateReplayed,
+            .authorizationStateMismatch, .authorizationDenied, .authorizationCodeRefused, .accountsServerRefused,
+            .revocationFailed,
         ]
 
         /// The code whose ``description`` is `name`; nil for none.

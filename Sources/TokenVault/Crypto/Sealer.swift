@@ -200,7 +200,9 @@ package struct Sealer: Sendable {
     func withSubkey<R>(
         key: VaultKey, context: SealContext, cached: Bool, _ body: (UnsafeRawBufferPointer) -> R
     ) -> R {
-        withUnsafeTemporaryAllocation(byteCount: Sodium.keyBytes, alignment: 16) { subkey in
+        // The cache holds a row's two token fields only: any other field is always derived, never cached.
+        let cached = cached && context.field != .pkceVerifier
+        return withUnsafeTemporaryAllocation(byteCount: Sodium.keyBytes, alignment: 16) { subkey in
             defer { Sodium.zero(subkey) }
             if !cached || !cache.lookup(key: key, context: context, into: subkey) {
                 derive(key: key, context: context, cached: cached, into: subkey)

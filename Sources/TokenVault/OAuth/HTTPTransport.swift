@@ -53,11 +53,11 @@ public protocol HTTPTransport: Sendable {
 }
 
 extension TokenEndpointRequest: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
-    /// The method and URL, the header names (the `Authorization` value as `<redacted>`) and the body's length: the
-    /// body holds a grant and the client secret, and is never printed.
+    /// The method and URL (its query, if any, as `<redacted>`), the header names (the `Authorization` value as
+    /// `<redacted>`) and the body's length: the body holds a grant and the client secret, and is never printed.
     public var description: String {
         let fields = headers.map { "\($0.name): \(Self.isSecret($0.name) ? "<redacted>" : $0.value)" }
-        return "TokenEndpointRequest(\(method) \(url), headers: [\(fields.joined(separator: ", "))], "
+        return "TokenEndpointRequest(\(method) \(Self.shownURL(url)), headers: [\(fields.joined(separator: ", "))], "
             + "body: <\(body.count) bytes, redacted>, timeout: \(timeout))"
     }
 
@@ -69,10 +69,19 @@ extension TokenEndpointRequest: CustomStringConvertible, CustomDebugStringConver
         Mirror(
             self,
             children: [
-                "url": url, "method": method,
+                "url": Self.shownURL(url), "method": method,
                 "headers": headers.map { ($0.name, Self.isSecret($0.name) ? "<redacted>" : $0.value) },
                 "body": "<\(body.count) bytes, redacted>", "timeout": timeout,
             ], displayStyle: .struct)
+    }
+
+    /// The URL without its query, which may hold a token (Zoho's revocation takes `?token=`).
+    private static func shownURL(_ url: URL) -> String {
+        guard url.query != nil, var parts = URLComponents(url: url, resolvingAgainstBaseURL: false) else {
+            return url.absoluteString
+        }
+        parts.query = nil
+        return (parts.url?.absoluteString ?? "") + "?<redacted>"
     }
 
     private static func isSecret(_ header: String) -> Bool {

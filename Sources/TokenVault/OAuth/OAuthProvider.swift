@@ -43,8 +43,31 @@ public struct OAuthProvider: Sendable, CustomStringConvertible {
     /// The fields of this provider's token responses kept as the row's metadata (stored in plaintext); the others
     /// are dropped and their names logged. Default: ``TokenResponse/defaultMetadataFields``.
     public var metadataFields: Set<String> = TokenResponse.defaultMetadataFields
+    /// The authorization endpoint users are sent to (RFC 6749 section 3.1), such as
+    /// `https://accounts.zoho.com/oauth/v2/auth`; ``Vault/beginAuthorization(client:provider:redirectURI:scopes:lifetime:)``
+    /// needs it.
+    public var authorizationURL: URL?
+    /// The token revocation endpoint (RFC 7009), such as `https://accounts.zoho.com/oauth/v2/token/revoke`;
+    /// ``Vault/delete(client:provider:revoke:)`` needs it to revoke.
+    public var revocationURL: URL?
+    /// Parameters added to every authorization URL, such as Zoho's `access_type=offline` and `prompt=consent`
+    /// (what makes Zoho issue a refresh token every time).
+    public var authorizationParameters: [String: String] = [:]
+    /// What joins scopes in the authorization URL: a space (RFC 6749, the default) or a comma (Zoho).
+    public var scopeSeparator = " "
+    /// Whether a revocation request also carries the token in its URL's query (`?token=…`), besides the form body
+    /// that RFC 7009 specifies. Off by default, also for Zoho (which documents `?token=` but reads form parameters,
+    /// as its token endpoint does for every refresh): a URL is more often logged than a body, and some RFC 7009
+    /// servers refuse a query on a POST.
+    public var revocationTokenInQuery = false
+    /// For a provider with an accounts server per data centre (Zoho): the trusted servers by location name
+    /// (`us`, `eu`, …; an origin such as `https://accounts.zoho.eu` each). A row, a callback or an exchange may name
+    /// one of these and no other: its token, revocation and authorization URLs are then those of ``tokenURL``,
+    /// ``revocationURL`` and ``authorizationURL`` moved to that server. Empty (the default): the provider has one
+    /// server, and naming another is refused.
+    public var accountsServers: [String: URL] = [:]
 
-    /// A provider; ``zoho(_:dataCenter:clientID:clientSecret:accountsURL:fallbackRefreshToken:)`` fills in
+    /// A provider; ``zoho(_:dataCenter:clientID:clientSecret:accountsURL:fallbackRefreshToken:accountsServerOverrides:)`` fills in
     /// Zoho's endpoint and rate limit.
     public init(
         name: String, tokenURL: URL, clientID: String, clientSecret: Secret,
@@ -85,6 +108,8 @@ public enum ZohoDataCenter: String, Sendable, CaseIterable {
     case saudiArabia = "sa"
     /// China: accounts.zoho.com.cn.
     case china = "cn"
+    /// United Kingdom: accounts.zoho.uk.
+    case unitedKingdom = "uk"
 
     /// The accounts host; the token endpoint is `https://<host>/oauth/v2/token`.
     public var accountsHost: String {
@@ -97,6 +122,7 @@ public enum ZohoDataCenter: String, Sendable, CaseIterable {
         case .canada: return "accounts.zohocloud.ca"
         case .saudiArabia: return "accounts.zoho.sa"
         case .china: return "accounts.zoho.com.cn"
+        case .unitedKingdom: return "accounts.zoho.uk"
         }
     }
 
@@ -111,6 +137,7 @@ public enum ZohoDataCenter: String, Sendable, CaseIterable {
         case .canada: return "https://www.zohoapis.ca"
         case .saudiArabia: return "https://www.zohoapis.sa"
         case .china: return "https://www.zohoapis.com.cn"
+        case .unitedKingdom: return "https://www.zohoapis.uk"
         }
     }
 }
@@ -119,17 +146,32 @@ extension OAuthProvider {
     /// The Zoho products with presets.
     public static let zohoProducts = ["zoho_crm", "zoho_calendar"]
 
-    /// A Zoho provider: token endpoint of the data centre (or `accountsURL`), credentials in the body,
-    /// Zoho's limit of 10 refreshes per refresh token per 10 minutes.
+    /// A Zoho provider: token, authorization and revocation endpoints of the data centre (or `accountsURL`),
+    /// credentials in the body, Zoho's limit of 10 refreshes per refresh token per 10 minutes, and every data
+    /// centre's accounts server trusted for accounts that live there (``accountsServers``), each replaced by its
+    /// entry in `accountsServerOverrides` when it has one (a test endpoint; `accountsURL` is the override of
+    /// `dataCenter`).
     public static func zoho(
         _ name: String, dataCenter: ZohoDataCenter = .us, clientID: String, clientSecret: Secret,
-        accountsURL: URL? = nil, fallbackRefreshToken: Secret? = nil
+        accountsURL: URL? = nil, fallbackRefreshToken: Secret? = nil,
+        accountsServerOverrides: [ZohoDataCenter: URL] = [:]
     ) -> OAuthProvider {
-        let base = accountsURL ?? URL(string: "https://\(dataCenter.accountsHost)")!
-        return OAuthProvider(
+        let base =
+            accountsURL ?? accountsServerOverrides[dataCenter] ?? URL(string: "https://\(dataCenter.accountsHost)")!
+        var provider = OAuthProvider(
             name: name, tokenURL: base.appendingPathComponent("oauth/v2/token"), clientID: clientID,
             clientSecret: clientSecret, clientAuthentication: .requestBody,
             refreshRateLimit: RateLimit(count: 10, window: 600), fallbackRefreshToken: fallbackRefreshToken)
+        provider.authorizationURL = base.appendingPathComponent("oauth/v2/auth")
+        provider.revocationURL = base.appendingPathComponent("oauth/v2/token/revoke")
+        provider.authorizationParameters = ["access_type": "offline", "prompt": "consent"]
+        provider.scopeSeparator = ","
+        for center in ZohoDataCenter.allCases {
+            provider.accountsServers[center.rawValue] =
+                accountsServerOverrides[center] ?? URL(string: "https://\(center.accountsHost)")!
+        }
+        provider.accountsServers[dataCenter.rawValue] = base
+        return provider
     }
 
     /// Environment variables read by `zohoFromEnvironment`.
@@ -141,16 +183,21 @@ extension OAuthProvider {
         /// `ZOHO_CLIENT_SECRET_FILE`: a file holding the client secret, so that it need not sit in the process
         /// environment; readable by its owner only (0600, or 0640 when root owns it), like the key file.
         public static let clientSecretFile = "ZOHO_CLIENT_SECRET_FILE"
-        /// `ZOHO_DATA_CENTER`: a ``ZohoDataCenter`` raw value (`us`, `eu`, `in`, …); default `us`.
+        /// `ZOHO_DATA_CENTER`: a ``ZohoDataCenter`` raw value (`us`, `eu`, `in`, …); default `us`. The data
+        /// centre of accounts whose row names no accounts server of its own.
         public static let dataCenter = "ZOHO_DATA_CENTER"
         /// `ZOHO_ACCOUNTS_URL`: an http(s) accounts server that replaces the data centre's, such as a test endpoint.
         public static let accountsURL = "ZOHO_ACCOUNTS_URL"
+        /// `ZOHO_ACCOUNTS_URL_EU`, `ZOHO_ACCOUNTS_URL_US`, …: this prefix and a data centre's name in capitals
+        /// replace that data centre's accounts server, such as with a test endpoint per data centre.
+        public static let accountsURLPrefix = "ZOHO_ACCOUNTS_URL_"
         /// `ZOHO_REFRESH_TOKEN`: a fallback refresh token for clients that have no row yet; optional.
         public static let refreshToken = "ZOHO_REFRESH_TOKEN"
     }
 
     /// `zoho_crm` and `zoho_calendar` from `ZOHO_CLIENT_ID`, `ZOHO_CLIENT_SECRET`, `ZOHO_DATA_CENTER`
-    /// (us, eu, in, au, jp, ca, sa, cn; default us), `ZOHO_ACCOUNTS_URL` (overrides the accounts server) and
+    /// (us, eu, in, au, jp, ca, sa, cn, uk; default us), `ZOHO_ACCOUNTS_URL` (overrides the accounts server),
+    /// `ZOHO_ACCOUNTS_URL_<DC>` (overrides one data centre's) and
     /// `ZOHO_REFRESH_TOKEN` (fallback when no row exists). None when `ZOHO_CLIENT_ID` is unset.
     ///
     /// - Throws: `.providerConfiguration` when only one of the client id and secret is set, or the data centre or
@@ -194,22 +241,28 @@ extension OAuthProvider {
             }
             dataCenter = parsed
         }
-        var accountsURL: URL?
-        if let text = value(ZohoVariable.accountsURL) {
+        func serverURL(_ variable: String) throws(VaultError) -> URL? {
+            guard let text = value(variable) else { return nil }
             guard let url = URL(string: text), let scheme = url.scheme, ["http", "https"].contains(scheme),
                 url.host != nil
             else {
                 throw VaultError(
-                    .providerConfiguration,
-                    "\(ZohoVariable.accountsURL) must be an http(s) URL such as https://accounts.zoho.eu.")
+                    .providerConfiguration, "\(variable) must be an http(s) URL such as https://accounts.zoho.eu.")
             }
-            accountsURL = url
+            return url
+        }
+        let accountsURL = try serverURL(ZohoVariable.accountsURL)
+        var overrides: [ZohoDataCenter: URL] = [:]
+        for center in ZohoDataCenter.allCases {
+            if let url = try serverURL(ZohoVariable.accountsURLPrefix + center.rawValue.uppercased()) {
+                overrides[center] = url
+            }
         }
         let fallback = value(ZohoVariable.refreshToken).map(Secret.init)
         return zohoProducts.map {
             zoho(
                 $0, dataCenter: dataCenter, clientID: clientID, clientSecret: secret, accountsURL: accountsURL,
-                fallbackRefreshToken: fallback)
+                fallbackRefreshToken: fallback, accountsServerOverrides: overrides)
         }
     }
 }

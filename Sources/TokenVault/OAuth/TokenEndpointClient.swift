@@ -37,21 +37,27 @@ struct TokenEndpointClient: Sendable {
             maximumAttempts: maximumAttempts, beforeAttempt: beforeAttempt)
     }
 
-    func exchange(provider: OAuthProvider, code: Secret) async -> GrantResult {
+    /// - Parameters:
+    ///   - redirectURI: the redirect URI the authorization was begun with; nil: the provider's own, if any.
+    ///   - codeVerifier: the PKCE verifier (RFC 7636) of the authorization, when it was begun with a challenge.
+    func exchange(
+        provider: OAuthProvider, code: Secret, redirectURI: String? = nil, codeVerifier: Secret? = nil
+    ) async -> GrantResult {
         var form = FormBody()
         form.append("grant_type", "authorization_code")
         form.append("code", secret: code)
-        if let redirect = provider.redirectURI { form.append("redirect_uri", redirect) }
+        if let redirect = redirectURI ?? provider.redirectURI { form.append("redirect_uri", redirect) }
+        if let codeVerifier { form.append("code_verifier", secret: codeVerifier) }
         // A code is single-use: a retry after a lost answer would be refused anyway, so try once.
         return await grant(
             provider: provider, form: form, kind: "code exchange", fallbackRefreshToken: nil,
             maximumAttempts: 1)
     }
 
-    private func grant(
-        provider: OAuthProvider, form: FormBody, kind: String, fallbackRefreshToken: Secret?, maximumAttempts: Int,
-        beforeAttempt: BeforeAttempt? = nil
-    ) async -> GrantResult {
+    /// The form and headers with the app's client authentication added (RFC 6749 section 2.3.1).
+    static func authenticated(
+        _ form: FormBody, provider: OAuthProvider
+    ) -> (form: FormBody, headers: [(String, String)]) {
         var form = form
         var headers = [("Content-Type", "application/x-www-form-urlencoded"), ("Accept", "application/json")]
         switch provider.clientAuthentication {
@@ -63,6 +69,14 @@ struct TokenEndpointClient: Sendable {
             credentials += provider.clientSecret.withUnsafeBytes { FormBody.encode(bytes: $0) }
             headers.append(("Authorization", "Basic \(Data(credentials.utf8).base64EncodedString())"))
         }
+        return (form, headers)
+    }
+
+    private func grant(
+        provider: OAuthProvider, form: FormBody, kind: String, fallbackRefreshToken: Secret?, maximumAttempts: Int,
+        beforeAttempt: BeforeAttempt? = nil
+    ) async -> GrantResult {
+        let (form, headers) = Self.authenticated(form, provider: provider)
         let request = TokenEndpointRequest(
             url: provider.tokenURL, headers: headers, body: form.bytes, timeout: policy.requestTimeout)
         let limit = max(1, min(policy.attempts, maximumAttempts))

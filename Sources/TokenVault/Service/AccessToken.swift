@@ -59,11 +59,14 @@ public struct TokenStatus: Sendable, Codable {
     public let updatedAt: Date
     /// The row's version, incremented by every write.
     public let version: Int64
+    /// The account's own accounts server (Zoho's data centres), where it is refreshed and revoked; nil: the
+    /// provider's default.
+    public var accountsServer: String? = nil
 
     enum CodingKeys: String, CodingKey {
         case clientID = "client_id", provider, keyID = "key_id", expiresAt = "expires_at"
         case accessTokenValid = "access_token_valid", needsReauthorization = "needs_reauthorization"
         case lastRefreshError = "last_refresh_error", lastRefreshedAt = "last_refreshed_at"
-        case updatedAt = "updated_at", version
+        case updatedAt = "updated_at", version, accountsServer = "accounts_server"
     }
 }

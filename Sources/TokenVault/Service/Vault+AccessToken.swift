@@ -78,12 +78,37 @@ extension Vault {
     ///   credentials; `.providerError`, `.timedOut` or `.rateLimited` when the endpoint failed.
     @discardableResult
     public func exchange(code: Secret, client: String, provider: String) async throws(VaultError) -> AccessToken {
+        try await exchange(code: code, client: client, provider: provider, accountsServer: nil, location: nil)
+    }
+
+    /// Exchanges an authorization code as ``exchange(code:client:provider:)`` does, at the account's own accounts
+    /// server (Zoho's data centres), and stores that server with the row: its refreshes and its revocation go
+    /// there too. With neither argument, a provider with servers per data centre stores its default server, where
+    /// the code was exchanged (and ``exchange(code:client:provider:)`` does the same).
+    ///
+    /// - Parameters:
+    ///   - code: the authorization code (a Zoho self-client grant token, say); single-use.
+    ///   - client: the client (tenant, account) to store the tokens for.
+    ///   - provider: the provider to exchange at and store under, such as `zoho_crm`.
+    ///   - accountsServer: the account's accounts server, such as `https://accounts.zoho.eu`; nil for the
+    ///     provider's default (or the one `location` names).
+    ///   - location: the account's data centre by name (`us`, `eu`, `in`, `au`, `jp`, `ca`, `sa`, `uk`, `cn` for
+    ///     Zoho); must agree with `accountsServer` when both are given.
+    /// - Throws: `.accountsServerRefused` (nothing sent) when the server or location is not one the provider
+    ///   trusts (``OAuthProvider/accountsServers``); otherwise as ``exchange(code:client:provider:)``.
+    @discardableResult
+    public func exchange(
+        code: Secret, client: String, provider: String, accountsServer: String?, location: String?
+    ) async throws(VaultError) -> AccessToken {
         try Self.validate(client: client, provider: provider)
-        let endpointProvider = try providerConfiguration(provider)
+        let configured = try providerConfiguration(provider)
+        let server =
+            try configured.resolveAccountsServer(accountsServer, location: location) ?? configured.defaultAccountsServer
+        let endpointProvider = try configured.at(accountsServer: server)
         let result = await endpoint.exchange(provider: endpointProvider, code: code)
         switch result.outcome {
         case .success(let tokens):
-            try await store(tokens, client: client, provider: provider)
+            try await store(tokens, client: client, provider: provider, accountsServer: server)
             logger.notice("exchanged an authorization code", metadata: Self.metadata(client, provider, nil))
             return AccessToken(
                 value: tokens.accessToken!, expiresAt: tokens.expiresAt, scopes: tokens.scopes,
@@ -112,7 +137,8 @@ extension Vault {
             expiresAt: row.expiresAt.map { Date(timeIntervalSince1970: $0) }, accessTokenValid: valid,
             needsReauthorization: row.needsReauthorization, lastRefreshError: row.lastRefreshError,
             lastRefreshedAt: row.lastRefreshedAt.map { Date(timeIntervalSince1970: $0) },
-            updatedAt: Date(timeIntervalSince1970: row.updatedAt), version: row.version)
+            updatedAt: Date(timeIntervalSince1970: row.updatedAt), version: row.version,
+            accountsServer: row.accountsServer)
     }
 
     /// The row's access token, opened, if it is valid for longer than the margin; nil otherwise.

@@ -172,6 +172,8 @@ extension Vault {
             throw Self.noTokens(client: client, provider: provider)
         }
         let budget = try rateBudget(state.recentRequestAges, provider: endpointProvider, client: client)
+        // The account's own accounts server (Zoho's data centres), checked again against the trusted ones.
+        let accountProvider = try endpointProvider.at(accountsServer: row?.accountsServer)
 
         let repository = self.repository
         let policy = configuration.refreshPolicy
@@ -179,7 +181,7 @@ extension Vault {
         let leaseLost = LeaseLost()
         let requested = ContinuousClock.now
         let result = await endpoint.refresh(
-            provider: endpointProvider, refreshToken: refreshToken, maximumAttempts: budget
+            provider: accountProvider, refreshToken: refreshToken, maximumAttempts: budget
         ) { _ in
             do throws(VaultError) {
                 if try await repository.recordRefreshAttempt(

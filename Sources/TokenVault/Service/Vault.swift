@@ -118,8 +118,31 @@ public final class Vault: Sendable, CustomReflectable {
     ///   or more than ten years ahead (use `nil` for a token that does not expire, not `Date.distantFuture`).
     @discardableResult
     public func store(_ tokens: TokenSet, client: String, provider: String) async throws(VaultError) -> Int64 {
+        try await store(tokens, client: client, provider: provider, accountsServer: nil)
+    }
+
+    /// Seals and stores `tokens` as ``store(_:client:provider:)`` does, with the account's own accounts server
+    /// (an origin such as `https://accounts.zoho.eu`), which its refreshes and revocation then use. Nil keeps the
+    /// server the row has (a new row: the provider's default).
+    /// - Throws: `.accountsServerRefused` when `accountsServer` is not one of the provider's trusted
+    ///   ``OAuthProvider/accountsServers`` (or the provider is not configured while a server is named); otherwise
+    ///   as ``store(_:client:provider:)``.
+    @discardableResult
+    public func store(
+        _ tokens: TokenSet, client: String, provider: String, accountsServer: String?
+    ) async throws(VaultError) -> Int64 {
         try Self.validate(client: client, provider: provider)
-        let row = try sealer.sealRow(tokens, client: client, provider: provider)
+        var server: String?
+        if let accountsServer {
+            guard let configured = configuration.providers[provider] else {
+                throw VaultError(
+                    .accountsServerRefused,
+                    "provider '\(provider)' is not configured, so no accounts server can be trusted for it.")
+            }
+            server = try configured.resolveAccountsServer(accountsServer, location: nil)
+        }
+        var row = try sealer.sealRow(tokens, client: client, provider: provider)
+        row.accountsServer = server
         let keyID = row.keyID
         let version = try await repository.upsert(row)
         logger.info("stored tokens", metadata: Self.metadata(client, provider, keyID))

@@ -24,6 +24,9 @@ public struct VaultConfiguration: Sendable, CustomStringConvertible, CustomDebug
         /// `TOKEN_VAULT_SCHEMA`: the PostgreSQL schema of the vault's tables (lower-case letters, digits and
         /// underscores); sets ``VaultConfiguration/schema``. Default: the connection's `search_path`.
         public static let schema = "TOKEN_VAULT_SCHEMA"
+        /// `TOKEN_VAULT_PROVIDERS_FILE`: a JSON file of further OAuth providers (any RFC 6749 provider, such as
+        /// Google or Microsoft); see ``OAuthProvider/fromProvidersFile(_:environment:variable:)``.
+        public static let providersFile = "TOKEN_VAULT_PROVIDERS_FILE"
     }
 
     /// A `postgresql://` URL or libpq `key=value` conninfo. Empty: libpq's `PG*` variables and defaults.
@@ -100,10 +103,12 @@ public struct VaultConfiguration: Sendable, CustomStringConvertible, CustomDebug
     /// (optional, default 4), `TOKEN_VAULT_POOL_TIMEOUT` and `TOKEN_VAULT_STATEMENT_TIMEOUT` (seconds, default 30),
     /// `TOKEN_VAULT_REFRESH_MARGIN` (seconds, default 300), `TOKEN_VAULT_PREPARED_STATEMENTS` (`on` or `off`,
     /// default on), `TOKEN_VAULT_SCHEMA` (optional), the keyring variables (see
-    /// ``Keyring/fromEnvironment(_:)``) and the Zoho variables (see
-    /// ``OAuthProvider/zohoFromEnvironment(_:)``).
+    /// ``Keyring/fromEnvironment(_:)``), the Zoho variables (see
+    /// ``OAuthProvider/zohoFromEnvironment(_:)``) and `TOKEN_VAULT_PROVIDERS_FILE` (see
+    /// ``OAuthProvider/fromProvidersFile(_:environment:variable:)``).
     ///
-    /// - Throws: `.keyConfiguration` for the keys, `.providerConfiguration` for the Zoho variables, and
+    /// - Throws: `.keyConfiguration` for the keys, `.providerConfiguration` for the Zoho variables and the
+    ///   providers file (with the line of the mistake, or a name both configure), and
     ///   `.invalidInput` when the pool size, a timeout or the refresh margin is out of range,
     ///   `TOKEN_VAULT_PREPARED_STATEMENTS` is neither on nor off, or `TOKEN_VAULT_SCHEMA` is not a plain lower-case
     ///   name. Messages never
@@ -141,6 +146,20 @@ public struct VaultConfiguration: Sendable, CustomStringConvertible, CustomDebug
         var configuration = VaultConfiguration(
             databaseURL: environment[Variable.databaseURL] ?? "", keyring: keyring, maximumConnections: size,
             refreshMargin: margin, providers: try OAuthProvider.zohoFromEnvironment(environment))
+        if let path = environment[Variable.providersFile], !path.isEmpty {
+            let zohoNames = Set(configuration.providers.keys)
+            for provider in try OAuthProvider.fromProvidersFile(
+                path, environment: environment, variable: Variable.providersFile)
+            {
+                guard !zohoNames.contains(provider.name) else {
+                    throw VaultError(
+                        .providerConfiguration,
+                        "provider '\(provider.name)' is configured twice: by the ZOHO_* variables and in "
+                            + "\(Variable.providersFile); rename the file's entry.")
+                }
+                configuration.register(provider)
+            }
+        }
         if let text = environment[Variable.preparedStatements], !text.isEmpty {
             switch text.lowercased() {
             case "on", "true", "1": configuration.preparedStatements = true

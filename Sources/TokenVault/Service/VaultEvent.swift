@@ -11,6 +11,9 @@ public enum VaultEvent: Sendable, Equatable {
     case refreshFailed(client: String, provider: String, code: VaultError.Code, message: String)
     /// The provider refused the refresh token of (client, provider): the user must authorize again.
     case needsReauthorization(client: String, provider: String, reason: String)
+    /// The refresh token of (client, provider) was revoked at the provider (or the provider no longer knew it),
+    /// by ``Vault/delete(client:provider:revoke:)``; the row is deleted next.
+    case revoked(client: String, provider: String)
 }
 
 /// Hands each event to every subscriber of ``Vault/events(bufferingNewest:)``.
@@ -43,7 +46,7 @@ final class EventHub: Sendable {
 }
 
 extension Vault {
-    /// The events of this vault's own refreshes, as they happen, for as long as the sequence is iterated (or until
+    /// The events of this vault's own refreshes and revocations, as they happen, for as long as the sequence is iterated (or until
     /// ``shutdown()``). Each call makes a new, independent subscription; an event emitted before it is not in it.
     /// Refreshes by other processes appear in their vaults' events, not here.
     ///

@@ -72,6 +72,33 @@ enum Migrations {
                     'for its rate limit';
                 ALTER TABLE oauth_tokens ADD COLUMN last_refresh_failed_at timestamptz;
                 """),
+        Migration(
+            version: 4, name: "accounts servers and authorizations",
+            sql: """
+                ALTER TABLE oauth_tokens ADD COLUMN accounts_server text;
+                COMMENT ON COLUMN oauth_tokens.accounts_server IS
+                    'token-vault: the account''s own accounts server (an origin such as https://accounts.zoho.eu) for '
+                    'refresh and revocation; NULL: the provider''s default';
+                CREATE TABLE token_vault_authorizations (
+                    selector bytea PRIMARY KEY,
+                    validator_hash bytea NOT NULL,
+                    client_id text NOT NULL,
+                    provider text NOT NULL,
+                    redirect_uri text NOT NULL,
+                    scopes text,
+                    verifier_ciphertext bytea,
+                    verifier_nonce bytea,
+                    key_id text NOT NULL,
+                    created_at timestamptz NOT NULL DEFAULT now(),
+                    expires_at timestamptz NOT NULL,
+                    used_at timestamptz,
+                    CONSTRAINT token_vault_authorizations_verifier_pair
+                        CHECK ((verifier_ciphertext IS NULL) = (verifier_nonce IS NULL))
+                );
+                CREATE INDEX token_vault_authorizations_expires_idx ON token_vault_authorizations (expires_at);
+                COMMENT ON TABLE token_vault_authorizations IS
+                    'token-vault: authorizations in progress (state, PKCE verifier sealed); docs/connecting.md';
+                """),
     ]
 
     static var latestVersion: Int { all.map(\.version).max() ?? 0 }

@@ -4,7 +4,7 @@ extension SealedRow {
     static let columns = """
         client_id, provider, access_token_ciphertext, access_token_nonce, refresh_token_ciphertext, \
         refresh_token_nonce, key_id, token_expiry, scopes, metadata::text, created_at, updated_at, version, \
-        needs_reauthorization, last_refresh_error, last_refreshed_at
+        needs_reauthorization, last_refresh_error, last_refreshed_at, accounts_server
         """
 
     package init(result: PGResult, row: Int) {
@@ -23,6 +23,7 @@ extension SealedRow {
         needsReauthorization = result.bool(row, 13) ?? false
         lastRefreshError = result.string(row, 14)
         lastRefreshedAt = result.timestamp(row, 15)
+        accountsServer = result.string(row, 16)
     }
 }
 

@@ -69,10 +69,10 @@ extension TokenRepository {
         let result = try connection.query(
             stateSQL, [.text(client), .text(provider), .text(String(Int64(window * 1000)))])
         let row = result.string(0, 0) == nil ? nil : SealedRow(result: result, row: 0)
-        let ages = (result.string(0, 17) ?? "").split(separator: ",").compactMap { Double($0).map { $0 / 1000 } }
+        let ages = (result.string(0, 18) ?? "").split(separator: ",").compactMap { Double($0).map { $0 / 1000 } }
         return RefreshState(
-            row: row, leaseRemaining: result.integer(0, 16), recentRequestAges: ages,
-            lastFailureAt: result.integer(0, 18))
+            row: row, leaseRemaining: result.integer(0, 17), recentRequestAges: ages,
+            lastFailureAt: result.integer(0, 19))
     }
 
     /// Claims the refresh lease for `holder` if it is free (no lease, an expired one, or `holder`'s own), then

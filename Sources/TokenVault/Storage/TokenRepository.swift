@@ -41,8 +41,8 @@ package struct TokenRepository: Sendable {
         name: "token_vault_upsert",
         sql: """
             INSERT INTO oauth_tokens (client_id, provider, access_token_ciphertext, access_token_nonce,
-                refresh_token_ciphertext, refresh_token_nonce, key_id, token_expiry, scopes, metadata)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, \(timestampFromMicroseconds("$8")), $9, $10::jsonb)
+                refresh_token_ciphertext, refresh_token_nonce, key_id, token_expiry, scopes, metadata, accounts_server)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, \(timestampFromMicroseconds("$8")), $9, $10::jsonb, $11)
             ON CONFLICT (client_id, provider) DO UPDATE SET
                 access_token_ciphertext = EXCLUDED.access_token_ciphertext,
                 access_token_nonce = EXCLUDED.access_token_nonce,
@@ -55,6 +55,7 @@ package struct TokenRepository: Sendable {
                 updated_at = now(),
                 needs_reauthorization = false,
                 last_refresh_error = NULL,
+                accounts_server = coalesce(EXCLUDED.accounts_server, oauth_tokens.accounts_server),
                 version = oauth_tokens.version + 1
             RETURNING version
             """)
@@ -87,11 +88,16 @@ package struct TokenRepository: Sendable {
         ]
     }
 
+    /// ``upsert``'s parameters: ``upsertParameters(_:)`` and the accounts server (`$11`; nil keeps the stored one).
+    package static func storeParameters(_ row: SealedRow) -> [SQLValue] {
+        upsertParameters(row) + [row.accountsServer.map { .text($0) } ?? .null]
+    }
+
     /// Inserts or replaces a row; returns its new version. The parameters are made here, on the caller's thread,
     /// so that only they travel to the connection's.
     /// Retried once on a dropped connection: writing the same sealed values twice leaves the same row.
     func upsert(_ row: SealedRow) async throws(VaultError) -> Int64 {
-        let parameters = Self.upsertParameters(row)
+        let parameters = Self.storeParameters(row)
         return try await pool.withConnection(idempotent: true) { connection in
             let result = try connection.query(prepared: Self.upsert, parameters)
             return result.integer(0, 0) ?? 0
@@ -108,6 +114,16 @@ package struct TokenRepository: Sendable {
     func delete(client: String, provider: String) async throws(VaultError) -> Bool {
         try await pool.withConnection(idempotent: true) { connection in
             try connection.query(prepared: Self.delete, [.text(client), .text(provider)]).affectedRows > 0
+        }
+    }
+
+    /// Deletes the row of (client, provider) if it is still at `version`; false when it changed or is gone.
+    func delete(client: String, provider: String, version: Int64) async throws(VaultError) -> Bool {
+        try await pool.withConnection(idempotent: true) { connection in
+            try connection.query(
+                "DELETE FROM oauth_tokens WHERE client_id = $1 AND provider = $2 AND version = $3::bigint",
+                [.text(client), .text(provider), .text(String(version))]
+            ).affectedRows > 0
         }
     }
 

@@ -101,7 +101,7 @@ final class CLIEndToEndTests: XCTestCase {
     }
 
     func testFullWalkthrough() throws {
-        XCTAssertEqual(try cli.run(["migrate"]).stdout, "applied migrations 1, 2, 3\n")
+        XCTAssertEqual(try cli.run(["migrate"]).stdout, "applied migrations 1, 2, 3, 4\n")
         XCTAssertEqual(try cli.run(["migrate"]).stdout, "schema is up to date\n")
 
         let put = try cli.run(["put", "--client", "acme", "--provider", "zoho_crm"], stdin: response)
@@ -113,7 +113,7 @@ final class CLIEndToEndTests: XCTestCase {
             "a provider this command line refreshes needs no note; the dropped field is named, not shown")
         let typo = try cli.run(["put", "--client", "acme", "--provider", "zoho_crmm"], stdin: response)
         XCTAssertEqual(typo.status, 0, typo.stderr)
-        XCTAssertTrue(typo.stderr.contains("refreshes only zoho_crm and zoho_calendar"), typo.stderr)
+        XCTAssertTrue(typo.stderr.contains("refreshes only zoho_calendar, zoho_crm ("), typo.stderr)
         XCTAssertTrue(typo.stderr.contains("'zoho_crmm'") && typo.stderr.contains("token-vault delete"), typo.stderr)
         XCTAssertTrue(typo.stderr.contains("did you mean 'zoho_crm'?"), typo.stderr)
         XCTAssertEqual(try cli.run(["delete", "--client", "acme", "--provider", "zoho_crmm"]).status, 0)

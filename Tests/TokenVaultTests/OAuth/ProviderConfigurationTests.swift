@@ -3,14 +3,15 @@ import TokenVault
 import XCTest
 
 final class ProviderConfigurationTests: XCTestCase {
-    func testAllEightZohoDataCentres() throws {
+    func testAllNineZohoDataCentres() throws {
         let expected = [
             "us": "https://accounts.zoho.com/oauth/v2/token", "eu": "https://accounts.zoho.eu/oauth/v2/token",
             "in": "https://accounts.zoho.in/oauth/v2/token", "au": "https://accounts.zoho.com.au/oauth/v2/token",
             "jp": "https://accounts.zoho.jp/oauth/v2/token", "ca": "https://accounts.zohocloud.ca/oauth/v2/token",
             "sa": "https://accounts.zoho.sa/oauth/v2/token", "cn": "https://accounts.zoho.com.cn/oauth/v2/token",
+            "uk": "https://accounts.zoho.uk/oauth/v2/token",
         ]
-        XCTAssertEqual(ZohoDataCenter.allCases.count, 8)
+        XCTAssertEqual(ZohoDataCenter.allCases.count, 9)
         for (code, url) in expected {
             let providers = try OAuthProvider.zohoFromEnvironment([
                 "ZOHO_CLIENT_ID": "1000.X", "ZOHO_CLIENT_SECRET": "s", "ZOHO_DATA_CENTER": code.uppercased(),
@@ -20,6 +21,28 @@ final class ProviderConfigurationTests: XCTestCase {
             XCTAssertEqual(providers.first?.refreshRateLimit, .init(count: 10, window: 600))
         }
         XCTAssertEqual(ZohoDataCenter.canada.apiDomain, "https://www.zohoapis.ca")
+        XCTAssertEqual(ZohoDataCenter.unitedKingdom.apiDomain, "https://www.zohoapis.uk")
+    }
+
+    /// Every data centre's accounts server is trusted for accounts that live there; `ZOHO_ACCOUNTS_URL_<DC>`
+    /// replaces one (a test endpoint), and the authorization and revocation URLs follow the default's.
+    func testEveryDataCentreIsTrustedAndEachCanBeOverridden() throws {
+        let providers = try OAuthProvider.zohoFromEnvironment([
+            "ZOHO_CLIENT_ID": "1000.X", "ZOHO_CLIENT_SECRET": "s", "ZOHO_DATA_CENTER": "eu",
+            "ZOHO_ACCOUNTS_URL_UK": "http://127.0.0.1:9002",
+        ])
+        let zoho = try XCTUnwrap(providers.first)
+        XCTAssertEqual(zoho.accountsServers.count, 9)
+        XCTAssertEqual(zoho.accountsServers["uk"]?.absoluteString, "http://127.0.0.1:9002")
+        XCTAssertEqual(zoho.accountsServers["us"]?.absoluteString, "https://accounts.zoho.com")
+        XCTAssertEqual(zoho.authorizationURL?.absoluteString, "https://accounts.zoho.eu/oauth/v2/auth")
+        XCTAssertEqual(zoho.revocationURL?.absoluteString, "https://accounts.zoho.eu/oauth/v2/token/revoke")
+        XCTAssertEqual(zoho.authorizationParameters, ["access_type": "offline", "prompt": "consent"])
+        XCTAssertEqual(zoho.scopeSeparator, ",")
+        XCTAssertThrowsError(
+            try OAuthProvider.zohoFromEnvironment([
+                "ZOHO_CLIENT_ID": "1000.X", "ZOHO_CLIENT_SECRET": "s", "ZOHO_ACCOUNTS_URL_EU": "ftp://x",
+            ]))
     }
 
     func testDefaultsToUSAndAccountsURLOverrides() throws {
