@@ -34,8 +34,27 @@ public struct LeadsError: Error, HTTPResponseError {
                 .tooManyRequests, "too many token refreshes for this account; try again later.", retryAfter: seconds)
         case .invalidInput:
             self.init(.badRequest, "the account id must be 1 to 256 bytes of printable text.")
+        case .revocationFailed:
+            self.init(
+                .badGateway,
+                "Zoho did not confirm the revocation, so the connection of '\(account)' is kept; try again later.")
         default:
             self.init(.serviceUnavailable, "the token store cannot serve this account now (\(error.code)).")
+        }
+    }
+
+    /// The answer for a failed OAuth callback: the vault's message, written for the user whose browser brought it
+    /// (it quotes no code or state); 403 when the user declined, 400 for a state or code the vault refuses, 503
+    /// when the provider or the database cannot answer now.
+    init(callback error: VaultError) {
+        switch error.code {
+        case .authorizationDenied:
+            self.init(.forbidden, error.message)
+        case .authorizationStateUnknown, .authorizationStateExpired, .authorizationStateReplayed,
+            .authorizationStateMismatch, .authorizationCodeRefused, .accountsServerRefused, .invalidInput:
+            self.init(.badRequest, error.message)
+        default:
+            self.init(.serviceUnavailable, "Zoho CRM could not be connected now (\(error.code)); try again later.")
         }
     }
 

@@ -13,11 +13,18 @@ public enum LeadsService {
     /// The router:
     /// - `GET /accounts/{account}/leads?limit=N`: the account's leads, with an access token from the vault; when
     ///   the API answers 401, the vault is told which token it rejected and the call is made once more.
+    /// - `GET /accounts/{account}/connect`: starts connecting the account's Zoho CRM: a redirect to Zoho's consent
+    ///   page, with a single-use state and PKCE kept by the vault (any instance of the service completes it).
+    /// - `GET /oauth/callback`: where Zoho sends the user back; the vault checks the state and the account's data
+    ///   centre, exchanges the code there and stores the tokens.
+    /// - `DELETE /accounts/{account}/connection`: disconnects: revokes the refresh token at Zoho, then deletes it.
     /// - `GET /health`: 200 when the vault can reach its database and its schema is current, 503 otherwise.
     ///
     /// Every request's log lines, the vault's included, carry Hummingbird's request id: the request's logger is
     /// bound as swift-log's task-local logger around each request.
-    public static func router(vault: Vault, crm: ZohoCRM) -> Router<BasicRequestContext> {
+    public static func router(
+        vault: Vault, crm: ZohoCRM, redirectURI: String = "http://127.0.0.1:8080/oauth/callback"
+    ) -> Router<BasicRequestContext> {
         let router = Router()
         router.add(middleware: RequestLoggerMiddleware())
         router.get("health") { _, _ -> Response in
@@ -36,8 +43,40 @@ public enum LeadsService {
             return Response(
                 status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: body))
         }
+        router.get("accounts/:account/connect") { _, context -> Response in
+            let account = try context.parameters.require("account")
+            let request = try await vaultCall(account) { () async throws(VaultError) in
+                try await vault.beginAuthorization(
+                    client: account, provider: provider, redirectURI: redirectURI, scopes: scopes)
+            }
+            // The URL carries the state: not logged, not cached.
+            return Response(
+                status: .found, headers: [.location: request.url.absoluteString, .cacheControl: "no-store"])
+        }
+        router.get("oauth/callback") { request, _ -> Response in
+            let account: ConnectedAccount
+            do {
+                let callback = try AuthorizationCallback(parsing: request.uri.query ?? "")
+                account = try await vault.completeAuthorization(callback, provider: provider)
+            } catch let error as VaultError {
+                throw LeadsError(callback: error)
+            }
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; charset=utf-8", .cacheControl: "no-store"],
+                body: .init(byteBuffer: ByteBuffer(string: "Zoho CRM is connected for account '\(account.client)'.")))
+        }
+        router.delete("accounts/:account/connection") { _, context -> Response in
+            let account = try context.parameters.require("account")
+            let deleted = try await vaultCall(account) { () async throws(VaultError) in
+                try await vault.delete(client: account, provider: provider, revoke: true)
+            }
+            return Response(status: deleted ? .noContent : .notFound)
+        }
         return router
     }
+
+    /// The Zoho CRM scopes the service asks for: reading leads.
+    public static let scopes = ["ZohoCRM.modules.leads.READ"]
 
     /// The account's leads; on a 401, one more try with the token the vault hands out instead of the rejected one.
     static func leads(account: String, limit: Int, vault: Vault, crm: ZohoCRM) async throws -> ByteBuffer {
@@ -75,7 +114,8 @@ public enum LeadsService {
     /// The whole service as a swift-service-lifecycle group: the HTTP server, the background refresher (tokens
     /// renewed before requests need them) and the vault, which shuts down last so that refreshes in flight are
     /// written. Configured from the environment: the vault's variables (`DATABASE_URL`, `TOKEN_VAULT_KEY_FILE`,
-    /// `ZOHO_CLIENT_ID`, …), `PORT` (default 8080) and `ZOHO_API_BASE_URL` (optional).
+    /// `ZOHO_CLIENT_ID`, …), `PORT` (default 8080), `REDIRECT_URI` (the callback URL registered with Zoho, default
+    /// `http://127.0.0.1:$PORT/oauth/callback`) and `ZOHO_API_BASE_URL` (optional).
     public static func run(environment: [String: String] = ProcessInfo.processInfo.environment) async throws {
         var configured = Logger(label: "leads-service")
         configured.logLevel = environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
@@ -84,7 +124,9 @@ public enum LeadsService {
         try await vault.migrate()
         let port = environment["PORT"].flatMap(Int.init) ?? 8080
         let app = Application(
-            router: router(vault: vault, crm: ZohoCRM(apiBaseOverride: environment["ZOHO_API_BASE_URL"])),
+            router: router(
+                vault: vault, crm: ZohoCRM(apiBaseOverride: environment["ZOHO_API_BASE_URL"]),
+                redirectURI: environment["REDIRECT_URI"] ?? "http://127.0.0.1:\(port)/oauth/callback"),
             configuration: .init(address: .hostname("127.0.0.1", port: port)), logger: logger)
         let refresher = BackgroundRefresher(vault: vault, interval: 60) { result in
             if case .failure(let error) = result {

@@ -47,9 +47,63 @@ final class LeadsServiceTests: XCTestCase {
         try await crm.application().test(.live) { crmClient in
             let base = "http://127.0.0.1:\(crmClient.port!)"
             let app = Application(
-                router: LeadsService.router(vault: vault, crm: ZohoCRM(apiBaseOverride: base)), logger: logger)
+                router: LeadsService.router(
+                    vault: vault, crm: ZohoCRM(apiBaseOverride: base), redirectURI: LeadsServiceTests.redirectURI),
+                logger: logger)
             try await app.test(.router, test)
         }
+    }
+
+    static let redirectURI = "https://leads.example/oauth/callback"
+
+    /// A customer connects: /connect redirects to Zoho's consent page (here the local endpoint's), the user
+    /// consents, Zoho redirects back to /oauth/callback, and the account's leads are served; then it disconnects,
+    /// which revokes the refresh token at Zoho.
+    func testAnAccountConnectsThenItsLeadsAreServedThenItDisconnects() async throws {
+        let endpoint = self.endpoint!
+        try await withService { client in
+            let consent = try await client.execute(uri: "/accounts/acme/connect", method: .get) { response in
+                XCTAssertEqual(response.status, .found)
+                return try XCTUnwrap(response.headers[.location].flatMap(URL.init(string:)))
+            }
+            XCTAssertTrue(consent.absoluteString.contains("code_challenge_method=S256"), "PKCE")
+            XCTAssertTrue(consent.absoluteString.contains("access_type=offline"), "a refresh token")
+            let callback = try endpoint.approve(consent)
+            XCTAssertTrue(callback.absoluteString.hasPrefix(Self.redirectURI))
+            let path = "/oauth/callback?" + (callback.query ?? "")
+            try await client.execute(uri: path, method: .get) { response in
+                XCTAssertEqual(response.status, .ok, String(buffer: response.body))
+                XCTAssertTrue(String(buffer: response.body).contains("connected for account 'acme'"))
+            }
+            try await client.execute(uri: path, method: .get) { response in
+                XCTAssertEqual(response.status, .badRequest, "a replayed callback is refused")
+            }
+            try await client.execute(uri: "/accounts/acme/leads", method: .get) { XCTAssertEqual($0.status, .ok) }
+            try await client.execute(uri: "/accounts/acme/connection", method: .delete) {
+                XCTAssertEqual($0.status, .noContent)
+            }
+            try await client.execute(uri: "/accounts/acme/leads", method: .get) {
+                XCTAssertEqual($0.status, .notFound)
+            }
+        }
+        XCTAssertEqual(endpoint.revocationCount, 1)
+    }
+
+    /// The user declines on Zoho's consent page: the callback says so, and nothing is stored.
+    func testADeclinedConsentIsExplainedToTheUser() async throws {
+        let endpoint = self.endpoint!
+        endpoint.denyNextAuthorization()
+        try await withService { client in
+            let consent = try await client.execute(uri: "/accounts/acme/connect", method: .get) {
+                try XCTUnwrap($0.headers[.location].flatMap(URL.init(string:)))
+            }
+            let callback = try endpoint.approve(consent)
+            try await client.execute(uri: "/oauth/callback?" + (callback.query ?? ""), method: .get) { response in
+                XCTAssertEqual(response.status, .forbidden, String(buffer: response.body))
+            }
+        }
+        let stored = try await vault.list()
+        XCTAssertTrue(stored.isEmpty)
     }
 
     func testAConnectedAccountsLeadsAreServed() async throws {
