@@ -52,6 +52,11 @@ extension TokenRepository {
         FROM (VALUES (1)) AS one(x) LEFT JOIN oauth_tokens ON client_id = $1 AND provider = $2
         """
 
+    // The refresh path's statements are prepared once per connection, like the reads and writes of rows: a refresher
+    // runs each thousands of times a minute, and parsing and planning them every time cost PostgreSQL more than
+    // running them.
+    private static let stateStatement = PreparedStatement(name: "token_vault_refresh_state", sql: stateSQL)
+
     /// The row and its lease as they are now. `window`: the provider's rate-limit window, in seconds.
     func refreshState(
         client: String, provider: String, window: TimeInterval
@@ -67,13 +72,28 @@ extension TokenRepository {
         on connection: PGConnection, client: String, provider: String, window: TimeInterval
     ) throws(VaultError) -> RefreshState {
         let result = try connection.query(
-            stateSQL, [.text(client), .text(provider), .text(String(Int64(window * 1000)))])
+            prepared: stateStatement, [.text(client), .text(provider), .text(String(Int64(window * 1000)))])
         let row = result.string(0, 0) == nil ? nil : SealedRow(result: result, row: 0)
         let ages = (result.string(0, 18) ?? "").split(separator: ",").compactMap { Double($0).map { $0 / 1000 } }
         return RefreshState(
             row: row, leaseRemaining: result.integer(0, 17), recentRequestAges: ages,
             lastFailureAt: result.integer(0, 19))
     }
+
+    /// Claims the lease for `$3` unless another holder's is live; returns whether it did and the server's time.
+    private static let claimStatement = PreparedStatement(
+        name: "token_vault_claim_lease",
+        sql: """
+            WITH claim AS (
+                INSERT INTO token_vault_refresh_leases AS l (client_id, provider, holder, expires_at)
+                VALUES ($1, $2, $3::uuid, now() + $4::bigint * interval '1 millisecond')
+                ON CONFLICT (client_id, provider) DO UPDATE
+                    SET holder = EXCLUDED.holder, claimed_at = now(), expires_at = EXCLUDED.expires_at
+                    WHERE l.expires_at <= now() OR l.holder = EXCLUDED.holder
+                RETURNING 1
+            )
+            SELECT EXISTS (SELECT FROM claim), (extract(epoch FROM now()) * 1000000)::bigint
+            """)
 
     /// Claims the refresh lease for `holder` if it is free (no lease, an expired one, or `holder`'s own), then
     /// reads the row.
@@ -93,18 +113,7 @@ extension TokenRepository {
         let claimed = Atomic(false)
         do {
             return try await pool.withConnection(idempotent: true) { connection in
-                let result = try connection.query(
-                    """
-                    WITH claim AS (
-                        INSERT INTO token_vault_refresh_leases AS l (client_id, provider, holder, expires_at)
-                        VALUES ($1, $2, $3::uuid, now() + $4::bigint * interval '1 millisecond')
-                        ON CONFLICT (client_id, provider) DO UPDATE
-                            SET holder = EXCLUDED.holder, claimed_at = now(), expires_at = EXCLUDED.expires_at
-                            WHERE l.expires_at <= now() OR l.holder = EXCLUDED.holder
-                        RETURNING 1
-                    )
-                    SELECT EXISTS (SELECT FROM claim), (extract(epoch FROM now()) * 1000000)::bigint
-                    """, parameters)
+                let result = try connection.query(prepared: Self.claimStatement, parameters)
                 guard result.bool(0, 0) == true else { return LeaseClaim.held(at: result.integer(0, 1) ?? 0) }
                 claimed.store(true, ordering: .relaxed)
                 return .claimed(try Self.state(on: connection, client: client, provider: provider, window: window))
@@ -117,12 +126,15 @@ extension TokenRepository {
         }
     }
 
+    private static let releaseStatement = PreparedStatement(
+        name: "token_vault_release_lease",
+        sql: "DELETE FROM token_vault_refresh_leases WHERE client_id = $1 AND provider = $2 AND holder = $3::uuid")
+
     /// Releases `holder`'s lease without writing the row (the refresh was not needed, not allowed, or lost).
     func releaseRefreshLease(client: String, provider: String, holder: UUID) async throws(VaultError) {
         try await pool.withConnection(idempotent: true) { connection in
             _ = try connection.query(
-                "DELETE FROM token_vault_refresh_leases WHERE client_id = $1 AND provider = $2 AND holder = $3::uuid",
-                [.text(client), .text(provider), .text(holder.uuidString)])
+                prepared: Self.releaseStatement, [.text(client), .text(provider), .text(holder.uuidString)])
         }
     }
 
@@ -145,28 +157,32 @@ extension TokenRepository {
         ]
         // Not retried: a second run would count the request twice.
         return try await pool.withConnection(idempotent: false) { connection in
-            let result = try connection.query(
-                """
-                WITH counted AS (
-                    UPDATE oauth_tokens SET refresh_history = \(Self.recent("refresh_history", "$5")) || now()
-                    WHERE client_id = $1 AND provider = $2
-                    RETURNING 1
-                ), fallback AS (
-                    INSERT INTO token_vault_fallback_refreshes AS f (provider, refresh_history)
-                    SELECT $2, ARRAY[now()] WHERE NOT EXISTS (SELECT FROM counted)
-                    ON CONFLICT (provider) DO UPDATE
-                        SET refresh_history = \(Self.recent("f.refresh_history", "$5")) || now()
-                    RETURNING 1
-                )
-                UPDATE token_vault_refresh_leases
-                SET expires_at = clock_timestamp() + $4::bigint * interval '1 millisecond'
-                WHERE client_id = $1 AND provider = $2 AND holder = $3::uuid
-                    AND (EXISTS (SELECT FROM counted) OR EXISTS (SELECT FROM fallback))
-                RETURNING 1
-                """, parameters)
+            let result = try connection.query(prepared: Self.recordAttemptStatement, parameters)
             return result.rowCount == 1
         }
     }
+
+    /// Counts a request in the row's history (or the provider's fallback history) and renews `$3`'s lease.
+    private static let recordAttemptStatement = PreparedStatement(
+        name: "token_vault_record_attempt",
+        sql: """
+            WITH counted AS (
+                UPDATE oauth_tokens SET refresh_history = \(Self.recent("refresh_history", "$5")) || now()
+                WHERE client_id = $1 AND provider = $2
+                RETURNING 1
+            ), fallback AS (
+                INSERT INTO token_vault_fallback_refreshes AS f (provider, refresh_history)
+                SELECT $2, ARRAY[now()] WHERE NOT EXISTS (SELECT FROM counted)
+                ON CONFLICT (provider) DO UPDATE
+                    SET refresh_history = \(Self.recent("f.refresh_history", "$5")) || now()
+                RETURNING 1
+            )
+            UPDATE token_vault_refresh_leases
+            SET expires_at = clock_timestamp() + $4::bigint * interval '1 millisecond'
+            WHERE client_id = $1 AND provider = $2 AND holder = $3::uuid
+                AND (EXISTS (SELECT FROM counted) OR EXISTS (SELECT FROM fallback))
+            RETURNING 1
+            """)
 
     /// `history` without the entries older than `$window` milliseconds.
     private static func recent(_ history: String, _ window: String) -> String {
