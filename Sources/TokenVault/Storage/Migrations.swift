@@ -72,6 +72,54 @@ enum Migrations {
                     'for its rate limit';
                 ALTER TABLE oauth_tokens ADD COLUMN last_refresh_failed_at timestamptz;
                 """),
+        // Version 4 belongs to another change (per-account data centres); versions apply by number, so this one
+        // works with or without it.
+        Migration(
+            version: 5, name: "audit trail",
+            sql: """
+                CREATE TABLE token_vault_audit_events (
+                    chain text NOT NULL,
+                    seq bigint NOT NULL,
+                    at timestamptz NOT NULL,
+                    kind text NOT NULL,
+                    client_id text,
+                    provider text,
+                    key_id text,
+                    outcome text NOT NULL,
+                    application text NOT NULL,
+                    host text NOT NULL,
+                    pid integer NOT NULL,
+                    actor text,
+                    details text NOT NULL,
+                    mac_key_id text NOT NULL,
+                    mac bytea NOT NULL,
+                    PRIMARY KEY (chain, seq)
+                );
+                CREATE INDEX token_vault_audit_events_at_idx ON token_vault_audit_events (at);
+                CREATE INDEX token_vault_audit_events_client_idx ON token_vault_audit_events (client_id, provider, at);
+                COMMENT ON TABLE token_vault_audit_events IS
+                    'token-vault: append-only audit trail, chained and authenticated per chain (docs/audit.md)';
+                CREATE TABLE token_vault_audit_heads (
+                    chain text PRIMARY KEY,
+                    seq bigint NOT NULL,
+                    digest bytea NOT NULL,
+                    mac_key_id text NOT NULL,
+                    mac bytea NOT NULL,
+                    updated_at timestamptz NOT NULL DEFAULT now()
+                );
+                COMMENT ON TABLE token_vault_audit_heads IS
+                    'token-vault: the last event of each audit chain, authenticated, so that a deleted tail is noticed';
+                CREATE TABLE token_vault_audit_anchors (
+                    chain text PRIMARY KEY,
+                    seq bigint NOT NULL,
+                    digest bytea NOT NULL,
+                    mac_key_id text NOT NULL,
+                    mac bytea NOT NULL,
+                    pruned_at timestamptz NOT NULL DEFAULT now()
+                );
+                COMMENT ON TABLE token_vault_audit_anchors IS
+                    'token-vault: where each pruned audit chain now starts, authenticated (docs/audit.md)';
+                """),
     ]
 
     static var latestVersion: Int { all.map(\.version).max() ?? 0 }
