@@ -36,6 +36,10 @@ struct TokenVaultCommand: AsyncParsableCommand {
                   us (default), eu, in, au, jp, ca, sa, cn; or the accounts server
               ZOHO_REFRESH_TOKEN
                   used once when no row exists; the result is stored
+              TOKEN_VAULT_AUDIT, TOKEN_VAULT_AUDIT_READS
+                  audit changes (on) and reads (off) in the database
+              TOKEN_VAULT_AUDIT_ACTOR
+                  who acts, recorded with each audit event
               TOKEN_VAULT_LOG_LEVEL
                   trace, debug, info, notice, warning, error or critical
                   (default: critical, i.e. only the error line)
@@ -57,7 +61,7 @@ struct TokenVaultCommand: AsyncParsableCommand {
             """,
         subcommands: [
             Keygen.self, Migrate.self, Put.self, Exchange.self, TokenCommand.self, Status.self, List.self, Delete.self,
-            Verify.self, RotateKey.self, Import.self, RefreshDue.self, BenchCommand.self,
+            Verify.self, RotateKey.self, Import.self, RefreshDue.self, Audit.self, BenchCommand.self,
         ]
     )
 }

@@ -153,3 +153,21 @@ extension Vault {
         return report
     }
 }
+
+extension Vault {
+    /// Grants the application's database role `role` what the vault needs and no more on the audit trail: it may
+    /// append events and move chain heads, but not change or delete an event or a prune anchor (docs/audit.md,
+    /// "Grants"). Run it as the tables' owner after ``migrate()``; the application then connects as `role`.
+    /// Returns the SQL it ran, for the record.
+    /// - Throws: `.invalidInput` when `role` is not 1 to 63 bytes of printable text; `.database` when the server
+    ///   refuses (the role does not exist, or this role does not own the tables).
+    @discardableResult
+    public func grantAccess(toApplicationRole role: String) async throws(VaultError) -> String {
+        guard !role.isEmpty, role.utf8.count <= 63, !role.utf8.contains(where: { $0 < 0x20 }) else {
+            throw VaultError(.invalidInput, "the role name must be 1 to 63 bytes of printable text.")
+        }
+        let sql = try await repository.grant(to: role)
+        logger.notice("granted the application role its rights", metadata: [LogKey.role: "\(role)"])
+        return sql
+    }
+}

@@ -122,6 +122,22 @@ enum Migrations {
                 """),
     ]
 
+    /// The role layout of docs/audit.md for the application's role `role` (already quoted as an identifier): it
+    /// may read and write the tokens and the refresh bookkeeping, append audit events and move chain heads, but
+    /// never change or delete an event or a prune anchor. The owner (who runs `migrate` and `audit prune`) keeps
+    /// every right.
+    static func grants(to role: String) -> String {
+        """
+        GRANT SELECT, INSERT, UPDATE, DELETE ON oauth_tokens, token_vault_refresh_leases,
+            token_vault_fallback_refreshes TO \(role);
+        GRANT SELECT ON token_vault_migrations TO \(role);
+        REVOKE ALL ON token_vault_audit_events, token_vault_audit_heads, token_vault_audit_anchors FROM \(role);
+        GRANT SELECT, INSERT ON token_vault_audit_events TO \(role);
+        GRANT SELECT, INSERT, UPDATE ON token_vault_audit_heads TO \(role);
+        GRANT SELECT ON token_vault_audit_anchors TO \(role);
+        """
+    }
+
     static var latestVersion: Int { all.map(\.version).max() ?? 0 }
 
     /// Applies the missing migrations; returns the versions applied.

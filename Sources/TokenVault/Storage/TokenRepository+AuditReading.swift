@@ -113,6 +113,16 @@ extension TokenRepository {
         }
     }
 
+    /// Applies ``Migrations/grants(to:)`` for `role` in one transaction; returns the statements run.
+    func grant(to role: String) async throws(VaultError) -> String {
+        try await pool.withConnection(idempotent: true) { connection in
+            let quoted = try connection.query("SELECT quote_ident($1)", [.text(role)]).string(0, 0) ?? ""
+            let sql = Migrations.grants(to: quoted)
+            try connection.execute(script: "BEGIN;\n\(sql)\nCOMMIT;")
+            return sql
+        }
+    }
+
     /// Rows of `oauth_tokens` whose chain has no head: stored before the audit was on, or their chain was deleted.
     func rowsWithoutAuditChain() async throws(VaultError) -> Int {
         try await pool.withConnection(idempotent: true) { connection in
