@@ -61,7 +61,7 @@ struct TokenVaultCommand: AsyncParsableCommand {
             """,
         subcommands: [
             Keygen.self, Migrate.self, Put.self, Exchange.self, TokenCommand.self, Status.self, List.self, Delete.self,
-            Verify.self, RotateKey.self, Import.self, RefreshDue.self, Audit.self, BenchCommand.self,
+            Verify.self, RotateKey.self, Import.self, RefreshDue.self, Audit.self, Doctor.self, BenchCommand.self,
         ]
     )
 }
