@@ -21,9 +21,9 @@ package enum AuditChain {
     static let eventLabel = Array("token-vault/audit-event/v1".utf8)
 
     /// An unambiguous encoding of every field of `event`: each length-prefixed, optional ones with a presence byte.
-    package static func canonical(_ event: AuditEvent) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(256 + event.detailsJSON.utf8.count)
+    package static func canonical(_ event: AuditEvent, after previous: [UInt8] = []) -> [UInt8] {
+        var out = previous
+        out.reserveCapacity(previous.count + 320 + event.detailsJSON.utf8.count)
         func integer(_ value: UInt64, bytes: Int) {
             for shift in stride(from: (bytes - 1) * 8, through: 0, by: -8) {
                 out.append(UInt8(truncatingIfNeeded: value >> UInt64(shift)))
@@ -61,7 +61,7 @@ package enum AuditChain {
 
     /// The digest after `event`, which follows a chain whose digest is `previous`.
     package static func digest(after previous: [UInt8], _ event: AuditEvent) -> [UInt8] {
-        hash(previous + canonical(event))
+        hash(canonical(event, after: previous))
     }
 
     /// Unkeyed BLAKE2b-256.

@@ -78,7 +78,7 @@ enum Migrations {
             version: 5, name: "audit trail",
             sql: """
                 CREATE TABLE token_vault_audit_events (
-                    chain text NOT NULL,
+                    chain text COLLATE "C" NOT NULL,
                     seq bigint NOT NULL,
                     at timestamptz NOT NULL,
                     kind text NOT NULL,
@@ -95,22 +95,21 @@ enum Migrations {
                     mac bytea NOT NULL,
                     PRIMARY KEY (chain, seq)
                 );
-                CREATE INDEX token_vault_audit_events_at_idx ON token_vault_audit_events (at);
-                CREATE INDEX token_vault_audit_events_client_idx ON token_vault_audit_events (client_id, provider, at);
+                CREATE INDEX token_vault_audit_events_at_idx ON token_vault_audit_events USING brin (at);
                 COMMENT ON TABLE token_vault_audit_events IS
                     'token-vault: append-only audit trail, chained and authenticated per chain (docs/audit.md)';
                 CREATE TABLE token_vault_audit_heads (
-                    chain text PRIMARY KEY,
+                    chain text COLLATE "C" PRIMARY KEY,
                     seq bigint NOT NULL,
                     digest bytea NOT NULL,
                     mac_key_id text NOT NULL,
                     mac bytea NOT NULL,
                     updated_at timestamptz NOT NULL DEFAULT now()
-                );
+                ) WITH (fillfactor = 50);
                 COMMENT ON TABLE token_vault_audit_heads IS
                     'token-vault: the last event of each audit chain, authenticated, so that a deleted tail is noticed';
                 CREATE TABLE token_vault_audit_anchors (
-                    chain text PRIMARY KEY,
+                    chain text COLLATE "C" PRIMARY KEY,
                     seq bigint NOT NULL,
                     digest bytea NOT NULL,
                     mac_key_id text NOT NULL,

@@ -18,19 +18,31 @@ extension TokenRepository {
     }
 
     /// Two CTEs, `audit_head` and `audit_event`: a compare-and-set of the chain's head (it must be at the event's
-    /// sequence − 1, or absent) and, only if it moved, the event. With `gate`, nothing happens unless the CTE of
-    /// that name returned a row. Parameters from `$first`, as `auditParameters` orders them.
-    static func auditCTE(first p: Int, gate: String? = nil) -> String {
+    /// sequence − 1, or, for `newChain`, absent) and, only if it moved, the event. With `gate`, nothing happens
+    /// unless the CTE of that name returned a row. Parameters from `$first`, as `auditParameters` orders them.
+    /// An existing chain's head is moved by a plain `UPDATE` (cheaper than `INSERT … ON CONFLICT`, and a
+    /// heap-only update: no column of it is indexed but the key).
+    static func auditCTE(first p: Int, gate: String? = nil, newChain: Bool) -> String {
         func n(_ offset: Int) -> String { "$\(p + offset)" }
+        let gated = gate.map { "EXISTS (SELECT FROM \($0))" }
+        let head =
+            newChain
+            ? """
+            INSERT INTO token_vault_audit_heads (chain, seq, digest, mac_key_id, mac, updated_at)
+            SELECT \(n(0))::text, \(n(1))::bigint, \(n(2))::bytea, \(n(3))::text, \(n(4))::bytea, now()
+            WHERE \(n(1))::bigint = 1 \(gated.map { "AND \($0)" } ?? "")
+            ON CONFLICT (chain) DO NOTHING
+            RETURNING seq
+            """
+            : """
+            UPDATE token_vault_audit_heads SET seq = \(n(1))::bigint, digest = \(n(2))::bytea,
+                mac_key_id = \(n(3))::text, mac = \(n(4))::bytea, updated_at = now()
+            WHERE chain = \(n(0))::text AND seq = \(n(1))::bigint - 1 \(gated.map { "AND \($0)" } ?? "")
+            RETURNING seq
+            """
         return """
             audit_head AS (
-                INSERT INTO token_vault_audit_heads AS h (chain, seq, digest, mac_key_id, mac, updated_at)
-                SELECT \(n(0))::text, \(n(1))::bigint, \(n(2))::bytea, \(n(3))::text, \(n(4))::bytea, now()
-                \(gate.map { "WHERE EXISTS (SELECT FROM \($0))" } ?? "")
-                ON CONFLICT (chain) DO UPDATE SET seq = EXCLUDED.seq, digest = EXCLUDED.digest,
-                    mac_key_id = EXCLUDED.mac_key_id, mac = EXCLUDED.mac, updated_at = now()
-                WHERE h.seq = EXCLUDED.seq - 1
-                RETURNING seq
+            \(head)
             ), audit_event AS (
                 INSERT INTO token_vault_audit_events (chain, seq, at, kind, client_id, provider, key_id, outcome,
                     application, host, pid, actor, details, mac_key_id, mac)
@@ -43,33 +55,50 @@ extension TokenRepository {
     }
 
     /// The row's upsert and its event in one statement: the row is written only if the event is.
-    package static let upsertAudited = PreparedStatement(
-        name: "token_vault_upsert_audited",
-        sql: """
-            WITH \(auditCTE(first: 11)), written AS (
-                INSERT INTO oauth_tokens (client_id, provider, access_token_ciphertext, access_token_nonce,
-                    refresh_token_ciphertext, refresh_token_nonce, key_id, token_expiry, scopes, metadata)
-                SELECT $1::text, $2::text, $3::bytea, $4::bytea, $5::bytea, $6::bytea, $7::text,
-                    \(timestampFromMicroseconds("$8")), $9::text, $10::jsonb
-                FROM audit_head
-                ON CONFLICT (client_id, provider) DO UPDATE SET
-                    access_token_ciphertext = EXCLUDED.access_token_ciphertext,
-                    access_token_nonce = EXCLUDED.access_token_nonce,
-                    refresh_token_ciphertext = EXCLUDED.refresh_token_ciphertext,
-                    refresh_token_nonce = EXCLUDED.refresh_token_nonce,
-                    key_id = EXCLUDED.key_id,
-                    token_expiry = EXCLUDED.token_expiry,
-                    scopes = EXCLUDED.scopes,
-                    metadata = EXCLUDED.metadata,
-                    updated_at = now(),
-                    needs_reauthorization = false,
-                    last_refresh_error = NULL,
-                    version = oauth_tokens.version + 1
-                RETURNING version
-            )
-            SELECT (SELECT version FROM written), h.seq, h.digest
-            FROM (VALUES (1)) AS one LEFT JOIN token_vault_audit_heads h ON h.chain = $11::text
-            """)
+    package static let upsertAudited = [false, true].map { newChain in
+        PreparedStatement(
+            name: newChain ? "token_vault_upsert_audited_new" : "token_vault_upsert_audited",
+            sql: upsertAuditedSQL(newChain: newChain))
+    }
+
+    static func upsertAuditedSQL(newChain: Bool) -> String {
+        """
+        WITH \(auditCTE(first: 11, newChain: newChain)), written AS (
+            INSERT INTO oauth_tokens (client_id, provider, access_token_ciphertext, access_token_nonce,
+                refresh_token_ciphertext, refresh_token_nonce, key_id, token_expiry, scopes, metadata)
+            SELECT $1::text, $2::text, $3::bytea, $4::bytea, $5::bytea, $6::bytea, $7::text,
+                \(timestampFromMicroseconds("$8")), $9::text, $10::jsonb
+            FROM audit_head
+            ON CONFLICT (client_id, provider) DO UPDATE SET
+                access_token_ciphertext = EXCLUDED.access_token_ciphertext,
+                access_token_nonce = EXCLUDED.access_token_nonce,
+                refresh_token_ciphertext = EXCLUDED.refresh_token_ciphertext,
+                refresh_token_nonce = EXCLUDED.refresh_token_nonce,
+                key_id = EXCLUDED.key_id,
+                token_expiry = EXCLUDED.token_expiry,
+                scopes = EXCLUDED.scopes,
+                metadata = EXCLUDED.metadata,
+                updated_at = now(),
+                needs_reauthorization = false,
+                last_refresh_error = NULL,
+                version = oauth_tokens.version + 1
+            RETURNING version
+        )
+        SELECT (SELECT version FROM written), h.seq, h.digest
+        FROM (VALUES (1)) AS one LEFT JOIN token_vault_audit_heads h ON h.chain = $11::text
+        """
+    }
+
+    /// An event alone, with the same compare-and-set of its chain's head as ``upsertAudited``.
+    static let append = [false, true].map { newChain in
+        PreparedStatement(
+            name: newChain ? "token_vault_audit_append_new" : "token_vault_audit_append",
+            sql: """
+                WITH \(auditCTE(first: 1, newChain: newChain))
+                SELECT (SELECT seq FROM audit_head), h.seq, h.digest
+                FROM (VALUES (1)) AS one LEFT JOIN token_vault_audit_heads h ON h.chain = $1::text
+                """)
+    }
 
     /// What an audited write found: written (the row's new version), or the chain's head had moved (where it
     /// stood when the statement started; nil when the chain has no head).
@@ -83,7 +112,8 @@ extension TokenRepository {
     func upsertAudited(_ row: SealedRow, record: AuditRecord) async throws(VaultError) -> AuditedWrite {
         let parameters = Self.upsertParameters(row) + Self.auditParameters(record)
         return try await pool.withConnection(idempotent: false) { connection in
-            let result = try connection.query(prepared: Self.upsertAudited, parameters)
+            let result = try connection.query(
+                prepared: Self.upsertAudited[record.event.sequence == 1 ? 1 : 0], parameters)
             if let version = result.integer(0, 0) { return .written(version) }
             return .headMoved(Self.head(result, row: 0, sequenceColumn: 1, digestColumn: 2))
         }
@@ -100,12 +130,7 @@ extension TokenRepository {
     func appendAudit(_ record: AuditRecord) async throws(VaultError) -> AuditedWrite {
         let parameters = Self.auditParameters(record)
         return try await pool.withConnection(idempotent: false) { connection in
-            let result = try connection.query(
-                """
-                WITH \(Self.auditCTE(first: 1))
-                SELECT (SELECT seq FROM audit_head), h.seq, h.digest
-                FROM (VALUES (1)) AS one LEFT JOIN token_vault_audit_heads h ON h.chain = $1::text
-                """, parameters)
+            let result = try connection.query(prepared: Self.append[record.event.sequence == 1 ? 1 : 0], parameters)
             if let sequence = result.integer(0, 0) { return .written(sequence) }
             return .headMoved(Self.head(result, row: 0, sequenceColumn: 1, digestColumn: 2))
         }
@@ -141,7 +166,10 @@ extension TokenTransaction {
         let parameters = TokenRepository.auditParameters(record)
         return try await run { (connection) throws(VaultError) in
             let result = try connection.query(
-                "WITH \(TokenRepository.auditCTE(first: 1)) SELECT EXISTS (SELECT FROM audit_head)", parameters)
+                """
+                WITH \(TokenRepository.auditCTE(first: 1, newChain: record.event.sequence == 1))
+                SELECT EXISTS (SELECT FROM audit_head)
+                """, parameters)
             return result.bool(0, 0) ?? false
         }
     }

@@ -53,11 +53,15 @@ extension TokenRepository {
     func auditEvents(
         _ query: AuditQuery, after cursor: (micros: Int64, chain: String, sequence: Int64)?, limit: Int
     ) async throws(VaultError) -> [StoredAuditEvent] {
+        // A client's chains share a prefix, `row:<length>:<client>/`, and the chain column sorts bytewise: the
+        // primary key finds them without an index of their own.
+        let prefix = query.client.map { "row:\($0.utf8.count):\($0)/" + (query.provider ?? "") }
         let parameters: [SQLValue] = [
             query.client.map { .text($0) } ?? .null, query.provider.map { .text($0) } ?? .null,
             query.since.map { .text(String($0)) } ?? .null, query.chain.map { .text($0) } ?? .null,
             cursor.map { .text(String($0.micros)) } ?? .null, .text(cursor?.chain ?? ""),
-            .text(String(cursor?.sequence ?? 0)), .text(String(limit)),
+            .text(String(cursor?.sequence ?? 0)), .text(String(limit)), prefix.map { .text($0) } ?? .null,
+            prefix.map { .text(query.provider == nil ? $0.dropLast() + "0" : $0) } ?? .null,
         ]
         return try await pool.withConnection(idempotent: true) { connection in
             let result = try connection.query(
@@ -66,6 +70,7 @@ extension TokenRepository {
                 WHERE ($1::text IS NULL OR client_id = $1) AND ($2::text IS NULL OR provider = $2)
                     AND ($3::bigint IS NULL OR at >= \(timestampFromMicroseconds("$3")))
                     AND ($4::text IS NULL OR chain = $4)
+                    AND ($9::text IS NULL OR chain >= $9::text AND chain <= $10::text)
                     AND ($5::bigint IS NULL
                         OR (at, chain, seq) > (\(timestampFromMicroseconds("$5")), $6::text, $7::bigint))
                 ORDER BY at, chain, seq
