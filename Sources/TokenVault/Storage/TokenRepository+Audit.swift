@@ -84,9 +84,16 @@ extension TokenRepository {
                 version = oauth_tokens.version + 1
             RETURNING version
         )
-        SELECT (SELECT version FROM written), h.seq, h.digest
-        FROM (VALUES (1)) AS one LEFT JOIN token_vault_audit_heads h ON h.chain = $11::text
+        SELECT (SELECT version FROM written), \(headWhenMissed("$11"))
         """
+    }
+
+    /// The chain's head as the statement found it (its sequence, its digest), read only when `audit_head` moved
+    /// nothing: an uncorrelated subquery under `CASE` runs only when its branch is taken.
+    static func headWhenMissed(_ chain: String) -> String {
+        let missed = "NOT EXISTS (SELECT FROM audit_head)"
+        let head = "FROM token_vault_audit_heads WHERE chain = \(chain)::text"
+        return "CASE WHEN \(missed) THEN (SELECT seq \(head)) END, CASE WHEN \(missed) THEN (SELECT digest \(head)) END"
     }
 
     /// An event alone, with the same compare-and-set of its chain's head as ``upsertAudited``.
@@ -95,8 +102,7 @@ extension TokenRepository {
             name: newChain ? "token_vault_audit_append_new" : "token_vault_audit_append",
             sql: """
                 WITH \(auditCTE(first: 1, newChain: newChain))
-                SELECT (SELECT seq FROM audit_head), h.seq, h.digest
-                FROM (VALUES (1)) AS one LEFT JOIN token_vault_audit_heads h ON h.chain = $1::text
+                SELECT (SELECT seq FROM audit_head), \(headWhenMissed("$1"))
                 """)
     }
 
