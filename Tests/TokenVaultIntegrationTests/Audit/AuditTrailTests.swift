@@ -159,6 +159,25 @@ final class AuditTrailTests: DatabaseTestCase {
         XCTAssertEqual(report.chains, 9)
     }
 
+    /// An API's 401 reported through `accessToken(replacing:)` is recorded, then the refresh it causes; a late or
+    /// foreign report, which changes nothing, records nothing.
+    func testARejectedAccessTokenIsRecordedAsInvalidated() async throws {
+        endpoint.addRefreshToken("rt-401")
+        let fixture = try await makeFixture(providers: [endpoint.zoho()])
+        try await fixture.vault.store(
+            sampleTokens(access: "1000.refused-by-api", refresh: "rt-401"), client: "a", provider: "zoho_crm")
+        let first = try await fixture.vault.accessToken(client: "a", provider: "zoho_crm").value
+        let second = try await fixture.vault.accessToken(client: "a", provider: "zoho_crm", replacing: first)
+        XCTAssertTrue(second.refreshed)
+        _ = try await fixture.vault.accessToken(client: "a", provider: "zoho_crm", replacing: first)
+        _ = try await fixture.vault.accessToken(client: "a", provider: "zoho_crm", replacing: Secret("1000.other"))
+        let events = try await fixture.vault.auditEvents(AuditFilter(client: "a"))
+        XCTAssertEqual(events.map(\.kind), [.stored, .invalidated, .refreshed])
+        XCTAssertEqual(events[1].detailsJSON, #"{"field":"access_token"}"#)
+        let report = try await fixture.vault.verifyAudit()
+        XCTAssertTrue(report.ok, "\(report.problems)")
+    }
+
     func testReadsAreAuditedOnlyWhenAskedAndAuditCanBeTurnedOff() async throws {
         let fixture = try await makeFixture()
         try await fixture.vault.store(sampleTokens(), client: "a", provider: "zoho_crm")
