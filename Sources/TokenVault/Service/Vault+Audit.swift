@@ -144,6 +144,9 @@ extension Vault {
             }
         }
         for attempt in 0..<5 {
+            // Behind a pooler in transaction mode, a named statement can fail inside the transaction and the pool
+            // switch to unnamed ones (see StatementMode): the transaction was rolled back; run it once more.
+            let named = repository.pool.statements.usesNamedStatements
             do {
                 let (value, written) = try await repository.withTransaction {
                     (transaction) throws(VaultError) -> (T, [(String, AuditHead)]) in
@@ -161,6 +164,11 @@ extension Vault {
                 for (chain, head) in written { auditHeads.set(chain, head) }
                 return value
             } catch  where error == Self.chainCreatedMeanwhile && attempt < 4 {
+                continue
+            } catch
+                where named && !repository.pool.statements.usesNamedStatements
+                && StatementMode.isPoolerSymptom(error.sqlState) && attempt < 4
+            {
                 continue
             }
         }
