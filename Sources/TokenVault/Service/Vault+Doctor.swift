@@ -27,7 +27,7 @@ extension Vault {
             report.add("database", .error, "reading the server's settings failed: \(error.message)")
             return report
         }
-        checkTLS(facts.endpoint, into: &report)
+        Self.checkTLS(facts.endpoint, into: &report)
         if version < Migrations.latestVersion {
             report.add(
                 "schema", .error,
@@ -60,7 +60,7 @@ extension Vault {
         return report
     }
 
-    private func checkTLS(_ endpoint: PGConnection.Endpoint, into report: inout DoctorReport) {
+    package static func checkTLS(_ endpoint: PGConnection.Endpoint, into report: inout DoctorReport) {
         let local =
             endpoint.host.isEmpty || endpoint.host.hasPrefix("/") || endpoint.host.hasPrefix("@")
             || ["localhost", "127.0.0.1", "::1"].contains(endpoint.host)
@@ -153,7 +153,7 @@ extension Vault {
 
     /// Flags the settings that copy the vault's statements, with their parameters (ciphertexts, client ids,
     /// metadata), into the server's logs, where they outlive the database's access control.
-    static func checkServerLogs(_ settings: [String: String], into report: inout DoctorReport) {
+    package static func checkServerLogs(_ settings: [String: String], into report: inout DoctorReport) {
         var problems: [String] = []
         let parameters = settings["log_parameter_max_length"].map { $0 != "0" } ?? true
         if let value = settings["log_statement"], ["all", "mod"].contains(value) {

@@ -145,6 +145,13 @@ package final class PGConnection {
         package let port: String
         package let sslMode: String
         package let tlsInUse: Bool
+
+        package init(host: String, port: String, sslMode: String, tlsInUse: Bool) {
+            self.host = host
+            self.port = port
+            self.sslMode = sslMode
+            self.tlsInUse = tlsInUse
+        }
     }
 
     /// This connection's ``Endpoint``.
