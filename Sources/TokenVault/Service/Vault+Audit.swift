@@ -170,6 +170,11 @@ extension Vault {
                 && StatementMode.isPoolerSymptom(error.sqlState) && attempt < 4
             {
                 continue
+            } catch  where error.code == .connectionFailed && attempt == 0 {
+                // A dropped connection, as the single statements without the audit are retried once: every caller's
+                // change is a compare-and-set or an upsert, so a transaction that did commit changes nothing more
+                // when run again (a refresh then finds its own tokens stored and keeps them).
+                continue
             }
         }
         throw Self.auditContention(chains.joined(separator: ", "))

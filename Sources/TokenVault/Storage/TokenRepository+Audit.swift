@@ -114,10 +114,12 @@ extension TokenRepository {
     }
 
     /// Upserts a row and appends its event in one statement, if the event's chain is still at the head it was
-    /// sealed after. One round trip, as without the audit; no lock is held between statements.
+    /// sealed after. One round trip, as without the audit; no lock is held between statements. Retried once on a
+    /// dropped connection, as the plain upsert is: if the first run was applied, the second finds the head moved
+    /// (to its own event), and the caller seals the event again and writes once more: two events for two writes.
     func upsertAudited(_ row: SealedRow, record: AuditRecord) async throws(VaultError) -> AuditedWrite {
         let parameters = Self.upsertParameters(row) + Self.auditParameters(record)
-        return try await pool.withConnection(idempotent: false) { connection in
+        return try await pool.withConnection(idempotent: true) { connection in
             let result = try connection.query(
                 prepared: Self.upsertAudited[record.event.sequence == 1 ? 1 : 0], parameters)
             if let version = result.integer(0, 0) { return .written(version) }
@@ -135,7 +137,7 @@ extension TokenRepository {
     /// head it was sealed after; otherwise returns where the head stood.
     func appendAudit(_ record: AuditRecord) async throws(VaultError) -> AuditedWrite {
         let parameters = Self.auditParameters(record)
-        return try await pool.withConnection(idempotent: false) { connection in
+        return try await pool.withConnection(idempotent: true) { connection in
             let result = try connection.query(prepared: Self.append[record.event.sequence == 1 ? 1 : 0], parameters)
             if let sequence = result.integer(0, 0) { return .written(sequence) }
             return .headMoved(Self.head(result, row: 0, sequenceColumn: 1, digestColumn: 2))
