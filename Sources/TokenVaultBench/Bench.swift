@@ -45,7 +45,7 @@ struct Bench: AsyncParsableCommand {
     @Option(
         help: ArgumentHelp(
             "Run only these figures, comma-separated (seal_open, put, get, access_token, import, rotate, stampede, "
-                + "isolation, refresh_due)."))
+                + "isolation, refresh_due, audit_put, audit_read)."))
     var only: String?
 
     @Flag(

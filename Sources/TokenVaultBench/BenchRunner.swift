@@ -11,6 +11,7 @@ import Glibc
 struct BenchRunner {
     static let names = [
         "seal_open", "put", "get", "access_token", "import", "rotate", "stampede", "isolation", "refresh_due",
+        "audit_put", "audit_read",
     ]
 
     struct Settings {
@@ -99,10 +100,16 @@ struct BenchRunner {
             metadata: ["api_domain": .string("https://www.zohoapis.eu")])
     }
 
-    func vault(connections: Int, keyring: Keyring, providers: [OAuthProvider] = []) throws(VaultError) -> Vault {
+    /// A vault on the scratch schema. The audit is off unless asked for: the figures against raw libpq compare the
+    /// same SQL, and `audit_put` and `audit_read` measure what the audit adds.
+    func vault(
+        connections: Int, keyring: Keyring, providers: [OAuthProvider] = [], audit: Bool = false,
+        auditReads: Bool = false
+    ) throws(VaultError) -> Vault {
         var configuration = VaultConfiguration(
             databaseURL: settings.databaseURL, keyring: keyring, maximumConnections: connections, providers: providers)
         configuration.schema = schema
+        configuration.audit = .init(enabled: audit, auditReads: auditReads)
         return try Vault(configuration: configuration)
     }
 
@@ -171,6 +178,16 @@ struct BenchRunner {
                 burn: try calibration("access_token"))
             report.results.append(result)
             report.add(calibration)
+        }
+        if want.contains("audit_put") {
+            try begin(Self.label("audit_put", connections: 4))
+            report.results.append(try await auditPut(keyring: keyring, clients: clientIDs))
+        }
+        if want.contains("audit_read") {
+            try checkStop()
+            try await seedValid(keyring: keyring, clients: clientIDs)
+            try begin(Self.label("audit_read", connections: 4))
+            report.results.append(try await auditRead(keyring: keyring, clients: clientIDs))
         }
         if want.contains("import") {
             try begin("import, \(settings.rows) rows")
@@ -509,6 +526,46 @@ struct BenchRunner {
             }
         }
         return (result, calibration)
+    }
+
+    /// `put` with the audit on (each store writes its event in the same statement) against the same vault with
+    /// the audit off, 4 connections each, the same rows: what the audit trail costs a write.
+    private func auditPut(keyring: Keyring, clients: [String]) async throws -> BenchResult {
+        let audited = try vault(connections: 4, keyring: keyring, audit: true)
+        let plain = try vault(connections: 4, keyring: keyring)
+        let tokens = benchTokens()
+        let provider = self.provider
+        func stores(_ vault: Vault, _ seconds: Double) async throws -> Int {
+            try await Self.concurrently(4, seconds: seconds) { worker, index in
+                try await vault.store(tokens, client: clients[(index * 4 + worker) % clients.count], provider: provider)
+            }
+        }
+        let result = try await alternate(
+            name: "audit_put", connections: 4, target: 0.80, warmUp: true,
+            vault: { try await stores(audited, $0) }, baseline: { try await stores(plain, $0) })
+        await audited.shutdown()
+        await plain.shutdown()
+        return result
+    }
+
+    /// `access_token` with reads audited (a `read` event per call, in a statement of its own) against the same
+    /// vault with the audit of reads off: what auditing reads costs. Information, no target.
+    private func auditRead(keyring: Keyring, clients: [String]) async throws -> BenchResult {
+        let audited = try vault(connections: 4, keyring: keyring, audit: true, auditReads: true)
+        let plain = try vault(connections: 4, keyring: keyring, audit: true)
+        let provider = self.provider
+        func reads(_ vault: Vault, _ seconds: Double) async throws -> Int {
+            try await Self.concurrently(4, seconds: seconds) { worker, index in
+                _ = try await vault.accessToken(
+                    client: clients[(index * 4 + worker) % clients.count], provider: provider)
+            }
+        }
+        let result = try await alternate(
+            name: "audit_read", connections: 4, target: 0, warmUp: true,
+            vault: { try await reads(audited, $0) }, baseline: { try await reads(plain, $0) })
+        await audited.shutdown()
+        await plain.shutdown()
+        return result
     }
 
     /// Both sides insert the same `rows` new rows into an emptied table, from inputs made before timing: the

@@ -46,6 +46,10 @@ struct TokenVaultCommand: AsyncParsableCommand {
               TOKEN_VAULT_PROVIDERS_FILE
                   a JSON file of other OAuth providers (Google, Microsoft, …;
                   docs/connecting.md)
+              TOKEN_VAULT_AUDIT, TOKEN_VAULT_AUDIT_READS
+                  audit changes (on) and reads (off) in the database
+              TOKEN_VAULT_AUDIT_ACTOR
+                  who acts, recorded with each audit event
               TOKEN_VAULT_LOG_LEVEL
                   trace, debug, info, notice, warning, error or critical
                   (default: critical, i.e. only the error line)
@@ -69,7 +73,7 @@ struct TokenVaultCommand: AsyncParsableCommand {
         subcommands: [
             Keygen.self, Migrate.self, Put.self, Exchange.self, Authorize.self, Callback.self, TokenCommand.self,
             Status.self, List.self, Delete.self, Verify.self, RotateKey.self, KeysCommand.self, Import.self,
-            RefreshDue.self, BenchCommand.self,
+            RefreshDue.self, Audit.self, Doctor.self, BenchCommand.self,
         ]
     )
 }

@@ -35,4 +35,6 @@ enum LogKey {
     static let fields = "token_vault.fields"
     /// Whether a key rotation only counted (`--dry-run`).
     static let dryRun = "token_vault.dry_run"
+    /// A database role name (the application's, for grants).
+    static let role = "token_vault.role"
 }

@@ -116,16 +116,21 @@ public struct VaultError: Error, Sendable, Equatable, CustomStringConvertible, C
     public let retryAfter: Duration?
     /// The error from another library (a transport, Foundation) that caused this one, for logging and debugging.
     public let underlying: (any Error)?
+    /// The `error` code a token endpoint answered (`invalid_client`, `invalid_request`, …), sanitised, for
+    /// `.providerError`, `.providerConfiguration` and `.needsReauthorization` errors that carry one; the audit trail
+    /// records it with a failed refresh.
+    public let providerErrorCode: String?
 
     package init(
         _ code: Code, _ message: String, sqlState: String? = nil, retryAfter: Duration? = nil,
-        underlying: (any Error)? = nil
+        underlying: (any Error)? = nil, providerErrorCode: String? = nil
     ) {
         self.code = code
         self.message = message
         self.sqlState = sqlState
         self.retryAfter = retryAfter
         self.underlying = underlying
+        self.providerErrorCode = providerErrorCode
     }
 
     public static func == (lhs: VaultError, rhs: VaultError) -> Bool {

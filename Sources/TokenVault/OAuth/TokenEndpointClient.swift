@@ -221,14 +221,16 @@ struct TokenEndpointClient: Sendable {
                     VaultError(
                         .providerConfiguration,
                         "the \(name) token endpoint refused the app's credentials (invalid_client): check the "
-                            + "provider's client id and secret, and its token URL (for Zoho, the data centre).")))
+                            + "provider's client id and secret, and its token URL (for Zoho, the data centre).",
+                        providerErrorCode: errorCode)))
         }
         let detail = errorCode.map { "error \"\($0)\"" } ?? "no access_token"
         return .final(
             .failed(
                 VaultError(
                     .providerError,
-                    "the \(name) token endpoint answered HTTP \(response.status) with \(detail) to a \(kind).")))
+                    "the \(name) token endpoint answered HTTP \(response.status) with \(detail) to a \(kind).",
+                    providerErrorCode: errorCode)))
     }
 
     /// Error codes are echoed in messages: keep them short and plain, in case a provider puts data there.

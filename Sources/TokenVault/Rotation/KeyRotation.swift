@@ -7,6 +7,10 @@ struct KeyRotation {
     let sealer: Sealer
     let logging: ContextLogger
     var logger: Logger { logging.current }
+    /// Writes a batch of re-sealed rows (given the rows re-sealed, the new key id, and how many of them were under
+    /// each old key); by default ``TokenRepository/reseal(_:keyID:in:)``. The vault passes one that records the
+    /// batch in the audit trail in the same transaction.
+    var writeBatch: (@Sendable ([SealedRow], KeyID, [KeyID: Int]) async throws(VaultError) -> Set<RowKey>)? = nil
 
     func run(
         batchSize: Int, dryRun: Bool, progress: @Sendable (RotationProgress) -> Void, shouldStop: @Sendable () -> Bool
@@ -91,7 +95,17 @@ struct KeyRotation {
                         message: failure.error.message))
             }
             guard !resealed.isEmpty else { return }
-            let written = try await repository.reseal(resealed, keyID: current.id)
+            let resealedKeys = Set(resealed.map { RowKey(client: $0.clientID, provider: $0.provider) })
+            var from: [KeyID: Int] = [:]
+            for row in pending where resealedKeys.contains(RowKey(client: row.clientID, provider: row.provider)) {
+                from[row.keyID, default: 0] += 1
+            }
+            let written =
+                if let writeBatch {
+                    try await writeBatch(resealed, current.id, from)
+                } else {
+                    try await repository.reseal(resealed, keyID: current.id)
+                }
             report.resealed += written.count
             let lost = resealed.filter { !written.contains(RowKey(client: $0.clientID, provider: $0.provider)) }
             guard !lost.isEmpty else { return }

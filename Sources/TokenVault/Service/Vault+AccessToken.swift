@@ -21,7 +21,10 @@ extension Vault {
         try Self.validate(client: client, provider: provider)
         if let row = try await repository.find(client: client, provider: provider) {
             // Fast path: only the access token is opened; the refresh token stays sealed unless it is needed.
-            if let token = try openValidAccessToken(row) { return token }
+            if let token = try await auditingOpen(row, { (row) throws(VaultError) in try openValidAccessToken(row) }) {
+                try await auditRead(row, fields: "access_token")
+                return token
+            }
         } else if configuration.providers[provider]?.fallbackRefreshToken == nil {
             throw Self.noTokens(client: client, provider: provider)
         }
@@ -55,7 +58,18 @@ extension Vault {
             return try await accessToken(client: client, provider: provider)
         }
         let rejection = Rejection(token: rejected, lastRefreshedAt: row.lastRefreshedAt)
-        if let token = try openValidAccessToken(row), rejection.accepts(token, row: row) { return token }
+        let stored = try await auditingOpen(row, { (row) throws(VaultError) in try openValidAccessToken(row) })
+        if let stored, rejection.accepts(stored, row: row) {
+            try await auditRead(row, fields: "access_token")
+            return stored
+        }
+        if stored != nil, auditEnabled {
+            // The stored token is the one the API refused: record that before it is replaced.
+            try await appendAudit(
+                .row(
+                    .invalidated, client: client, provider: provider, keyID: row.keyID,
+                    details: ["field": .string("access_token")]))
+        }
         return try await flights.run(client: client, provider: provider) { () throws(VaultError) in
             try await self.refreshWithLease(client: client, provider: provider, rejecting: rejection)
         }
@@ -108,7 +122,7 @@ extension Vault {
         let result = await endpoint.exchange(provider: endpointProvider, code: code)
         switch result.outcome {
         case .success(let tokens):
-            try await store(tokens, client: client, provider: provider, accountsServer: server)
+            try await store(tokens, client: client, provider: provider, accountsServer: server, kind: .exchanged)
             logger.notice("exchanged an authorization code", metadata: Self.metadata(client, provider, nil))
             return AccessToken(
                 value: tokens.accessToken!, expiresAt: tokens.expiresAt, scopes: tokens.scopes,

@@ -208,7 +208,8 @@ extension Vault {
             provider: accountProvider, code: code, redirectURI: stored.redirectURI, codeVerifier: verifier)
         switch result.outcome {
         case .success(let tokens):
-            try await store(tokens, client: stored.clientID, provider: stored.provider, accountsServer: server)
+            try await store(
+                tokens, client: stored.clientID, provider: stored.provider, accountsServer: server, kind: .authorized)
             logger.notice("completed an authorization", metadata: metadata)
             return ConnectedAccount(
                 client: stored.clientID, provider: stored.provider, accountsServer: server,

@@ -164,7 +164,7 @@ extension Vault {
     public func importTokens(_ records: [ImportRecord]) async throws(VaultError) -> Int {
         let chosen = Self.lastRecordPerRow(records)
         guard !chosen.isEmpty else { return 0 }
-        let written = try await repository.importRows(count: chosen.count) { (batch) throws(VaultError) in
+        let seal = { (batch: Range<Int>) throws(VaultError) -> [SealedRow] in
             var rows: [Sealer.RowToSeal] = []
             rows.reserveCapacity(batch.count)
             for index in chosen[batch] {
@@ -181,6 +181,25 @@ extension Vault {
             } catch {
                 throw Self.importFailure(error.error, record: chosen[batch.lowerBound + error.index])
             }
+        }
+        let written: Int
+        if auditEnabled {
+            // One event for the whole import, in its transaction, on the chain `vault`.
+            let keyID = sealer.keyring.current.id
+            written = try await auditedTransaction(chains: [AuditEvent.vaultChain]) {
+                (transaction) throws(VaultError) in
+                let written = try await repository.importRows(in: transaction, count: chosen.count, seal)
+                return (
+                    written,
+                    [
+                        .vault(
+                            .stored, keyID: keyID,
+                            details: ["rows": .number(Double(written)), "source": .string("import")])
+                    ]
+                )
+            }
+        } else {
+            written = try await repository.importRows(count: chosen.count, seal)
         }
         logger.info("imported tokens", metadata: [LogKey.rows: "\(written)"])
         return written

@@ -209,9 +209,23 @@ extension Vault {
             let sealed = try sealer.sealRow(tokens, client: client, provider: provider)
             let written =
                 if let row {
-                    try await storeRefreshed(sealed, over: row, using: refreshToken, holder: holder)
+                    try await storeRefreshed(
+                        sealed, over: row, using: refreshToken, holder: holder, attempts: result.attempts)
                 } else {
-                    try await repository.insertRefreshed(sealed, holder: holder)
+                    try await audited(chains: [AuditEvent.chain(client: client, provider: provider)]) {
+                        (transaction) throws(VaultError) in
+                        let written = try await repository.insertRefreshed(sealed, holder: holder, in: transaction)
+                        return (
+                            written,
+                            written == nil
+                                ? []
+                                : [
+                                    Self.refreshedEvent(
+                                        client: client, provider: provider, keyID: sealed.keyID,
+                                        attempts: result.attempts, fallback: true)
+                                ]
+                        )
+                    }
                 }
             guard let written else {
                 try? await repository.releaseRefreshLease(client: client, provider: provider, holder: holder)
@@ -239,7 +253,11 @@ extension Vault {
             let message = "the provider refused the refresh token (\(code))"
             try await recordFailure(
                 row: row, using: refreshToken, client: client, provider: provider, needsReauthorization: true,
-                message: message, holder: holder)
+                message: message, holder: holder,
+                event: .row(
+                    .needsReauthorization, client: client, provider: provider, keyID: row?.keyID,
+                    outcome: "\(VaultError.Code.needsReauthorization)",
+                    details: ["provider_error": .string(code), "attempts": .number(Double(result.attempts))]))
             eventHub.emit(.needsReauthorization(client: client, provider: provider, reason: message))
             metrics.refresh(provider: provider, outcome: "needs_reauthorization")
             logger.error(
@@ -247,9 +265,14 @@ extension Vault {
                 metadata: Self.metadata(client, provider, row?.keyID))
             throw Self.reauthorizationNeeded(client: client, provider: provider, reason: message)
         case .failed(let error):
+            var details: [String: JSONValue] = ["attempts": .number(Double(result.attempts))]
+            if let providerError = error.providerErrorCode { details["provider_error"] = .string(providerError) }
             try await recordFailure(
                 row: row, using: refreshToken, client: client, provider: provider, needsReauthorization: false,
-                message: error.message, holder: holder)
+                message: error.message, holder: holder,
+                event: .row(
+                    .refreshFailed, client: client, provider: provider, keyID: row?.keyID, outcome: "\(error.code)",
+                    details: details))
             eventHub.emit(.refreshFailed(client: client, provider: provider, code: error.code, message: error.message))
             metrics.refresh(provider: provider, outcome: "\(error.code)")
             throw error
@@ -284,27 +307,56 @@ extension Vault {
 
     /// Writes refreshed tokens (see `compareAndSet`) and releases the lease. Nil when someone stored newer tokens.
     private func storeRefreshed(
-        _ sealed: SealedRow, over row: SealedRow, using refreshToken: Secret, holder: UUID
+        _ sealed: SealedRow, over row: SealedRow, using refreshToken: Secret, holder: UUID, attempts: Int
     ) async throws(VaultError) -> (version: Int64, metadataJSON: String)? {
-        try await compareAndSet(over: row, using: refreshToken) { (version) throws(VaultError) in
-            try await repository.storeRefreshed(sealed, expectedVersion: version, holder: holder)
+        let (client, provider) = (row.clientID, row.provider)
+        return try await compareAndSet(over: row, using: refreshToken) { (version) throws(VaultError) in
+            try await audited(chains: [AuditEvent.chain(client: client, provider: provider)]) {
+                (transaction) throws(VaultError) in
+                let written = try await repository.storeRefreshed(
+                    sealed, expectedVersion: version, holder: holder, in: transaction)
+                return (
+                    written,
+                    written == nil
+                        ? []
+                        : [
+                            Self.refreshedEvent(
+                                client: client, provider: provider, keyID: sealed.keyID, attempts: attempts,
+                                fallback: false)
+                        ]
+                )
+            }
         }
+    }
+
+    static func refreshedEvent(
+        client: String, provider: String, keyID: KeyID, attempts: Int, fallback: Bool
+    ) -> AuditDraft {
+        var details: [String: JSONValue] = ["attempts": .number(Double(attempts))]
+        if fallback { details["fallback_refresh_token"] = .bool(true) }
+        return .row(.refreshed, client: client, provider: provider, keyID: keyID, details: details)
     }
 
     /// Records a failed refresh on the row (see `compareAndSet`) and releases the lease.
     private func recordFailure(
         row: SealedRow?, using refreshToken: Secret, client: String, provider: String, needsReauthorization: Bool,
-        message: String, holder: UUID
+        message: String, holder: UUID, event: AuditDraft
     ) async throws(VaultError) {
         if let row {
             let recorded = try await compareAndSet(over: row, using: refreshToken) { (version) throws(VaultError) in
-                try await repository.recordRefreshFailure(
-                    client: row.clientID, provider: row.provider, expectedVersion: version,
-                    needsReauthorization: needsReauthorization, message: message, holder: holder) ? () : nil
+                try await audited(chains: [event.chain]) { (transaction) throws(VaultError) in
+                    let written = try await repository.recordRefreshFailure(
+                        client: row.clientID, provider: row.provider, expectedVersion: version,
+                        needsReauthorization: needsReauthorization, message: message, holder: holder,
+                        in: transaction)
+                    return (written ? () : nil, written ? [event] : [])
+                }
             }
             if recorded != nil { return }
         }
         try await repository.releaseRefreshLease(client: client, provider: provider, holder: holder)
+        // No row to record it on (a fallback refresh token failed, or the row changed): the event stands alone.
+        if auditEnabled { try await appendAudit(event) }
     }
 
     /// How many requests the provider's rate limit still allows, from the ages of the recent requests (server

@@ -28,7 +28,22 @@ extension Vault {
                 eventHub.emit(.revoked(client: client, provider: provider))
                 logger.notice(
                     "revoked the refresh token at the provider", metadata: Self.metadata(client, provider, nil))
-                if try await repository.delete(client: client, provider: provider, version: row.version) {
+                // The revocation and the deletion are audited with the delete; a revocation whose row then turned
+                // out to have changed is audited alone, before the next round revokes the new token.
+                let revoked = AuditDraft.row(.revoked, client: client, provider: provider, keyID: row.keyID)
+                let deleted = try await audited(chains: [AuditEvent.chain(client: client, provider: provider)]) {
+                    (transaction) throws(VaultError) in
+                    let deleted = try await repository.delete(
+                        client: client, provider: provider, version: row.version, in: transaction)
+                    let drafts = [
+                        revoked,
+                        AuditDraft.row(
+                            .deleted, client: client, provider: provider, keyID: row.keyID,
+                            details: ["revoked": .bool(true)]),
+                    ]
+                    return (deleted, deleted ? drafts : [revoked])
+                }
+                if deleted {
                     logger.info("deleted tokens", metadata: Self.metadata(client, provider, nil))
                     return true
                 }

@@ -24,7 +24,23 @@ extension Vault {
         shouldStop: @Sendable () -> Bool = { false }
     ) async throws(VaultError) -> RotationReport {
         guard batchSize > 0 else { throw VaultError(.invalidInput, "the batch size must be at least 1.") }
-        let rotation = KeyRotation(repository: repository, sealer: sealer, logging: logging)
+        var rotation = KeyRotation(repository: repository, sealer: sealer, logging: logging)
+        if auditEnabled {
+            rotation.writeBatch = { [self] (rows, keyID, from) throws(VaultError) in
+                try await auditedTransaction(chains: [AuditEvent.vaultChain]) { (transaction) throws(VaultError) in
+                    let written = try await repository.reseal(rows, keyID: keyID, in: transaction)
+                    let event = AuditDraft.vault(
+                        .resealed, keyID: keyID,
+                        details: [
+                            "rows": .number(Double(written.count)), "attempted": .number(Double(rows.count)),
+                            "from_key_ids": .object(
+                                Dictionary(
+                                    uniqueKeysWithValues: from.map { ($0.key.rawValue, .number(Double($0.value))) })),
+                        ])
+                    return (written, written.isEmpty ? [] : [event])
+                }
+            }
+        }
         return try await rotation.run(batchSize: batchSize, dryRun: dryRun, progress: progress, shouldStop: shouldStop)
     }
 }

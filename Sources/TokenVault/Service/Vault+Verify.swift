@@ -22,6 +22,23 @@ extension Vault {
             }
         }
         for (keyID, count) in report.rowsByKeyID { metrics.rows(keyID: keyID, count: count) }
+        if auditEnabled {
+            // At most 1,000 failures get an event of their own; the run's event counts them all.
+            for failure in report.failures.prefix(1000) {
+                try await appendAudit(
+                    .row(
+                        .decryptFailed, client: failure.clientID, provider: failure.provider, keyID: failure.keyID,
+                        outcome: "failed",
+                        details: ["field": .string(failure.field), "reason": .string(failure.reason)]))
+            }
+            try await appendAudit(
+                .vault(
+                    .verified, outcome: report.ok ? "ok" : "failed",
+                    details: [
+                        "rows": .number(Double(report.rows)), "failures": .number(Double(report.failures.count)),
+                        "rows_by_key_id": .object(report.rowsByKeyID.mapValues { .number(Double($0)) }),
+                    ]))
+        }
         let level: Logger.Level = report.ok ? .info : .error
         logger.log(
             level: level, "verified stored tokens",

@@ -32,6 +32,9 @@ public final class Vault: Sendable, CustomReflectable {
     let metrics: VaultMetrics
     let tracer: (any Tracer)?
     let endpoint: TokenEndpointClient
+    let auditSigner: AuditSigner
+    let auditHeads = AuditHeadCache()
+    let auditActor: AuditActor
 
     /// Makes a vault; no connection is opened until the first call that needs one.
     ///
@@ -60,6 +63,10 @@ public final class Vault: Sendable, CustomReflectable {
         self.tracer = Self.tracer(configuration)
         self.endpoint = TokenEndpointClient(
             transport: configuration.transport, policy: configuration.refreshPolicy, logging: ContextLogger(logger))
+        self.auditSigner = AuditSigner(keyring: configuration.keyring)
+        self.auditActor = AuditActor(
+            application: configuration.audit.applicationName, host: Self.hostName, pid: getpid(),
+            name: configuration.audit.actor)
     }
 
     /// What `dump` and debuggers show: the configuration, redacted, and nothing of the pool or the keys.
@@ -131,6 +138,13 @@ public final class Vault: Sendable, CustomReflectable {
     public func store(
         _ tokens: TokenSet, client: String, provider: String, accountsServer: String?
     ) async throws(VaultError) -> Int64 {
+        try await store(tokens, client: client, provider: provider, accountsServer: accountsServer, kind: .stored)
+    }
+
+    /// `store`, recording the audit event `kind` (`stored`, `exchanged`, `authorized`).
+    func store(
+        _ tokens: TokenSet, client: String, provider: String, accountsServer: String?, kind: AuditEvent.Kind
+    ) async throws(VaultError) -> Int64 {
         try Self.validate(client: client, provider: provider)
         var server: String?
         if let accountsServer {
@@ -144,7 +158,12 @@ public final class Vault: Sendable, CustomReflectable {
         var row = try sealer.sealRow(tokens, client: client, provider: provider)
         row.accountsServer = server
         let keyID = row.keyID
-        let version = try await repository.upsert(row)
+        let version =
+            if auditEnabled {
+                try await storeAudited(row, .row(kind, client: client, provider: provider, keyID: keyID))
+            } else {
+                try await repository.upsert(row)
+            }
         logger.info("stored tokens", metadata: Self.metadata(client, provider, keyID))
         return version
     }
@@ -157,7 +176,9 @@ public final class Vault: Sendable, CustomReflectable {
         guard let row = try await repository.find(client: client, provider: provider) else {
             throw Self.notFound(client: client, provider: provider)
         }
-        return try open(row)
+        let tokens = try await auditingOpen(row, { (row) throws(VaultError) in try open(row) })
+        try await auditRead(row, fields: "access_token,refresh_token")
+        return tokens
     }
 
     /// The stored access token while it is valid for longer than the refresh margin.
@@ -178,9 +199,13 @@ public final class Vault: Sendable, CustomReflectable {
     @discardableResult
     public func delete(client: String, provider: String) async throws(VaultError) -> Bool {
         try Self.validate(client: client, provider: provider)
-        let deleted = try await repository.delete(client: client, provider: provider)
-        if deleted { logger.info("deleted tokens", metadata: Self.metadata(client, provider, nil)) }
-        return deleted
+        let keyID = try await audited(chains: [AuditEvent.chain(client: client, provider: provider)]) {
+            (transaction) throws(VaultError) in
+            let keyID = try await repository.delete(client: client, provider: provider, in: transaction)
+            return (keyID, keyID.map { [.row(.deleted, client: client, provider: provider, keyID: $0)] } ?? [])
+        }
+        if keyID != nil { logger.info("deleted tokens", metadata: Self.metadata(client, provider, keyID)) }
+        return keyID != nil
     }
 
     /// The rows `filter` selects (every row by default), without secrets, in (client, provider) order. For a large

@@ -27,6 +27,35 @@ public struct VaultConfiguration: Sendable, CustomStringConvertible, CustomDebug
         /// `TOKEN_VAULT_PROVIDERS_FILE`: a JSON file of further OAuth providers (any RFC 6749 provider, such as
         /// Google or Microsoft); see ``OAuthProvider/fromProvidersFile(_:environment:variable:)``.
         public static let providersFile = "TOKEN_VAULT_PROVIDERS_FILE"
+        /// `TOKEN_VAULT_AUDIT`: `on` (the default) or `off`; sets ``VaultConfiguration/AuditSettings/enabled``.
+        public static let audit = "TOKEN_VAULT_AUDIT"
+        /// `TOKEN_VAULT_AUDIT_READS`: `on` or `off` (the default); sets
+        /// ``VaultConfiguration/AuditSettings/auditReads``.
+        public static let auditReads = "TOKEN_VAULT_AUDIT_READS"
+        /// `TOKEN_VAULT_AUDIT_ACTOR`: who acts, recorded with every audit event (an operator, a job); optional.
+        public static let auditActor = "TOKEN_VAULT_AUDIT_ACTOR"
+    }
+
+    /// What the audit trail records (docs/audit.md).
+    public struct AuditSettings: Sendable {
+        /// Whether every change (store, refresh, failure, delete, rotation batch, verify run, a value that did not
+        /// open) writes an audit event in the same transaction. On by default: an audit trail that must be
+        /// switched on is missing when it is needed. Off, the vault writes no event and needs no audit table.
+        public var enabled = true
+        /// Whether reading a token (``Vault/fetch(client:provider:)``, ``Vault/accessToken(client:provider:)``)
+        /// writes a `read` event too. Off by default: it adds a write to every read (see docs/performance.md).
+        public var auditReads = false
+        /// Who acts, recorded with every event (an operator's name, a job's); nil records none.
+        public var actor: String?
+        /// The application's name recorded with every event; by default the process's name.
+        public var applicationName = ProcessInfo.processInfo.processName
+
+        /// The defaults: changes audited, reads not, no actor name.
+        public init(enabled: Bool = true, auditReads: Bool = false, actor: String? = nil) {
+            self.enabled = enabled
+            self.auditReads = auditReads
+            self.actor = actor
+        }
     }
 
     /// A `postgresql://` URL or libpq `key=value` conninfo. Empty: libpq's `PG*` variables and defaults.
@@ -77,6 +106,8 @@ public struct VaultConfiguration: Sendable, CustomStringConvertible, CustomDebug
     public var refreshPolicy: RefreshPolicy
     /// How token endpoints are called. Default: Foundation's URLSession.
     public var transport: any HTTPTransport
+    /// What the audit trail records; by default every change, not reads.
+    public var audit = AuditSettings()
 
     /// A configuration; each argument sets the property of the same name, and of two providers with the same name
     /// the later wins. Nothing is checked or connected until ``Vault/init(configuration:logger:)``.
@@ -102,7 +133,8 @@ public struct VaultConfiguration: Sendable, CustomStringConvertible, CustomDebug
     /// Reads `DATABASE_URL` (optional: libpq's `PG*` variables apply without it), `TOKEN_VAULT_POOL_SIZE`
     /// (optional, default 4), `TOKEN_VAULT_POOL_TIMEOUT` and `TOKEN_VAULT_STATEMENT_TIMEOUT` (seconds, default 30),
     /// `TOKEN_VAULT_REFRESH_MARGIN` (seconds, default 300), `TOKEN_VAULT_PREPARED_STATEMENTS` (`on` or `off`,
-    /// default on), `TOKEN_VAULT_SCHEMA` (optional), the keyring variables (see
+    /// default on), `TOKEN_VAULT_SCHEMA` (optional), `TOKEN_VAULT_AUDIT` (default on), `TOKEN_VAULT_AUDIT_READS`
+    /// (default off), `TOKEN_VAULT_AUDIT_ACTOR`, the keyring variables (see
     /// ``Keyring/fromEnvironment(_:)``), the Zoho variables (see
     /// ``OAuthProvider/zohoFromEnvironment(_:)``) and `TOKEN_VAULT_PROVIDERS_FILE` (see
     /// ``OAuthProvider/fromProvidersFile(_:environment:variable:)``).
@@ -178,6 +210,23 @@ public struct VaultConfiguration: Sendable, CustomStringConvertible, CustomDebug
             }
             configuration.schema = text
         }
+        for (variable, apply) in [
+            (Variable.audit, { (on: Bool) in configuration.audit.enabled = on }),
+            (Variable.auditReads, { (on: Bool) in configuration.audit.auditReads = on }),
+        ] {
+            guard let text = environment[variable], !text.isEmpty else { continue }
+            switch text.lowercased() {
+            case "on", "true", "1": apply(true)
+            case "off", "false", "0": apply(false)
+            default: throw VaultError(.invalidInput, "\(variable) must be on or off, not '\(text)'.")
+            }
+        }
+        if let actor = environment[Variable.auditActor], !actor.isEmpty {
+            guard actor.utf8.count <= 256, !actor.utf8.contains(where: { $0 < 0x20 }) else {
+                throw VaultError(.invalidInput, "\(Variable.auditActor) must be 1 to 256 bytes of printable text.")
+            }
+            configuration.audit.actor = actor
+        }
         if let text = environment[Variable.poolTimeout], !text.isEmpty {
             guard let value = TimeInterval(text), Self.connectionWaitTimeouts.contains(value) else {
                 throw VaultError(
@@ -251,7 +300,7 @@ public struct VaultConfiguration: Sendable, CustomStringConvertible, CustomDebug
         "VaultConfiguration(databaseURL: <redacted>, keys: \(keyring.keyIDs), "
             + "maximumConnections: \(maximumConnections), statementTimeout: \(statementTimeout), "
             + "schema: \(schema ?? "<search_path>"), preparedStatements: \(preparedStatements), "
-            + "refreshMargin: \(refreshMargin), "
+            + "refreshMargin: \(refreshMargin), audit: \(audit.enabled), auditReads: \(audit.auditReads), "
             + "providers: \(providers.keys.sorted()))"
     }
 
@@ -266,6 +315,7 @@ public struct VaultConfiguration: Sendable, CustomStringConvertible, CustomDebug
                 "databaseURL": "<redacted>", "keyring": keyring.keyIDs, "maximumConnections": maximumConnections,
                 "statementTimeout": statementTimeout, "schema": schema as Any,
                 "preparedStatements": preparedStatements, "refreshMargin": refreshMargin,
+                "audit": audit.enabled, "auditReads": audit.auditReads,
                 "providers": providers.keys.sorted(),
             ], displayStyle: .struct)
     }

@@ -138,6 +138,41 @@ package final class PGConnection {
     /// Seconds a statement may wait for the server's answer when the configuration does not say.
     package static let defaultStatementTimeout: Double = 30
 
+    /// What the connection is using, for `doctor`: host (or socket directory), port, `sslmode`, and whether TLS is
+    /// in use. Never the password or any other option.
+    package struct Endpoint: Sendable {
+        package let host: String
+        package let port: String
+        package let sslMode: String
+        package let tlsInUse: Bool
+
+        package init(host: String, port: String, sslMode: String, tlsInUse: Bool) {
+            self.host = host
+            self.port = port
+            self.sslMode = sslMode
+            self.tlsInUse = tlsInUse
+        }
+    }
+
+    /// This connection's ``Endpoint``.
+    package var endpoint: Endpoint {
+        var sslMode = ""
+        if let options = PQconninfo(handle) {
+            var option = options
+            while let keyword = option.pointee.keyword {
+                if String(cString: keyword) == "sslmode", let value = option.pointee.val {
+                    sslMode = String(cString: value)
+                }
+                option += 1
+            }
+            PQconninfoFree(options)
+        }
+        return Endpoint(
+            host: PQhost(handle).map { String(cString: $0) } ?? "",
+            port: PQport(handle).map { String(cString: $0) } ?? "",
+            sslMode: sslMode, tlsInUse: PQsslInUse(handle) == 1)
+    }
+
     /// True when libpq has noticed the connection is gone, or a statement went unanswered; such a connection is
     /// discarded, not reused.
     var isBroken: Bool { abandoned || PQstatus(handle) != CONNECTION_OK }

@@ -99,7 +99,68 @@ enum Migrations {
                 COMMENT ON TABLE token_vault_authorizations IS
                     'token-vault: authorizations in progress (state, PKCE verifier sealed); docs/connecting.md';
                 """),
+        Migration(
+            version: 5, name: "audit trail",
+            sql: """
+                CREATE TABLE token_vault_audit_events (
+                    chain text COLLATE "C" NOT NULL,
+                    seq bigint NOT NULL,
+                    at timestamptz NOT NULL,
+                    kind text NOT NULL,
+                    client_id text,
+                    provider text,
+                    key_id text,
+                    outcome text NOT NULL,
+                    application text NOT NULL,
+                    host text NOT NULL,
+                    pid integer NOT NULL,
+                    actor text,
+                    details text NOT NULL,
+                    mac_key_id text NOT NULL,
+                    mac bytea NOT NULL,
+                    PRIMARY KEY (chain, seq)
+                );
+                CREATE INDEX token_vault_audit_events_at_idx ON token_vault_audit_events USING brin (at);
+                COMMENT ON TABLE token_vault_audit_events IS
+                    'token-vault: append-only audit trail, chained and authenticated per chain (docs/audit.md)';
+                CREATE TABLE token_vault_audit_heads (
+                    chain text COLLATE "C" PRIMARY KEY,
+                    seq bigint NOT NULL,
+                    digest bytea NOT NULL,
+                    mac_key_id text NOT NULL,
+                    mac bytea NOT NULL,
+                    updated_at timestamptz NOT NULL DEFAULT now()
+                ) WITH (fillfactor = 50);
+                COMMENT ON TABLE token_vault_audit_heads IS
+                    'token-vault: the last event of each audit chain, authenticated, so that a deleted tail is noticed';
+                CREATE TABLE token_vault_audit_anchors (
+                    chain text COLLATE "C" PRIMARY KEY,
+                    seq bigint NOT NULL,
+                    digest bytea NOT NULL,
+                    mac_key_id text NOT NULL,
+                    mac bytea NOT NULL,
+                    pruned_at timestamptz NOT NULL DEFAULT now()
+                );
+                COMMENT ON TABLE token_vault_audit_anchors IS
+                    'token-vault: where each pruned audit chain now starts, authenticated (docs/audit.md)';
+                """),
     ]
+
+    /// The role layout of docs/audit.md for the application's role `role` (already quoted as an identifier): it
+    /// may read and write the tokens and the refresh bookkeeping, append audit events and move chain heads, but
+    /// never change or delete an event or a prune anchor. The owner (who runs `migrate` and `audit prune`) keeps
+    /// every right.
+    static func grants(to role: String) -> String {
+        """
+        GRANT SELECT, INSERT, UPDATE, DELETE ON oauth_tokens, token_vault_refresh_leases,
+            token_vault_fallback_refreshes TO \(role);
+        GRANT SELECT ON token_vault_migrations TO \(role);
+        REVOKE ALL ON token_vault_audit_events, token_vault_audit_heads, token_vault_audit_anchors FROM \(role);
+        GRANT SELECT, INSERT ON token_vault_audit_events TO \(role);
+        GRANT SELECT, INSERT, UPDATE ON token_vault_audit_heads TO \(role);
+        GRANT SELECT ON token_vault_audit_anchors TO \(role);
+        """
+    }
 
     static var latestVersion: Int { all.map(\.version).max() ?? 0 }
 

@@ -64,7 +64,9 @@ extension TokenRepository {
 
     /// Writes re-sealed rows, each only if its version is unchanged. Returns the (client, provider) written.
     /// `updated_at` is left alone: the tokens did not change, only their sealing.
-    func reseal(_ rows: [SealedRow], keyID: KeyID) async throws(VaultError) -> Set<RowKey> {
+    func reseal(
+        _ rows: [SealedRow], keyID: KeyID, in transaction: TokenTransaction? = nil
+    ) async throws(VaultError) -> Set<RowKey> {
         let parameters: [SQLValue] = [
             BinaryArray.text(rows.map(\.clientID)), BinaryArray.text(rows.map(\.provider)),
             BinaryArray.bytea(rows.map { $0.accessToken?.ciphertext }),
@@ -72,7 +74,7 @@ extension TokenRepository {
             BinaryArray.bytea(rows.map(\.refreshToken.ciphertext)), BinaryArray.bytea(rows.map(\.refreshToken.nonce)),
             .text(keyID.rawValue), BinaryArray.int8(rows.map(\.version)),
         ]
-        return try await pool.withConnection(idempotent: true) { connection in
+        return try await run(in: transaction) { (connection) throws(VaultError) in
             let result = try connection.query(prepared: Self.resealBatch, parameters)
             return Set(
                 (0..<result.rowCount).map {
@@ -141,6 +143,17 @@ extension TokenRepository {
             return try await withTransaction { (transaction) throws(VaultError) in
                 try await Self.upsertPipelined(in: transaction, count: batches.count, parameters: parameters)
             }
+        }
+    }
+
+    /// `importRows` in a transaction the caller runs (with its audit event).
+    func importRows(
+        in transaction: TokenTransaction, count: Int, _ seal: (Range<Int>) throws(VaultError) -> [SealedRow]
+    ) async throws(VaultError) -> Int {
+        let batches = Self.importBatches(count)
+        return try await Self.upsertPipelined(in: transaction, count: batches.count) { (batch) throws(VaultError) in
+            let rows = try seal(batches[batch])
+            return Self.upsertBatchParameters(rows, keyID: rows.first?.keyID ?? KeyID(rawValue: ""))
         }
     }
 

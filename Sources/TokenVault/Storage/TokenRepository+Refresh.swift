@@ -210,11 +210,11 @@ extension TokenRepository {
     /// Writes refreshed tokens if the row is still at `expectedVersion`, and then releases the lease. Returns the
     /// new version and metadata, or nil when someone else wrote the row meanwhile (the lease is then still held).
     func storeRefreshed(
-        _ row: SealedRow, expectedVersion: Int64, holder: UUID
+        _ row: SealedRow, expectedVersion: Int64, holder: UUID, in transaction: TokenTransaction? = nil
     ) async throws(VaultError) -> (version: Int64, metadataJSON: String)? {
         let parameters =
             Self.upsertParameters(row) + [.text(String(expectedVersion)), .text(holder.uuidString)]
-        return try await pool.withConnection(idempotent: true) { connection in
+        return try await run(in: transaction) { (connection) throws(VaultError) in
             let result = try connection.query(
                 Self.releasing(
                     "$12",
@@ -237,10 +237,10 @@ extension TokenRepository {
     /// Inserts tokens obtained with a fallback refresh token, unless a row appeared meanwhile (then nil, the lease
     /// still held), and releases the lease. The row inherits the fallback token's request history.
     func insertRefreshed(
-        _ row: SealedRow, holder: UUID
+        _ row: SealedRow, holder: UUID, in transaction: TokenTransaction? = nil
     ) async throws(VaultError) -> (version: Int64, metadataJSON: String)? {
         let parameters = Self.upsertParameters(row) + [.text(holder.uuidString)]
-        return try await pool.withConnection(idempotent: true) { connection in
+        return try await run(in: transaction) { (connection) throws(VaultError) in
             let result = try connection.query(
                 Self.releasing(
                     "$11",
@@ -264,9 +264,9 @@ extension TokenRepository {
     /// else wrote the row meanwhile (the lease is then still held).
     func recordRefreshFailure(
         client: String, provider: String, expectedVersion: Int64, needsReauthorization: Bool, message: String,
-        holder: UUID
+        holder: UUID, in transaction: TokenTransaction? = nil
     ) async throws(VaultError) -> Bool {
-        try await pool.withConnection(idempotent: true) { connection in
+        try await run(in: transaction) { (connection) throws(VaultError) in
             let result = try connection.query(
                 Self.releasing(
                     "$6",

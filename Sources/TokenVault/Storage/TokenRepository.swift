@@ -65,7 +65,8 @@ package struct TokenRepository: Sendable {
         sql: "SELECT \(SealedRow.columns) FROM oauth_tokens WHERE client_id = $1 AND provider = $2")
 
     static let delete = PreparedStatement(
-        name: "token_vault_delete", sql: "DELETE FROM oauth_tokens WHERE client_id = $1 AND provider = $2")
+        name: "token_vault_delete",
+        sql: "DELETE FROM oauth_tokens WHERE client_id = $1 AND provider = $2 RETURNING key_id")
 
     /// Keyset pagination in (client_id, provider) order: never holds the whole table.
     static let page = PreparedStatement(
@@ -96,9 +97,9 @@ package struct TokenRepository: Sendable {
     /// Inserts or replaces a row; returns its new version. The parameters are made here, on the caller's thread,
     /// so that only they travel to the connection's.
     /// Retried once on a dropped connection: writing the same sealed values twice leaves the same row.
-    func upsert(_ row: SealedRow) async throws(VaultError) -> Int64 {
+    func upsert(_ row: SealedRow, in transaction: TokenTransaction? = nil) async throws(VaultError) -> Int64 {
         let parameters = Self.storeParameters(row)
-        return try await pool.withConnection(idempotent: true) { connection in
+        return try await run(in: transaction) { (connection) throws(VaultError) in
             let result = try connection.query(prepared: Self.upsert, parameters)
             return result.integer(0, 0) ?? 0
         }
@@ -111,20 +112,35 @@ package struct TokenRepository: Sendable {
         }
     }
 
-    func delete(client: String, provider: String) async throws(VaultError) -> Bool {
-        try await pool.withConnection(idempotent: true) { connection in
-            try connection.query(prepared: Self.delete, [.text(client), .text(provider)]).affectedRows > 0
+    /// Deletes the row; returns the key id it was sealed under, nil when there was none.
+    func delete(
+        client: String, provider: String, in transaction: TokenTransaction? = nil
+    ) async throws(VaultError) -> KeyID? {
+        try await run(in: transaction) { (connection) throws(VaultError) in
+            let result = try connection.query(prepared: Self.delete, [.text(client), .text(provider)])
+            return result.rowCount == 0 ? nil : KeyID(rawValue: result.string(0, 0) ?? "")
         }
     }
 
     /// Deletes the row of (client, provider) if it is still at `version`; false when it changed or is gone.
-    func delete(client: String, provider: String, version: Int64) async throws(VaultError) -> Bool {
-        try await pool.withConnection(idempotent: true) { connection in
+    func delete(
+        client: String, provider: String, version: Int64, in transaction: TokenTransaction? = nil
+    ) async throws(VaultError) -> Bool {
+        try await run(in: transaction) { (connection) throws(VaultError) in
             try connection.query(
                 "DELETE FROM oauth_tokens WHERE client_id = $1 AND provider = $2 AND version = $3::bigint",
                 [.text(client), .text(provider), .text(String(version))]
             ).affectedRows > 0
         }
+    }
+
+    /// Runs `body` in `transaction`, or, without one, as a statement of its own on a pooled connection (retried
+    /// once on a dropped connection: every caller's statement is idempotent).
+    func run<T: Sendable>(
+        in transaction: TokenTransaction?, _ body: @escaping @Sendable (PGConnection) throws(VaultError) -> T
+    ) async throws(VaultError) -> T {
+        if let transaction { return try await transaction.run(body) }
+        return try await pool.withConnection(idempotent: true) { connection in try body(connection) }
     }
 
     /// The rows after (client, provider) in key order, at most `limit` of them.

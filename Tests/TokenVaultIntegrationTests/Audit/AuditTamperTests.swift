@@ -1,0 +1,123 @@
+import Foundation
+import TokenVault
+import TokenVaultTesting
+import XCTest
+
+/// Someone who can write to the database but has no key edits, deletes, reorders and forges events with plain
+/// SQL: `verifyAudit` must name each chain's first broken link.
+final class AuditTamperTests: DatabaseTestCase {
+    /// Stores four events in the chain of each client.
+    func fixtureWithChains(_ clients: [String]) async throws -> VaultFixture {
+        let fixture = try await makeFixture()
+        for _ in 0..<4 {
+            for client in clients { try await fixture.vault.store(sampleTokens(), client: client, provider: "p") }
+        }
+        let clean = try await fixture.vault.verifyAudit()
+        XCTAssertTrue(clean.ok, "\(clean.problems)")
+        return fixture
+    }
+
+    func chain(_ client: String) -> String { AuditEvent.chain(client: client, provider: "p") }
+
+    func testEveryKindOfTamperingIsNamed() async throws {
+        let clients = [
+            "edited", "retimed", "deleted-middle", "swapped", "tail-cut", "tail-cut-head-rolled", "head-deleted",
+            "forged-append", "moved", "actor-edited", "untouched",
+        ]
+        let fixture = try await fixtureWithChains(clients)
+        let events = "token_vault_audit_events"
+        let heads = "token_vault_audit_heads"
+        func chain(_ client: String) -> String { "'\(self.chain(client))'" }
+        for statement in [
+            // An event's details edited.
+            "UPDATE \(events) SET details = '{\"note\":\"nothing happened\"}' WHERE chain = \(chain("edited")) AND seq = 2",
+            // An event's time moved.
+            "UPDATE \(events) SET at = at - interval '1 day' WHERE chain = \(chain("retimed")) AND seq = 3",
+            // An event deleted from the middle.
+            "DELETE FROM \(events) WHERE chain = \(chain("deleted-middle")) AND seq = 2",
+            // Two events reordered: their sequence numbers swapped.
+            "UPDATE \(events) SET seq = 1000 WHERE chain = \(chain("swapped")) AND seq = 2",
+            "UPDATE \(events) SET seq = 2 WHERE chain = \(chain("swapped")) AND seq = 3",
+            "UPDATE \(events) SET seq = 3 WHERE chain = \(chain("swapped")) AND seq = 1000",
+            // The last event deleted.
+            "DELETE FROM \(events) WHERE chain = \(chain("tail-cut")) AND seq = 4",
+            // The last event deleted and the head moved back to the event before, digest and all (the digest
+            // is unkeyed, so it can be computed; the head's MAC cannot: it is copied from another chain).
+            "DELETE FROM \(events) WHERE chain = \(chain("tail-cut-head-rolled")) AND seq = 4",
+            """
+            UPDATE \(heads) SET seq = 3, mac = (SELECT mac FROM \(heads) WHERE chain = \(chain("untouched")))
+            WHERE chain = \(chain("tail-cut-head-rolled"))
+            """,
+            // The head deleted.
+            "DELETE FROM \(heads) WHERE chain = \(chain("head-deleted"))",
+            // An event forged at the end, copied from another chain with its MAC, and the head moved on.
+            """
+            INSERT INTO \(events) SELECT \(chain("forged-append")), 5, at, kind, client_id, provider, key_id, outcome,
+                application, host, pid, actor, details, mac_key_id, mac
+            FROM \(events) WHERE chain = \(chain("untouched")) AND seq = 4
+            """,
+            "UPDATE \(heads) SET seq = 5 WHERE chain = \(chain("forged-append"))",
+            // An event moved to another row's chain.
+            """
+            UPDATE \(events) SET client_id = 'untouched-2', chain = 'row:11:untouched-2/p'
+            WHERE chain = \(chain("moved")) AND seq = 1
+            """,
+            // Who did it, edited.
+            "UPDATE \(events) SET actor = 'someone else', host = 'elsewhere' WHERE chain = \(chain("actor-edited")) AND seq = 1",
+        ] {
+            _ = try await fixture.sql(statement)
+        }
+        let report = try await fixture.vault.verifyAudit()
+        let named = Dictionary(uniqueKeysWithValues: report.problems.map { ($0.chain, $0) })
+        func expect(_ client: String, _ sequence: Int64?, _ words: String, line: UInt = #line) {
+            guard let problem = named[self.chain(client)] else {
+                return XCTFail("\(client): not named; report: \(report.problems)", line: line)
+            }
+            XCTAssertEqual(problem.sequence, sequence, "\(problem)", line: line)
+            XCTAssertTrue(problem.reason.contains(words), "\(problem)", line: line)
+        }
+        expect("edited", 2, "MAC does not verify")
+        expect("retimed", 3, "MAC does not verify")
+        expect("deleted-middle", 2, "event 2 is missing")
+        expect("swapped", 2, "MAC does not verify")
+        expect("tail-cut", 4, "events 4 to 4 are missing")
+        expect("tail-cut-head-rolled", nil, "head does not verify")
+        expect("head-deleted", nil, "head is missing")
+        expect("forged-append", 5, "MAC does not verify")
+        expect("moved", 1, "event 1 is missing")
+        expect("actor-edited", 1, "MAC does not verify")
+        XCTAssertNil(named[chain("untouched")])
+        // The moved event also makes a chain of its own with no head.
+        XCTAssertEqual(named["row:11:untouched-2/p"]?.reason.contains("MAC does not verify"), true)
+        XCTAssertEqual(report.problems.count, 11, "\(report.problems)")
+        XCTAssertFalse(report.ok)
+    }
+
+    /// An event inserted in the middle needs a sequence number already taken: the primary key refuses it, so the
+    /// forger must renumber the rest of the chain, which breaks every MAC from there.
+    func testAnEventInsertedInTheMiddleIsNamed() async throws {
+        let fixture = try await fixtureWithChains(["a"])
+        try await AdminSQL.execute(
+            """
+            UPDATE token_vault_audit_events SET seq = seq + 1000 WHERE chain = '\(chain("a"))' AND seq >= 3;
+            UPDATE token_vault_audit_events SET seq = seq - 999 WHERE chain = '\(chain("a"))' AND seq >= 1000;
+            INSERT INTO token_vault_audit_events SELECT chain, 3, at, 'deleted', client_id, provider, key_id, outcome,
+                application, host, pid, actor, details, mac_key_id, mac
+            FROM token_vault_audit_events WHERE chain = '\(chain("a"))' AND seq = 2;
+            UPDATE token_vault_audit_heads SET seq = 5 WHERE chain = '\(chain("a"))';
+            """, url: fixture.database.url)
+        let report = try await fixture.vault.verifyAudit()
+        XCTAssertEqual(report.problems.map(\.sequence), [3], "\(report.problems)")
+    }
+
+    /// Without the key the trail cannot be checked: with another key, nothing is authenticated and it is not ok.
+    func testAnotherKeyAuthenticatesNothing() async throws {
+        let fixture = try await fixtureWithChains(["a"])
+        let stranger = try fixture.reopen(keyring: try Keyring(current: VaultKey.generate()))
+        defer { Task { await stranger.shutdown() } }
+        let report = try await stranger.verifyAudit()
+        XCTAssertEqual(report.problems, [], "an unknown key is not a broken link")
+        XCTAssertEqual(report.unauthenticated, 4)
+        XCTAssertFalse(report.ok)
+    }
+}
