@@ -149,8 +149,8 @@ struct AuditVerify: AsyncParsableCommand {
             }
             if report.rowsWithoutChain > 0 {
                 print(
-                    "note: \(CLI.rows(report.rowsWithoutChain)) of oauth_tokens have no audit chain (stored before "
-                        + "the audit was on, or imported)")
+                    "note: \(CLI.rows(report.rowsWithoutChain)) of oauth_tokens have no audit chain (stored while "
+                        + "the audit was off, or their chain was deleted)")
             }
         }
         if !report.ok { throw ExitCode(1) }

@@ -42,8 +42,8 @@ public struct AuditVerificationReport: Sendable, Codable {
     /// is: their integrity could not be checked. Keep a retired key among the previous keys for as long as its
     /// events are kept (docs/audit.md).
     public var unauthenticated = 0
-    /// Rows of `oauth_tokens` with no audit chain: stored before the audit was on, imported (an import is one
-    /// event of the chain `vault`), or their chain was deleted along with its head.
+    /// Rows of `oauth_tokens` with no audit chain: stored while the audit was off (or before it existed), or
+    /// their chain was deleted along with its head.
     public var rowsWithoutChain = 0
     /// The first broken link of each chain that has one, in chain order.
     public var problems: [Problem] = []

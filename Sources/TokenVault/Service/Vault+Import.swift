@@ -184,19 +184,19 @@ extension Vault {
         }
         let written: Int
         if auditEnabled {
-            // One event for the whole import, in its transaction, on the chain `vault`.
+            // A `stored` event per row, and one for the whole import on the chain `vault`, in its transaction.
             let keyID = sealer.keyring.current.id
-            written = try await auditedTransaction(chains: [AuditEvent.vaultChain]) {
+            let rows = chosen.map { index in
+                AuditDraft.row(
+                    .stored, client: records[index].client, provider: records[index].provider, keyID: keyID,
+                    details: ["source": .string("import")])
+            }
+            written = try await auditedTransaction(chains: [AuditEvent.vaultChain] + rows.map(\.chain)) {
                 (transaction) throws(VaultError) in
                 let written = try await repository.importRows(in: transaction, count: chosen.count, seal)
-                return (
-                    written,
-                    [
-                        .vault(
-                            .stored, keyID: keyID,
-                            details: ["rows": .number(Double(written)), "source": .string("import")])
-                    ]
-                )
+                let summary = AuditDraft.vault(
+                    .stored, keyID: keyID, details: ["rows": .number(Double(written)), "source": .string("import")])
+                return (written, rows + [summary])
             }
         } else {
             written = try await repository.importRows(count: chosen.count, seal)

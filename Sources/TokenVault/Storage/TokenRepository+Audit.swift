@@ -183,3 +183,53 @@ extension TokenTransaction {
         }
     }
 }
+
+extension TokenTransaction {
+    /// Appends events of distinct chains in one statement (an import's rows): each moves its chain's head by a
+    /// compare-and-set as ``appendAudit(_:)`` does. False when any head had moved (a chain created meanwhile): the
+    /// caller rolls back and starts again.
+    func appendAudit(batch records: [AuditRecord]) async throws(VaultError) -> Bool {
+        let events = records.map(\.event)
+        let parameters: [SQLValue] = [
+            BinaryArray.text(events.map(\.chain)), BinaryArray.int8(events.map(\.sequence)),
+            BinaryArray.bytea(records.map(\.head.digest)), BinaryArray.text(events.map(\.macKeyID.rawValue)),
+            BinaryArray.bytea(records.map(\.headMAC)), BinaryArray.int8(events.map(\.microseconds)),
+            BinaryArray.text(events.map(\.kind.rawValue)), BinaryArray.text(events.map(\.clientID)),
+            BinaryArray.text(events.map(\.provider)), BinaryArray.text(events.map { $0.keyID?.rawValue }),
+            BinaryArray.text(events.map(\.outcome)), BinaryArray.text(events.map(\.actor.application)),
+            BinaryArray.text(events.map(\.actor.host)), BinaryArray.int8(events.map { Int64($0.actor.pid) }),
+            BinaryArray.text(events.map(\.actor.name)), BinaryArray.text(events.map(\.detailsJSON)),
+            BinaryArray.bytea(records.map(\.mac)),
+        ]
+        let expected = records.count
+        return try await run { (connection) throws(VaultError) in
+            let result = try connection.query(
+                """
+                WITH v AS (
+                    SELECT * FROM unnest($1::text[], $2::int8[], $3::bytea[], $4::text[], $5::bytea[], $6::int8[],
+                        $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[],
+                        $14::int8[], $15::text[], $16::text[], $17::bytea[])
+                        AS v(chain, seq, digest, mac_key_id, head_mac, at_us, kind, client_id, provider, key_id, outcome,
+                            application, host, pid, actor, details, mac)
+                ), moved AS (
+                    INSERT INTO token_vault_audit_heads AS h (chain, seq, digest, mac_key_id, mac, updated_at)
+                    SELECT chain, seq, digest, mac_key_id, head_mac, now() FROM v
+                    ON CONFLICT (chain) DO UPDATE SET seq = EXCLUDED.seq, digest = EXCLUDED.digest,
+                        mac_key_id = EXCLUDED.mac_key_id, mac = EXCLUDED.mac, updated_at = now()
+                    WHERE h.seq = EXCLUDED.seq - 1
+                    RETURNING chain, seq
+                ), added AS (
+                    INSERT INTO token_vault_audit_events (chain, seq, at, kind, client_id, provider, key_id, outcome,
+                        application, host, pid, actor, details, mac_key_id, mac)
+                    SELECT v.chain, v.seq, 'epoch'::timestamptz + v.at_us * interval '1 microsecond', v.kind,
+                        v.client_id, v.provider, v.key_id, v.outcome, v.application, v.host, v.pid::integer, v.actor,
+                        v.details, v.mac_key_id, v.mac
+                    FROM v JOIN moved ON moved.chain = v.chain AND moved.seq = v.seq
+                    RETURNING 1
+                )
+                SELECT count(*) FROM added
+                """, parameters)
+            return Int(result.integer(0, 0) ?? 0) == expected
+        }
+    }
+}

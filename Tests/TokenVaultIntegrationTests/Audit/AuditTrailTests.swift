@@ -159,6 +159,34 @@ final class AuditTrailTests: DatabaseTestCase {
         XCTAssertEqual(report.chains, 9)
     }
 
+    /// An import records a `stored` event in each row's chain, and one for the whole import in the chain `vault`,
+    /// in its transaction.
+    func testAnImportRecordsEachRow() async throws {
+        let fixture = try await makeFixture()
+        try await fixture.vault.store(sampleTokens(), client: "existing", provider: "zoho_crm")
+        let records = ["existing", "new-1", "new-2", "new-1"].map {
+            ImportRecord(client: $0, provider: "zoho_crm", tokens: sampleTokens())
+        }
+        let written = try await fixture.vault.importTokens(records)
+        XCTAssertEqual(written, 3)
+        let existing = try await fixture.vault.auditEvents(AuditFilter(client: "existing"))
+        XCTAssertEqual(existing.map(\.sequence), [1, 2])
+        XCTAssertEqual(existing.last?.detailsJSON, #"{"source":"import"}"#)
+        for client in ["new-1", "new-2"] {
+            let events = try await fixture.vault.auditEvents(AuditFilter(client: client))
+            XCTAssertEqual(events.map(\.kind), [.stored], client)
+        }
+        let summary = try await fixture.vault.auditEvents().filter { $0.chain == AuditEvent.vaultChain }
+        XCTAssertEqual(summary.map(\.detailsJSON), [#"{"rows":3,"source":"import"}"#])
+        let many = (0..<2500).map { ImportRecord(client: "bulk-\($0)", provider: "zoho_crm", tokens: sampleTokens()) }
+        let bulk = try await fixture.vault.importTokens(many)
+        XCTAssertEqual(bulk, 2500)
+        let report = try await fixture.vault.verifyAudit()
+        XCTAssertTrue(report.ok, "\(report.problems)")
+        XCTAssertEqual(report.events, 2 + 2 + 1 + 2500 + 1)
+        XCTAssertEqual(report.rowsWithoutChain, 0)
+    }
+
     /// An API's 401 reported through `accessToken(replacing:)` is recorded, then the refresh it causes; a late or
     /// foreign report, which changes nothing, records nothing.
     func testARejectedAccessTokenIsRecordedAsInvalidated() async throws {
