@@ -122,6 +122,23 @@ package final class ConnectionPool: Sendable {
     func withLease<T: Sendable>(
         _ body: (PooledConnection) async throws(VaultError) -> T
     ) async throws(VaultError) -> T {
+        guard let tracer else { return try await lease(body) }
+        // One span for the whole multi-step operation (a transaction), as for a single statement.
+        let span = tracer.startSpan("token_vault.db", ofKind: .client)
+        span.attributes["db.system"] = "postgresql"
+        defer { span.end() }
+        do {
+            return try await lease(body)
+        } catch {
+            span.recordError(error)
+            span.setStatus(SpanStatus(code: .error))
+            throw error
+        }
+    }
+
+    private func lease<T: Sendable>(
+        _ body: (PooledConnection) async throws(VaultError) -> T
+    ) async throws(VaultError) -> T {
         let connection = try await acquire()
         do {
             let value = try await body(connection)
