@@ -207,6 +207,51 @@ extension TokenRepository {
         """
     }
 
+    /// The writes of the refresh path, prepared once per connection (see `stateStatement`).
+    private static let storeRefreshedStatement = PreparedStatement(
+        name: "token_vault_store_refreshed",
+        sql:
+            Self.releasing(
+                "$12",
+                after: """
+                    UPDATE oauth_tokens SET
+                        access_token_ciphertext = $3, access_token_nonce = $4,
+                        refresh_token_ciphertext = $5, refresh_token_nonce = $6, key_id = $7,
+                        token_expiry = \(timestampFromMicroseconds("$8")), scopes = coalesce($9, scopes),
+                        metadata = metadata || $10::jsonb,
+                        needs_reauthorization = false, last_refresh_error = NULL, last_refreshed_at = now(),
+                        updated_at = now(), version = version + 1
+                    WHERE client_id = $1 AND provider = $2 AND version = $11::bigint
+                    RETURNING version, metadata::text AS metadata
+                    """) + "SELECT version, metadata FROM written")
+    private static let insertRefreshedStatement = PreparedStatement(
+        name: "token_vault_insert_refreshed",
+        sql:
+            Self.releasing(
+                "$11",
+                after: """
+                    INSERT INTO oauth_tokens (client_id, provider, access_token_ciphertext, access_token_nonce,
+                        refresh_token_ciphertext, refresh_token_nonce, key_id, token_expiry, scopes, metadata,
+                        last_refreshed_at, refresh_history)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7, \(timestampFromMicroseconds("$8")), $9, $10::jsonb, now(),
+                        coalesce((SELECT refresh_history FROM token_vault_fallback_refreshes WHERE provider = $2),
+                            '{}'))
+                    ON CONFLICT (client_id, provider) DO NOTHING
+                    RETURNING version, metadata::text AS metadata
+                    """) + "SELECT version, metadata FROM written")
+    private static let recordFailureStatement = PreparedStatement(
+        name: "token_vault_record_failure",
+        sql:
+            Self.releasing(
+                "$6",
+                after: """
+                    UPDATE oauth_tokens SET
+                        needs_reauthorization = needs_reauthorization OR $3::boolean, last_refresh_error = $4,
+                        last_refresh_failed_at = now(), updated_at = now(), version = version + 1
+                    WHERE client_id = $1 AND provider = $2 AND version = $5::bigint
+                    RETURNING 1
+                    """) + "SELECT EXISTS (SELECT FROM written)")
+
     /// Writes refreshed tokens if the row is still at `expectedVersion`, and then releases the lease. Returns the
     /// new version and metadata, or nil when someone else wrote the row meanwhile (the lease is then still held).
     func storeRefreshed(
@@ -216,19 +261,7 @@ extension TokenRepository {
             Self.upsertParameters(row) + [.text(String(expectedVersion)), .text(holder.uuidString)]
         return try await run(in: transaction) { (connection) throws(VaultError) in
             let result = try connection.query(
-                Self.releasing(
-                    "$12",
-                    after: """
-                        UPDATE oauth_tokens SET
-                            access_token_ciphertext = $3, access_token_nonce = $4,
-                            refresh_token_ciphertext = $5, refresh_token_nonce = $6, key_id = $7,
-                            token_expiry = \(timestampFromMicroseconds("$8")), scopes = coalesce($9, scopes),
-                            metadata = metadata || $10::jsonb,
-                            needs_reauthorization = false, last_refresh_error = NULL, last_refreshed_at = now(),
-                            updated_at = now(), version = version + 1
-                        WHERE client_id = $1 AND provider = $2 AND version = $11::bigint
-                        RETURNING version, metadata::text AS metadata
-                        """) + "SELECT version, metadata FROM written", parameters)
+                prepared: Self.storeRefreshedStatement, parameters)
             guard result.rowCount == 1 else { return nil }
             return (result.integer(0, 0) ?? 0, result.string(0, 1) ?? "{}")
         }
@@ -242,18 +275,7 @@ extension TokenRepository {
         let parameters = Self.upsertParameters(row) + [.text(holder.uuidString)]
         return try await run(in: transaction) { (connection) throws(VaultError) in
             let result = try connection.query(
-                Self.releasing(
-                    "$11",
-                    after: """
-                        INSERT INTO oauth_tokens (client_id, provider, access_token_ciphertext, access_token_nonce,
-                            refresh_token_ciphertext, refresh_token_nonce, key_id, token_expiry, scopes, metadata,
-                            last_refreshed_at, refresh_history)
-                        VALUES ($1, $2, $3, $4, $5, $6, $7, \(timestampFromMicroseconds("$8")), $9, $10::jsonb, now(),
-                            coalesce((SELECT refresh_history FROM token_vault_fallback_refreshes WHERE provider = $2),
-                                '{}'))
-                        ON CONFLICT (client_id, provider) DO NOTHING
-                        RETURNING version, metadata::text AS metadata
-                        """) + "SELECT version, metadata FROM written", parameters)
+                prepared: Self.insertRefreshedStatement, parameters)
             guard result.rowCount == 1 else { return nil }
             return (result.integer(0, 0) ?? 0, result.string(0, 1) ?? "{}")
         }
@@ -268,15 +290,7 @@ extension TokenRepository {
     ) async throws(VaultError) -> Bool {
         try await run(in: transaction) { (connection) throws(VaultError) in
             let result = try connection.query(
-                Self.releasing(
-                    "$6",
-                    after: """
-                        UPDATE oauth_tokens SET
-                            needs_reauthorization = needs_reauthorization OR $3::boolean, last_refresh_error = $4,
-                            last_refresh_failed_at = now(), updated_at = now(), version = version + 1
-                        WHERE client_id = $1 AND provider = $2 AND version = $5::bigint
-                        RETURNING 1
-                        """) + "SELECT EXISTS (SELECT FROM written)",
+                prepared: Self.recordFailureStatement,
                 [
                     .text(client), .text(provider), .text(needsReauthorization ? "true" : "false"), .text(message),
                     .text(String(expectedVersion)), .text(holder.uuidString),
