@@ -17,6 +17,10 @@ tests=(
     PgBouncerTests
     # A hostile or broken provider
     SizeLimitTests RefreshTests/testARedirectIsNeverFollowed TokenEndpointClassificationTests
+    ConnectingTests/testHostileAccountsServersAreRefusedBeforeAnythingIsSent AccountsServerTests
+    ConnectingTests/testAStateIsSingleUseAcrossInstances
+    ConnectingTests/testUnknownAlteredExpiredAndMismatchedStatesEachHaveTheirOwnCode
+    ConnectingTests/testNoCodeStateVerifierOrTokenIsLogged
     # A concurrent process of the same service
     MultiProcessRefreshTests RefreshDueTests/testTwoRefreshersAndRequestPathsMakeOneProviderCallPerToken
     AuditTrailTests/testConcurrentWritersOfOneRowKeepItsChainIntact
@@ -25,6 +29,8 @@ tests=(
     CLIRotationTests/testAConcurrentPutDuringRotationSurvives
     RefreshLeaseTests/testAKeyRotationDuringARefreshDoesNotLoseItsTokens
     AuditTrailTests/testExchangeAndRotationAndDecryptFailureAreRecorded
+    # Someone on the application host: keys kept in a KMS or HSM, handed over by a key command
+    KeyCommandTests PKCS11KeyCommandTests
 )
 filter=$(IFS='|'; echo "${tests[*]}")
 swift build --build-tests
