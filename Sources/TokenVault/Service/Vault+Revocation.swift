@@ -18,9 +18,10 @@ extension Vault {
     public func delete(client: String, provider: String, revoke: Bool) async throws(VaultError) -> Bool {
         guard revoke else { return try await delete(client: client, provider: provider) }
         try Self.validate(client: client, provider: provider)
-        let configured = try providerConfiguration(provider)
         for _ in 0..<5 {
             guard let row = try await repository.find(client: client, provider: provider) else { return false }
+            // After the read: nothing to revoke is not a configuration error.
+            let configured = try providerConfiguration(provider)
             let accountProvider = try configured.at(accountsServer: row.accountsServer)
             let refreshToken = try open(row).refreshToken
             switch await endpoint.revoke(provider: accountProvider, token: refreshToken) {

@@ -302,6 +302,12 @@ final class ConnectingTests: DatabaseTestCase {
         XCTAssertEqual(us.revocationCount, 0)
         let again = try await vault.delete(client: "old", provider: "zoho_crm", revoke: true)
         XCTAssertFalse(again)
+        let unconfigured = try await vault.delete(client: "old", provider: "not_configured", revoke: true)
+        XCTAssertFalse(unconfigured, "nothing stored: nothing to revoke, whatever the provider")
+        try await vault.store(sampleTokens(), client: "old", provider: "not_configured")
+        await assertVaultError(.unknownProvider) {
+            try await vault.delete(client: "old", provider: "not_configured", revoke: true)
+        }
     }
 
     /// A revocation that races a refresh storing a rotated refresh token revokes that one too: the row is deleted
