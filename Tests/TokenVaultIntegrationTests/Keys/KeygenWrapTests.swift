@@ -37,6 +37,26 @@ final class KeygenWrapTests: XCTestCase {
         XCTAssertTrue(slow.stderr.contains("did not finish within 0.5 s"), slow.stderr)
     }
 
+    /// Printed, the key is one base64 line; a stdout that cannot take it (a full disk) fails with exit 74 and says
+    /// so, instead of ending as if a key had been written.
+    func testAPrintedKeyIsOneLineAndAFullStdoutFails() throws {
+        let printed = try cli.run(["keygen"])
+        XCTAssertEqual(printed.status, 0, printed.stderr)
+        XCTAssertEqual(printed.stdout.utf8.count, 45)
+        XCTAssertNoThrow(try VaultKey(base64: printed.stdout))
+        let process = Process()
+        process.executableURL = CLIRunner.binary
+        process.arguments = ["keygen"]
+        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: "/dev/full"))
+        let errors = Pipe()
+        process.standardError = errors
+        try process.run()
+        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 74, message)
+        XCTAssertTrue(message.contains("could not write the key to stdout"), message)
+    }
+
     func testRawNeedsACommand() throws {
         let result = try cli.run(["keygen", "--raw"])
         XCTAssertEqual(result.status, 64)
