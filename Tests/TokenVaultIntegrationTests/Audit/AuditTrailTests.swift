@@ -189,6 +189,26 @@ final class AuditTrailTests: DatabaseTestCase {
 
     /// An API's 401 reported through `accessToken(replacing:)` is recorded, then the refresh it causes; a late or
     /// foreign report, which changes nothing, records nothing.
+    /// Connecting through the authorization flow records `authorized`; disconnecting with revocation records
+    /// `revoked` and `deleted`, in the delete's transaction.
+    func testAConnectionAndItsRevocationAreRecorded() async throws {
+        let fixture = try await makeFixture(providers: [endpoint.zoho()])
+        let vault = fixture.vault
+        let request = try await vault.beginAuthorization(
+            client: "c", provider: "zoho_crm", redirectURI: "https://app.example/oauth/callback",
+            scopes: ["ZohoCRM.modules.ALL"])
+        let callback = try endpoint.approve(request.url)
+        _ = try await vault.completeAuthorization(AuthorizationCallback(parsing: callback.absoluteString))
+        let deleted = try await vault.delete(client: "c", provider: "zoho_crm", revoke: true)
+        XCTAssertTrue(deleted)
+        XCTAssertEqual(endpoint.revocationCount, 1)
+        let events = try await vault.auditEvents(AuditFilter(client: "c"))
+        XCTAssertEqual(events.map(\.kind), [.authorized, .revoked, .deleted])
+        XCTAssertEqual(events.map(\.sequence), [1, 2, 3])
+        let report = try await vault.verifyAudit()
+        XCTAssertTrue(report.ok, "\(report.problems)")
+    }
+
     func testARejectedAccessTokenIsRecordedAsInvalidated() async throws {
         endpoint.addRefreshToken("rt-401")
         let fixture = try await makeFixture(providers: [endpoint.zoho()])
