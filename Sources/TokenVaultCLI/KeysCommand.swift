@@ -69,11 +69,11 @@ struct KeysCommand: AsyncParsableCommand {
         let keyring = loaded.keyring
         let report = try await CLI.withVault(keys: loaded) { vault in
             let counts = try await vault.rowCountsByKeyID()
+            let uses = try await KeyUseHistory.firstAndLastUse(in: vault)
             var entries: [KeyEntry] = []
-            var recorded = false
+            let recorded = !uses.isEmpty
             func entry(_ id: KeyID, role: String) async throws -> KeyEntry {
-                let use = try await KeyUseHistory.firstAndLastUse(of: id, in: vault)
-                recorded = recorded || use != nil
+                let use = uses[id]
                 let rows = counts[id] ?? 0
                 return KeyEntry(
                     id: id.rawValue, role: role, source: loaded.sources[id], rows: rows,
@@ -103,6 +103,8 @@ struct KeysCommand: AsyncParsableCommand {
             }
             print(CLI.printable(line))
         }
-        if !report.useRecorded { print("first and last use: not recorded (no audit trail yet)") }
+        if !report.useRecorded {
+            print("first and last use: not recorded (the audit trail is off or empty: TOKEN_VAULT_AUDIT)")
+        }
     }
 }

@@ -12,6 +12,28 @@ extension TokenRepository {
         }
     }
 
+    /// Per key id named by an audit event: the first and last event's time (microseconds since 1970) and the
+    /// number of events; empty when there is no audit table.
+    func auditUseByKeyID() async throws(VaultError) -> [KeyID: (first: Int64, last: Int64, events: Int)] {
+        try await pool.withConnection(idempotent: true) { connection in
+            let exists = try connection.query("SELECT to_regclass('token_vault_audit_events') IS NOT NULL")
+            guard exists.bool(0, 0) == true else { return [:] }
+            let result = try connection.query(
+                """
+                SELECT key_id, (extract(epoch FROM min(at)) * 1000000)::bigint,
+                    (extract(epoch FROM max(at)) * 1000000)::bigint, count(*)
+                FROM token_vault_audit_events WHERE key_id IS NOT NULL GROUP BY key_id
+                """)
+            var uses: [KeyID: (first: Int64, last: Int64, events: Int)] = [:]
+            for row in 0..<result.rowCount {
+                uses[KeyID(rawValue: result.string(row, 0) ?? "")] = (
+                    result.integer(row, 1) ?? 0, result.integer(row, 2) ?? 0, Int(result.integer(row, 3) ?? 0)
+                )
+            }
+            return uses
+        }
+    }
+
     static let pageNotUnderKey = PreparedStatement(
         name: "token_vault_page_not_under_key",
         sql: """

@@ -49,8 +49,11 @@ final class KeysCommandTests: XCTestCase {
         XCTAssertEqual(report["retirable"] as? [String], [keyC.id.rawValue])
         XCTAssertTrue(stderr.contains("previous key \(keyC.id) holds no row any more"), stderr)
         XCTAssertFalse(stderr.contains(keyA.id.rawValue), stderr)
-        XCTAssertEqual(report["use_recorded"] as? Bool, false)
-        XCTAssertTrue(byID[keyA.id.rawValue]?["first_use"] is NSNull, "null until the audit trail records use")
+        // The import's audit events name key A: its first and last use; key B and key C sealed nothing yet.
+        XCTAssertEqual(report["use_recorded"] as? Bool, true)
+        XCTAssertNotNil(byID[keyA.id.rawValue]?["first_use"] as? String, "\(byID[keyA.id.rawValue] ?? [:])")
+        XCTAssertNotNil(byID[keyA.id.rawValue]?["last_use"] as? String)
+        XCTAssertTrue(byID[keyC.id.rawValue]?["first_use"] is NSNull, "no event names key C")
 
         let (unknown, _) = try keys(current: keyB, previous: [])
         let missing = entries(unknown)[keyA.id.rawValue]
@@ -62,7 +65,7 @@ final class KeysCommandTests: XCTestCase {
         cli.environment[Keyring.Variable.previousKeys] = keyA.exportBase64()
         let text = try cli.run(["keys"])
         XCTAssertTrue(
-            text.stdout.contains("previous       \(keyA.id)  3 rows  from entry 1 of TOKEN_VAULT_PREVIOUS_KEYS"),
+            text.stdout.contains("previous       \(keyA.id)  3 rows  from entry 1 of TOKEN_VAULT_PREVIOUS_KEYS  used "),
             text.stdout)
         for key in [keyA, keyB, keyC] {
             XCTAssertFalse(text.stdout.contains(key.exportBase64()) || text.stderr.contains(key.exportBase64()))
