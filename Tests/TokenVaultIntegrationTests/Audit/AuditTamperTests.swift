@@ -110,6 +110,17 @@ final class AuditTamperTests: DatabaseTestCase {
         XCTAssertEqual(report.problems.map(\.sequence), [3], "\(report.problems)")
     }
 
+    /// The tail cut and the head moved back, its MAC "made" under a key id the keyring does not know: nothing
+    /// about the cut can be checked, so the trail must not verify as ok.
+    func testATailCutBehindAHeadUnderAnUnknownKeyIsNotOK() async throws {
+        let fixture = try await fixtureWithChains(["a"])
+        _ = try await fixture.sql("DELETE FROM token_vault_audit_events WHERE chain = '\(chain("a"))' AND seq = 4")
+        _ = try await fixture.sql(
+            "UPDATE token_vault_audit_heads SET seq = 3, mac_key_id = 'gone' WHERE chain = '\(chain("a"))'")
+        let report = try await fixture.vault.verifyAudit()
+        XCTAssertFalse(report.ok, "a cut tail passes: \(report.problems), unauthenticated \(report.unauthenticated)")
+    }
+
     /// Without the key the trail cannot be checked: with another key, nothing is authenticated and it is not ok.
     func testAnotherKeyAuthenticatesNothing() async throws {
         let fixture = try await fixtureWithChains(["a"])
