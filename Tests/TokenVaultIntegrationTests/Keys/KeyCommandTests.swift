@@ -230,6 +230,24 @@ final class KeyCommandTests: XCTestCase {
         XCTAssertNoThrow(try CLI.loadKeys(environment))
     }
 
+    /// A providers file's `client_secret_env` names a client secret as much as ZOHO_CLIENT_SECRET does.
+    func testAProvidersFilesSecretVariableIsNotInherited() throws {
+        let providers = directory.appendingPathComponent("providers.json").path
+        try Data(
+            """
+            {"providers": [{"name": "google", "token_url": "https://oauth2.googleapis.com/token",
+              "client_id": "id", "client_secret_env": "GOOGLE_CLIENT_SECRET"}]}
+            """.utf8
+        ).write(to: URL(fileURLWithPath: providers))
+        let path = try program(
+            "env", "[ -z \"$GOOGLE_CLIENT_SECRET\" ] || exit 9\nprintf '%s\\n' \"$SECRET_KEY\"")
+        let environment = [
+            "PATH": "/usr/bin:/bin", "SECRET_KEY": secretKey, Keyring.Variable.keyCommand: path,
+            "TOKEN_VAULT_PROVIDERS_FILE": providers, "GOOGLE_CLIENT_SECRET": "google-client-secret",
+        ]
+        XCTAssertNoThrow(try CLI.loadKeys(environment), "the key command saw GOOGLE_CLIENT_SECRET")
+    }
+
     /// Through the built binary, as an operator meets it: one line on stderr, exit 78, nothing of stdout anywhere.
     func testTheCLIReportsAHostileCommandWithoutItsOutput() throws {
         let hostile = try program(
