@@ -121,6 +121,24 @@ final class AuditTamperTests: DatabaseTestCase {
         XCTAssertFalse(report.ok, "a cut tail passes: \(report.problems), unauthenticated \(report.unauthenticated)")
     }
 
+    /// The tail cut and the head moved back with the (unkeyed, computable) digest but no valid MAC: the next
+    /// audited write must not take that head on trust and authenticate the cut chain with a fresh head MAC.
+    func testAWriteAfterAForgedHeadDoesNotLaunderACutTail() async throws {
+        let fixture = try await fixtureWithChains(["a"])
+        let events = try await fixture.vault.auditEvents(AuditFilter(client: "a"))
+        let digest = events.prefix(2).reduce(AuditHead.genesis.digest) { AuditChain.digest(after: $0, $1) }
+        let hex = digest.map { String(format: "%02x", $0) }.joined()
+        _ = try await fixture.sql("DELETE FROM token_vault_audit_events WHERE chain = '\(chain("a"))' AND seq > 2")
+        _ = try await fixture.sql(
+            "UPDATE token_vault_audit_heads SET seq = 2, digest = decode('\(hex)', 'hex'), mac = '\\x00' "
+                + "WHERE chain = '\(chain("a"))'")
+        let cut = try await fixture.vault.verifyAudit()
+        XCTAssertFalse(cut.ok, "the forged head is named before any write")
+        try await fixture.vault.store(sampleTokens(), client: "a", provider: "p")
+        let report = try await fixture.vault.verifyAudit()
+        XCTAssertFalse(report.ok, "events 3 and 4 vanished without a trace: \(report.problems)")
+    }
+
     /// Without the key the trail cannot be checked: with another key, nothing is authenticated and it is not ok.
     func testAnotherKeyAuthenticatesNothing() async throws {
         let fixture = try await fixtureWithChains(["a"])
