@@ -363,6 +363,16 @@ final class ConnectingTests: DatabaseTestCase {
         }
     }
 
+    /// "Prints without the state", however it is printed: `dump` (and anything that reflects) included.
+    func testAnAuthorizationRequestDumpsWithoutItsState() async throws {
+        let fixture = try await makeFixture(providers: [provider()])
+        let request = try await fixture.vault.beginAuthorization(
+            client: "acme", provider: "zoho_crm", redirectURI: redirect)
+        var dumped = ""
+        dump(request, to: &dumped)
+        XCTAssertFalse(dumped.contains(request.state.reveal()), dumped)
+    }
+
     func testExchangeTakesTheDataCentreAndRefusesAnUntrustedServer() async throws {
         eu.addAuthorizationCode("grant-eu")
         let fixture = try await makeFixture(providers: [provider()])
