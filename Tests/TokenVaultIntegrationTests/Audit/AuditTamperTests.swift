@@ -139,6 +139,33 @@ final class AuditTamperTests: DatabaseTestCase {
         XCTAssertFalse(report.ok, "events 3 and 4 vanished without a trace: \(report.problems)")
     }
 
+    /// The same without cutting anything: the last event rewritten under a key id the keyring lacks, the head
+    /// moved to its digest. Once an instance appends after that head, the forged event must not pass as covered.
+    func testAWriteAfterAForgedHeadDoesNotLaunderAForgedEvent() async throws {
+        let fixture = try await fixtureWithChains(["a"])
+        var events = try await fixture.vault.auditEvents(AuditFilter(client: "a"))
+        let last = events[3]
+        let forged = #"{"note":"forged"}"#
+        events[3] = AuditEvent(
+            chain: last.chain, sequence: last.sequence, microseconds: last.microseconds, kind: .deleted,
+            clientID: last.clientID, provider: last.provider, keyID: last.keyID, outcome: last.outcome,
+            actor: last.actor, detailsJSON: forged, macKeyID: KeyID(rawValue: "gone"))
+        let digest = events.reduce(AuditHead.genesis.digest) { AuditChain.digest(after: $0, $1) }
+        let hex = digest.map { String(format: "%02x", $0) }.joined()
+        _ = try await fixture.sql(
+            "UPDATE token_vault_audit_events SET kind = 'deleted', details = '\(forged)', mac_key_id = 'gone' "
+                + "WHERE chain = '\(chain("a"))' AND seq = 4")
+        _ = try await fixture.sql(
+            "UPDATE token_vault_audit_heads SET digest = decode('\(hex)', 'hex'), mac = '\\x00' "
+                + "WHERE chain = '\(chain("a"))'")
+        // Another instance (or the CLI) writes next: it has no head of its own for the chain.
+        let other = try fixture.reopen()
+        defer { Task { await other.shutdown() } }
+        try await other.store(sampleTokens(), client: "a", provider: "p")
+        let report = try await fixture.vault.verifyAudit()
+        XCTAssertFalse(report.ok, "the forged event 4 verifies: \(report.problems)")
+    }
+
     /// Without the key the trail cannot be checked: with another key, nothing is authenticated and it is not ok.
     func testAnotherKeyAuthenticatesNothing() async throws {
         let fixture = try await fixtureWithChains(["a"])
