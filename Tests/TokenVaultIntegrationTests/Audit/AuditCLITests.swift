@@ -126,6 +126,27 @@ final class AuditCLITests: LocalZohoCLITestCase {
         }
     }
 
+    /// The application role that `--grant-to` sets up must be able to connect accounts (migration 4's table).
+    func testTheApplicationRoleCanBeginAnAuthorization() async throws {
+        let role = "vault_app_\(UInt32.random(in: 0...UInt32.max))"
+        _ = try await sql("CREATE ROLE \(role) LOGIN")
+        let serverDatabase = database.url
+        defer {
+            Task {
+                try? await AdminSQL.execute("DROP OWNED BY \(role)", url: serverDatabase)
+                try? await AdminSQL.execute("DROP ROLE \(role)", url: serverDatabase)
+            }
+        }
+        XCTAssertEqual(try cli.run(["migrate", "--grant-to", role]).status, 0)
+        var app = cli!
+        app.environment["DATABASE_URL"] = Self.url(database.url, user: role)
+        let begun = try app.run([
+            "authorize", "--client", "acme", "--provider", "zoho_crm", "--redirect-uri",
+            "https://app.example/oauth/callback",
+        ])
+        XCTAssertEqual(begun.status, 0, begun.stderr)
+    }
+
     static func url(_ url: String, user: String) -> String {
         if url.hasPrefix("postgres"), var components = URLComponents(string: url) {
             components.user = user
