@@ -68,7 +68,8 @@ struct Keygen: ParsableCommand {
         } catch {
             throw CLI.fail(error)
         }
-        let inherited = environment.filter { !KeyCommand.withheldVariables.contains($0.key) }
+        let withheld = KeyCommand.withheld(in: environment)
+        let inherited = environment.filter { !withheld.contains($0.key) }
         let hand = { (bytes: UnsafeRawBufferPointer) in
             ChildProcess.run(
                 wrapCommand, environment: inherited, input: bytes, captureOutput: false,

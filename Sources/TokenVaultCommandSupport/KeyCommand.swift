@@ -19,6 +19,25 @@ package enum KeyCommand {
         "ZOHO_REFRESH_TOKEN",
     ]
 
+    /// ``withheldVariables`` and the variables that `TOKEN_VAULT_PROVIDERS_FILE` names as `client_secret_env`: the
+    /// secrets a key command or a wrapping command must not inherit. The file is only glanced at here (at most
+    /// 1 MiB, JSON); a file that does not read is reported when the providers are loaded, not here.
+    package static func withheld(in environment: [String: String]) -> Set<String> {
+        var names = withheldVariables
+        guard let path = environment[VaultConfiguration.Variable.providersFile], !path.isEmpty,
+            let handle = FileHandle(forReadingAtPath: path)
+        else { return names }
+        defer { try? handle.close() }
+        guard let data = try? handle.read(upToCount: 1 << 20),
+            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+            let providers = object["providers"] as? [[String: Any]]
+        else { return names }
+        for provider in providers {
+            if let variable = provider["client_secret_env"] as? String { names.insert(variable) }
+        }
+        return names
+    }
+
     /// The timeout from `TOKEN_VAULT_KEY_COMMAND_TIMEOUT`, or the default.
     ///
     /// - Throws: `.keyConfiguration` when it is not a number of seconds from 0.1 to 600.
@@ -35,7 +54,8 @@ package enum KeyCommand {
     /// minus ``withheldVariables``.
     package static func runner(environment: [String: String]) throws(VaultError) -> Keyring.CommandRunner {
         let seconds = try timeout(environment)
-        let inherited = environment.filter { !withheldVariables.contains($0.key) }
+        let withheld = withheld(in: environment)
+        let inherited = environment.filter { !withheld.contains($0.key) }
         return { (variable, commandLine) throws(VaultError) in
             try run(commandLine, variable: variable, environment: inherited, timeout: seconds)
         }

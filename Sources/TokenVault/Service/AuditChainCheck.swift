@@ -92,7 +92,9 @@ struct AuditChainCheck {
         case false:
             return fail(nil, "its head does not verify (edited, or rolled back to an earlier state)")
         case nil:
-            return
+            // Under a key the keyring does not hold: the head cannot vouch for the chain's end, so it counts as
+            // unauthenticated (the report is then not ok) and its digest is still compared.
+            unauthenticated += 1
         default:
             pending = 0
         }

@@ -2,7 +2,9 @@ import Foundation
 
 /// An authorization begun by ``Vault/beginAuthorization(client:provider:redirectURI:scopes:lifetime:)``: where to
 /// send the user. Prints without the state.
-public struct AuthorizationRequest: Sendable, CustomStringConvertible {
+public struct AuthorizationRequest: Sendable, CustomStringConvertible, CustomDebugStringConvertible,
+    CustomReflectable
+{
     /// The provider's authorization URL with `state` and the PKCE `code_challenge`: redirect the user's browser
     /// here. It holds no secret the provider does not see anyway, but its state lets whoever holds it complete
     /// the authorization: do not log it.
@@ -25,6 +27,21 @@ public struct AuthorizationRequest: Sendable, CustomStringConvertible {
         parts?.query = nil
         return "AuthorizationRequest(url: \(parts?.url?.absoluteString ?? "?")?<redacted>, client: \(client), "
             + "provider: \(provider), redirectURI: \(redirectURI), expiresAt: \(expiresAt))"
+    }
+
+    /// The same as ``description``: the URL's query holds the state.
+    public var debugDescription: String { description }
+
+    /// What `dump` and debuggers show: the fields, with the URL's query and the state redacted.
+    public var customMirror: Mirror {
+        var parts = URLComponents(url: url, resolvingAgainstBaseURL: false)
+        parts?.query = nil
+        return Mirror(
+            self,
+            children: [
+                "url": "\(parts?.url?.absoluteString ?? "?")?<redacted>", "state": "<redacted>", "client": client,
+                "provider": provider, "redirectURI": redirectURI, "expiresAt": expiresAt,
+            ], displayStyle: .struct)
     }
 }
 

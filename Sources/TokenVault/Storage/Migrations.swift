@@ -153,7 +153,7 @@ enum Migrations {
     static func grants(to role: String) -> String {
         """
         GRANT SELECT, INSERT, UPDATE, DELETE ON oauth_tokens, token_vault_refresh_leases,
-            token_vault_fallback_refreshes TO \(role);
+            token_vault_fallback_refreshes, token_vault_authorizations TO \(role);
         GRANT SELECT ON token_vault_migrations TO \(role);
         REVOKE ALL ON token_vault_audit_events, token_vault_audit_heads, token_vault_audit_anchors FROM \(role);
         GRANT SELECT, INSERT ON token_vault_audit_events TO \(role);
