@@ -2,6 +2,12 @@
 ///
 /// `digest(n) = BLAKE2b-256(digest(n-1) ‖ canonical(event n))`, unkeyed: it commits to every event of the chain
 /// so far, and each event's MAC (and the head's, and a prune anchor's) authenticates a digest (docs/audit.md).
+/// The detail an event carries when its writer appended it after a head it could not authenticate (under a key
+/// not in its keyring); `verifyAudit()` names such an event.
+extension AuditChain {
+    package static let unverifiedHeadDetail = "after_unverified_head_key"
+}
+
 package struct AuditHead: Sendable, Equatable {
     package var sequence: Int64
     package var digest: [UInt8]

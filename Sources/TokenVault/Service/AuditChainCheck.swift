@@ -65,6 +65,14 @@ struct AuditChainCheck {
         default:
             pending = 0
         }
+        if event.detailsJSON.contains("\"\(AuditChain.unverifiedHeadDetail)\"") {
+            // Its writer could not authenticate the head it followed (a key no longer in its keyring): whatever
+            // happened to the chain before it cannot be vouched for, even though this event verifies.
+            return fail(
+                event.sequence,
+                "it was appended after a head the writer could not authenticate (its key was not in the keyring): "
+                    + "events before it may have been cut or edited; prune the chain up to it once that is checked")
+        }
         position = AuditHead(sequence: event.sequence, digest: digest)
         if let cutoff, beforeCutoff {
             if event.microseconds < cutoff { prunable = position } else { beforeCutoff = false }

@@ -79,20 +79,53 @@ extension Vault {
     /// version.
     func storeAudited(_ row: SealedRow, _ draft: AuditDraft) async throws(VaultError) -> Int64 {
         var head = auditHeads.head(draft.chain) ?? .genesis
+        var unverified: KeyID? = nil
         for _ in 0..<Self.optimisticAttempts {
-            let record = auditRecord(draft, after: head)
+            let record = auditRecord(Self.noting(unverified, draft), after: head)
             switch try await repository.upsertAudited(row, record: record) {
             case .written(let version):
                 auditHeads.set(draft.chain, record.head)
                 return version
             case .headMoved(let current):
-                head = current ?? .genesis
+                (head, unverified) = try trustedHead(current, chain: draft.chain)
             }
         }
         // Others keep writing this row: take its chain's lock, which always succeeds, at the cost of a transaction.
         return try await auditedTransaction(chains: [draft.chain]) { (transaction) throws(VaultError) in
             (try await repository.upsert(row, in: transaction), [draft])
         }
+    }
+
+    /// The head the database holds for `chain`, once it authenticates: an event is only appended after a head
+    /// this vault's keyring vouches for, so that someone who can write to the database but has no key cannot cut
+    /// or edit a chain and have the next write sign over the damage. A head under a key the keyring no longer holds
+    /// (a retired key) cannot be checked: the event written after it then says so, and `verifyAudit()` names it.
+    /// No head: the chain's start.
+    ///
+    /// - Throws: `.authenticationFailed` when the head does not verify under a key the keyring holds; nothing is
+    ///   written.
+    func trustedHead(_ mark: StoredAuditMark?, chain: String) throws(VaultError) -> (AuditHead, KeyID?) {
+        guard let mark else { return (.genesis, nil) }
+        switch auditSigner.check(mark.mac, AuditSigner.headMessage(chain: chain, mark.head), keyID: mark.macKeyID) {
+        case true?:
+            return (mark.head, nil)
+        case false?:
+            throw VaultError(
+                .authenticationFailed,
+                "the head of the audit chain \(chain) (event \(mark.head.sequence)) does not verify under key "
+                    + "\(mark.macKeyID): the audit trail was changed without the key, so nothing was written after "
+                    + "it. verifyAudit() names the first broken link.")
+        case nil:
+            return (mark.head, mark.macKeyID)
+        }
+    }
+
+    /// `draft`, noting the key of an unverifiable head it follows (see ``trustedHead(_:chain:)``).
+    static func noting(_ unverified: KeyID?, _ draft: AuditDraft) -> AuditDraft {
+        guard let unverified else { return draft }
+        var noted = draft
+        noted.details[AuditChain.unverifiedHeadDetail] = .string(unverified.rawValue)
+        return noted
     }
 
     /// Single-statement attempts before an audited write takes its chain's lock instead: the first finds the
@@ -103,14 +136,15 @@ extension Vault {
     /// its own.
     func appendAudit(_ draft: AuditDraft) async throws(VaultError) {
         var head = auditHeads.head(draft.chain) ?? .genesis
+        var unverified: KeyID? = nil
         for _ in 0..<Self.optimisticAttempts {
-            let record = auditRecord(draft, after: head)
+            let record = auditRecord(Self.noting(unverified, draft), after: head)
             switch try await repository.appendAudit(record) {
             case .written:
                 auditHeads.set(draft.chain, record.head)
                 return
             case .headMoved(let current):
-                head = current ?? .genesis
+                (head, unverified) = try trustedHead(current, chain: draft.chain)
             }
         }
         try await auditedTransaction(chains: [draft.chain]) { (_) throws(VaultError) in ((), [draft]) }
@@ -150,8 +184,20 @@ extension Vault {
             do {
                 let (value, written) = try await repository.withTransaction {
                     (transaction) throws(VaultError) -> (T, [(String, AuditHead)]) in
-                    var heads = try await transaction.lockAuditHeads(chains)
-                    let (value, drafts) = try await body(transaction)
+                    var heads: [String: AuditHead] = [:]
+                    var unverified: [String: KeyID] = [:]
+                    for (chain, mark) in try await transaction.lockAuditHeads(chains) {
+                        let (head, key) = try trustedHead(mark, chain: chain)
+                        heads[chain] = head
+                        unverified[chain] = key
+                    }
+                    let (value, bodyDrafts) = try await body(transaction)
+                    // The first event after an unverifiable head says so; the ones after it follow a head this
+                    // transaction wrote.
+                    var drafts: [AuditDraft] = []
+                    for draft in bodyDrafts {
+                        drafts.append(Self.noting(unverified.removeValue(forKey: draft.chain), draft))
+                    }
                     var written: [(String, AuditHead)] = []
                     if drafts.count > 1, Set(drafts.map(\.chain)).count == drafts.count {
                         // Many chains at once (an import's rows): a statement per thousand events.

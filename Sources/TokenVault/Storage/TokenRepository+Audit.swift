@@ -94,7 +94,18 @@ extension TokenRepository {
     static func headWhenMissed(_ chain: String) -> String {
         let missed = "NOT EXISTS (SELECT FROM audit_head)"
         let head = "FROM token_vault_audit_heads WHERE chain = \(chain)::text"
-        return "CASE WHEN \(missed) THEN (SELECT seq \(head)) END, CASE WHEN \(missed) THEN (SELECT digest \(head)) END"
+        // With its MAC, so that the writer authenticates a head it did not write before appending after it.
+        return ["seq", "digest", "mac_key_id", "mac"].map { "CASE WHEN \(missed) THEN (SELECT \($0) \(head)) END" }
+            .joined(separator: ", ")
+    }
+
+    /// The head in columns `first` (seq), `first + 1` (digest), `first + 2` (MAC key id) and `first + 3` (MAC);
+    /// nil when there is none.
+    static func mark(_ result: PGResult, row: Int, first: Int) -> StoredAuditMark? {
+        guard let head = head(result, row: row, sequenceColumn: first, digestColumn: first + 1) else { return nil }
+        return StoredAuditMark(
+            head: head, macKeyID: KeyID(rawValue: result.string(row, first + 2) ?? ""),
+            mac: result.bytes(row, first + 3) ?? [])
     }
 
     /// An event alone, with the same compare-and-set of its chain's head as ``upsertAudited``.
@@ -111,7 +122,7 @@ extension TokenRepository {
     /// stood when the statement started; nil when the chain has no head).
     package enum AuditedWrite: Sendable {
         case written(Int64)
-        case headMoved(AuditHead?)
+        case headMoved(StoredAuditMark?)
     }
 
     /// Upserts a row and appends its event in one statement, if the event's chain is still at the head it was
@@ -124,7 +135,7 @@ extension TokenRepository {
             let result = try connection.query(
                 prepared: Self.upsertAudited[record.event.sequence == 1 ? 1 : 0], parameters)
             if let version = result.integer(0, 0) { return .written(version) }
-            return .headMoved(Self.head(result, row: 0, sequenceColumn: 1, digestColumn: 2))
+            return .headMoved(Self.mark(result, row: 0, first: 1))
         }
     }
 
@@ -141,7 +152,7 @@ extension TokenRepository {
         return try await pool.withConnection(idempotent: true) { connection in
             let result = try connection.query(prepared: Self.append[record.event.sequence == 1 ? 1 : 0], parameters)
             if let sequence = result.integer(0, 0) { return .written(sequence) }
-            return .headMoved(Self.head(result, row: 0, sequenceColumn: 1, digestColumn: 2))
+            return .headMoved(Self.mark(result, row: 0, first: 1))
         }
     }
 }
@@ -149,20 +160,18 @@ extension TokenRepository {
 extension TokenTransaction {
     /// Locks the heads of `chains` (in a fixed order, so that two transactions never wait for each other) until
     /// the transaction ends, and returns them; a chain without a head is absent.
-    func lockAuditHeads(_ chains: [String]) async throws(VaultError) -> [String: AuditHead] {
+    func lockAuditHeads(_ chains: [String]) async throws(VaultError) -> [String: StoredAuditMark] {
         let sorted = Array(Set(chains)).sorted()
         return try await run { (connection) throws(VaultError) in
             let result = try connection.query(
                 """
-                SELECT chain, seq, digest FROM token_vault_audit_heads WHERE chain = ANY($1::text[])
+                SELECT chain, seq, digest, mac_key_id, mac FROM token_vault_audit_heads WHERE chain = ANY($1::text[])
                 ORDER BY chain FOR UPDATE
                 """, [BinaryArray.text(sorted)])
-            var heads: [String: AuditHead] = [:]
+            var heads: [String: StoredAuditMark] = [:]
             for row in 0..<result.rowCount {
-                if let chain = result.string(row, 0),
-                    let head = TokenRepository.head(result, row: row, sequenceColumn: 1, digestColumn: 2)
-                {
-                    heads[chain] = head
+                if let chain = result.string(row, 0), let mark = TokenRepository.mark(result, row: row, first: 1) {
+                    heads[chain] = mark
                 }
             }
             return heads

@@ -134,9 +134,23 @@ final class AuditTamperTests: DatabaseTestCase {
                 + "WHERE chain = '\(chain("a"))'")
         let cut = try await fixture.vault.verifyAudit()
         XCTAssertFalse(cut.ok, "the forged head is named before any write")
-        try await fixture.vault.store(sampleTokens(), client: "a", provider: "p")
+        let refused = await assertVaultError(.authenticationFailed) {
+            try await fixture.vault.store(sampleTokens(), client: "a", provider: "p")
+        }
+        XCTAssertTrue(refused?.message.contains("does not verify") ?? false, "\(String(describing: refused))")
         let report = try await fixture.vault.verifyAudit()
         XCTAssertFalse(report.ok, "events 3 and 4 vanished without a trace: \(report.problems)")
+
+        // The same cut behind a head that claims a key the keyring lacks: the write goes ahead (a retired key is
+        // legitimate), but its event says it followed an unverifiable head, and verifyAudit() names it.
+        _ = try await fixture.sql(
+            "UPDATE token_vault_audit_heads SET mac_key_id = 'gone' WHERE chain = '\(chain("a"))'")
+        try await fixture.vault.store(sampleTokens(), client: "a", provider: "p")
+        let after = try await fixture.vault.verifyAudit()
+        XCTAssertFalse(after.ok)
+        XCTAssertTrue(
+            after.problems.contains { "\($0)".contains("appended after a head the writer could not authenticate") },
+            "\(after.problems)")
     }
 
     /// The same without cutting anything: the last event rewritten under a key id the keyring lacks, the head
@@ -161,7 +175,9 @@ final class AuditTamperTests: DatabaseTestCase {
         // Another instance (or the CLI) writes next: it has no head of its own for the chain.
         let other = try fixture.reopen()
         defer { Task { await other.shutdown() } }
-        try await other.store(sampleTokens(), client: "a", provider: "p")
+        await assertVaultError(.authenticationFailed) {
+            try await other.store(sampleTokens(), client: "a", provider: "p")
+        }
         let report = try await fixture.vault.verifyAudit()
         XCTAssertFalse(report.ok, "the forged event 4 verifies: \(report.problems)")
     }
