@@ -17,8 +17,8 @@ extension TokenEndpointClient {
     /// provider asks for it (``OAuthProvider/revocationTokenInQuery``, Zoho).
     ///
     /// RFC 7009 endpoints answer 200 also for a token they do not know; Zoho answers 400. A 400 or 200 whose
-    /// `error` is `invalid_token`, `invalid_grant` or `invalid_code`, or a 400 with no `error` at all, therefore
-    /// counts as already invalid; a 400 with any other error (`invalid_request`, `invalid_client`,
+    /// `error` is `invalid_token`, `invalid_grant` or `invalid_code`, or a 400 that is empty or JSON without `error`,
+    /// therefore counts as already invalid (a 400 page that is neither, such as a proxy's HTML, does not); a 400 with any other error (`invalid_request`, `invalid_client`,
     /// `unsupported_token_type`, …) says the request or the app was at fault, and fails: the token may be live.
     func revoke(provider: OAuthProvider, token: Secret) async -> RevocationOutcome {
         let name = provider.name
@@ -81,7 +81,12 @@ extension TokenEndpointClient {
                         .revocationFailed,
                         "the \(name) revocation endpoint answered HTTP \(response.status), a redirect; the vault never "
                             + "follows one (it would send the token and the client secret elsewhere)."))
-            case 400 where errorCode == nil || deadToken.contains(errorCode ?? ""):
+            // Zoho's answer for a token it does not know: 400, empty or JSON without `error`. A 400 page that is
+            // neither (HTML from a proxy or a firewall) says nothing about the token: it may be live.
+            case 400
+            where deadToken.contains(errorCode ?? "")
+                || (errorCode == nil
+                    && (object != nil || response.body.allSatisfy { $0 == 0x20 || $0 == 0x0a || $0 == 0x0d })):
                 return .alreadyInvalid
             case 429, 500...:
                 lastError = VaultError(
