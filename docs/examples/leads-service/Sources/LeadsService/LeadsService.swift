@@ -49,12 +49,26 @@ public enum LeadsService {
                 try await vault.beginAuthorization(
                     client: account, provider: provider, redirectURI: redirectURI, scopes: scopes)
             }
-            // The URL carries the state: not logged, not cached.
+            // The URL carries the state: not logged, not cached. The state also goes into a cookie that only the
+            // callback receives, so that a callback is completed only in the browser that started the connection
+            // (no one can make a victim's browser complete an authorization the attacker began).
+            let cookie =
+                "\(connectCookie)=\(request.state.reveal()); Path=/oauth/callback; Max-Age=600; HttpOnly; Secure; "
+                + "SameSite=Lax"
             return Response(
-                status: .found, headers: [.location: request.url.absoluteString, .cacheControl: "no-store"])
+                status: .found,
+                headers: [.location: request.url.absoluteString, .cacheControl: "no-store", .setCookie: cookie])
         }
         router.get("oauth/callback") { request, _ -> Response in
             let account: ConnectedAccount
+            guard let expected = cookie(connectCookie, in: request.headers[values: .cookie]),
+                let state = request.uri.queryParameters.get("state"), equalInConstantTime(expected, state)
+            else {
+                throw LeadsError(
+                    .badRequest,
+                    "this connection was not started in this browser (or took longer than 10 minutes): start it "
+                        + "again from the connect page.")
+            }
             do {
                 let callback = try AuthorizationCallback(parsing: request.uri.query ?? "")
                 account = try await vault.completeAuthorization(callback, provider: provider)
@@ -73,6 +87,27 @@ public enum LeadsService {
             return Response(status: deleted ? .noContent : .notFound)
         }
         return router
+    }
+
+    /// The cookie that binds a connection's state to the browser that began it.
+    static let connectCookie = "leads_connect_state"
+
+    /// The value of cookie `name` in the request's `Cookie` headers.
+    static func cookie(_ name: String, in headers: [String]) -> String? {
+        for header in headers {
+            for pair in header.split(separator: ";") {
+                let parts = pair.trimmingCharacters(in: .whitespaces).split(separator: "=", maxSplits: 1)
+                if parts.count == 2, parts[0] == name { return String(parts[1]) }
+            }
+        }
+        return nil
+    }
+
+    /// Whether `a` and `b` are equal, in time that depends on their length only.
+    static func equalInConstantTime(_ a: String, _ b: String) -> Bool {
+        let (x, y) = (Array(a.utf8), Array(b.utf8))
+        guard x.count == y.count else { return false }
+        return zip(x, y).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
     }
 
     /// The Zoho CRM scopes the service asks for: reading leads.

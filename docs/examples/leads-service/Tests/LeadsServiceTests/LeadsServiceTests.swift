@@ -62,9 +62,11 @@ final class LeadsServiceTests: XCTestCase {
     func testAnAccountConnectsThenItsLeadsAreServedThenItDisconnects() async throws {
         let endpoint = self.endpoint!
         try await withService { client in
-            let consent = try await client.execute(uri: "/accounts/acme/connect", method: .get) { response in
+            let (consent, cookie) = try await client.execute(uri: "/accounts/acme/connect", method: .get) {
+                response in
                 XCTAssertEqual(response.status, .found)
-                return try XCTUnwrap(response.headers[.location].flatMap(URL.init(string:)))
+                let cookie = try XCTUnwrap(response.headers[.setCookie]?.split(separator: ";").first.map(String.init))
+                return (try XCTUnwrap(response.headers[.location].flatMap(URL.init(string:))), cookie)
             }
             XCTAssertTrue(consent.absoluteString.contains("code_challenge_method=S256"), "PKCE")
             XCTAssertTrue(consent.absoluteString.contains("access_type=offline"), "a refresh token")
@@ -72,10 +74,14 @@ final class LeadsServiceTests: XCTestCase {
             XCTAssertTrue(callback.absoluteString.hasPrefix(Self.redirectURI))
             let path = "/oauth/callback?" + (callback.query ?? "")
             try await client.execute(uri: path, method: .get) { response in
+                XCTAssertEqual(response.status, .badRequest, "a callback in a browser that did not start it")
+                XCTAssertTrue(String(buffer: response.body).contains("not started in this browser"))
+            }
+            try await client.execute(uri: path, method: .get, headers: [.cookie: cookie]) { response in
                 XCTAssertEqual(response.status, .ok, String(buffer: response.body))
                 XCTAssertTrue(String(buffer: response.body).contains("connected for account 'acme'"))
             }
-            try await client.execute(uri: path, method: .get) { response in
+            try await client.execute(uri: path, method: .get, headers: [.cookie: cookie]) { response in
                 XCTAssertEqual(response.status, .badRequest, "a replayed callback is refused")
             }
             try await client.execute(uri: "/accounts/acme/leads", method: .get) { XCTAssertEqual($0.status, .ok) }
@@ -94,11 +100,16 @@ final class LeadsServiceTests: XCTestCase {
         let endpoint = self.endpoint!
         endpoint.denyNextAuthorization()
         try await withService { client in
-            let consent = try await client.execute(uri: "/accounts/acme/connect", method: .get) {
-                try XCTUnwrap($0.headers[.location].flatMap(URL.init(string:)))
+            let (consent, cookie) = try await client.execute(uri: "/accounts/acme/connect", method: .get) {
+                (
+                    try XCTUnwrap($0.headers[.location].flatMap(URL.init(string:))),
+                    try XCTUnwrap($0.headers[.setCookie]?.split(separator: ";").first.map(String.init))
+                )
             }
             let callback = try endpoint.approve(consent)
-            try await client.execute(uri: "/oauth/callback?" + (callback.query ?? ""), method: .get) { response in
+            try await client.execute(
+                uri: "/oauth/callback?" + (callback.query ?? ""), method: .get, headers: [.cookie: cookie]
+            ) { response in
                 XCTAssertEqual(response.status, .forbidden, String(buffer: response.body))
             }
         }
