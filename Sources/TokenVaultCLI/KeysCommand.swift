@@ -30,10 +30,12 @@ struct KeysCommand: AsyncParsableCommand {
         let retirable: Bool
         let firstUse: Date?
         let lastUse: Date?
+        /// Audit events authenticated under the key: retiring it would leave them unverifiable.
+        let auditEvents: Int
 
         enum CodingKeys: String, CodingKey {
             case id, role, source, rows, retirable
-            case firstUse = "first_use", lastUse = "last_use"
+            case firstUse = "first_use", lastUse = "last_use", auditEvents = "audit_events"
         }
 
         func encode(to encoder: any Encoder) throws {
@@ -45,6 +47,7 @@ struct KeysCommand: AsyncParsableCommand {
             try container.encode(retirable, forKey: .retirable)
             try container.encode(firstUse, forKey: .firstUse)
             try container.encode(lastUse, forKey: .lastUse)
+            try container.encode(auditEvents, forKey: .auditEvents)
         }
     }
 
@@ -69,15 +72,17 @@ struct KeysCommand: AsyncParsableCommand {
         let keyring = loaded.keyring
         let report = try await CLI.withVault(keys: loaded) { vault in
             let counts = try await vault.rowCountsByKeyID()
-            let uses = try await KeyUseHistory.firstAndLastUse(in: vault)
+            let uses = try await vault.keyUse()
             var entries: [KeyEntry] = []
             let recorded = !uses.isEmpty
             func entry(_ id: KeyID, role: String) async throws -> KeyEntry {
                 let use = uses[id]
                 let rows = counts[id] ?? 0
+                // Retirable only when neither a row nor an audit event still needs it to open or verify.
                 return KeyEntry(
                     id: id.rawValue, role: role, source: loaded.sources[id], rows: rows,
-                    retirable: role == "previous" && rows == 0, firstUse: use?.first, lastUse: use?.last)
+                    retirable: role == "previous" && rows == 0 && use == nil, firstUse: use?.firstUse,
+                    lastUse: use?.lastUse, auditEvents: use?.events ?? 0)
             }
             entries.append(try await entry(keyring.current.id, role: "current"))
             for key in keyring.previous { entries.append(try await entry(key.id, role: "previous")) }
@@ -97,6 +102,10 @@ struct KeysCommand: AsyncParsableCommand {
                 "\(entry.role.padding(toLength: 14, withPad: " ", startingAt: 0)) \(entry.id)  \(CLI.rows(entry.rows))"
             if let source = entry.source { line += "  from \(source)" }
             if entry.retirable { line += "  (can be retired)" }
+            if entry.role == "previous", entry.rows == 0, entry.auditEvents > 0 {
+                line +=
+                    "  (no row, but \(entry.auditEvents) audit events are authenticated under it: keep it while they are kept)"
+            }
             if entry.role == "not configured" { line += "  (cannot be opened: add that key to the previous keys)" }
             if let first = entry.firstUse, let last = entry.lastUse {
                 line += "  used \(CLI.iso8601(first)) to \(CLI.iso8601(last))"

@@ -25,10 +25,14 @@ struct Verify: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let (report, previous) = try await CLI.withVault { vault in
-            (try await vault.verify(batchSize: batchSize), vault.configuration.keyring.previous.map(\.id))
+        let (report, previous, uses) = try await CLI.withVault { vault in
+            (
+                try await vault.verify(batchSize: batchSize), vault.configuration.keyring.previous.map(\.id),
+                try await vault.keyUse()
+            )
         }
-        CLI.warnRetirable(previous.filter { report.rowsByKeyID[$0.rawValue, default: 0] == 0 })
+        // A previous key is retirable once no row and no audit event needs it.
+        CLI.warnRetirable(previous.filter { report.rowsByKeyID[$0.rawValue, default: 0] == 0 && uses[$0] == nil })
         if json {
             try CLI.printJSON(report)
         } else {

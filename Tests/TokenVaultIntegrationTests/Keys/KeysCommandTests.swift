@@ -71,4 +71,27 @@ final class KeysCommandTests: XCTestCase {
             XCTAssertFalse(text.stdout.contains(key.exportBase64()) || text.stderr.contains(key.exportBase64()))
         }
     }
+
+    /// A previous key that no row uses but that authenticates audit events is not retirable: retiring it would
+    /// leave those events unverifiable.
+    func testAKeyThatAuthenticatesAuditEventsIsNotRetirable() throws {
+        let deleting = CLIRunner(databaseURL: database.url, key: keyA.exportBase64())
+        for index in 0..<3 {
+            let deleted = try deleting.run(["delete", "--client", "c-\(index)", "--provider", "zoho_crm"])
+            XCTAssertEqual(deleted.status, 0, deleted.stderr)
+        }
+        let (report, stderr) = try keys(current: keyB, previous: [keyA])
+        let entryA = entries(report)[keyA.id.rawValue]
+        XCTAssertEqual(entryA?["rows"] as? Int, 0)
+        XCTAssertEqual(entryA?["retirable"] as? Bool, false)
+        XCTAssertEqual(entryA?["audit_events"] as? Int, 7, "3 imported, the import's summary, 3 deleted")
+        XCTAssertEqual(report["retirable"] as? [String], [])
+        XCTAssertFalse(stderr.contains("can be retired"), stderr)
+        var cli = CLIRunner(databaseURL: database.url, key: keyB.exportBase64())
+        cli.environment[Keyring.Variable.previousKeys] = keyA.exportBase64()
+        let text = try cli.run(["keys"])
+        XCTAssertTrue(text.stdout.contains("audit events are authenticated under it"), text.stdout)
+        let verify = try cli.run(["verify"])
+        XCTAssertFalse(verify.stderr.contains("can be retired"), verify.stderr)
+    }
 }
