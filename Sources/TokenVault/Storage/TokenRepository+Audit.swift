@@ -64,26 +64,11 @@ extension TokenRepository {
     static func upsertAuditedSQL(newChain: Bool) -> String {
         """
         WITH \(auditCTE(first: 12, newChain: newChain)), written AS (
-            INSERT INTO oauth_tokens (client_id, provider, access_token_ciphertext, access_token_nonce,
-                refresh_token_ciphertext, refresh_token_nonce, key_id, token_expiry, scopes, metadata, accounts_server)
+            INSERT INTO \(upsertColumns)
             SELECT $1::text, $2::text, $3::bytea, $4::bytea, $5::bytea, $6::bytea, $7::text,
                 \(timestampFromMicroseconds("$8")), $9::text, $10::jsonb, $11::text
             FROM audit_head
-            ON CONFLICT (client_id, provider) DO UPDATE SET
-                access_token_ciphertext = EXCLUDED.access_token_ciphertext,
-                access_token_nonce = EXCLUDED.access_token_nonce,
-                refresh_token_ciphertext = EXCLUDED.refresh_token_ciphertext,
-                refresh_token_nonce = EXCLUDED.refresh_token_nonce,
-                key_id = EXCLUDED.key_id,
-                token_expiry = EXCLUDED.token_expiry,
-                scopes = EXCLUDED.scopes,
-                metadata = EXCLUDED.metadata,
-                updated_at = now(),
-                needs_reauthorization = false,
-                last_refresh_error = NULL,
-                accounts_server = coalesce(EXCLUDED.accounts_server, oauth_tokens.accounts_server),
-                version = oauth_tokens.version + 1
-            RETURNING version
+            \(upsertConflictClause)
         )
         SELECT (SELECT version FROM written), \(headWhenMissed("$12"))
         """

@@ -37,27 +37,38 @@ package struct TokenRepository: Sendable {
         }
     }
 
+    /// The columns an upsert writes, in the order of ``storeParameters(_:)`` (`$1` to `$11`).
+    static let upsertColumns = """
+        oauth_tokens (client_id, provider, access_token_ciphertext, access_token_nonce,
+            refresh_token_ciphertext, refresh_token_nonce, key_id, token_expiry, scopes, metadata, accounts_server)
+        """
+
+    /// What an upsert does to an existing row: new tokens, the need to reauthorize cleared, the accounts server kept
+    /// when none is given. Shared by ``upsert`` and the audited upsert, which must write the same.
+    static let upsertConflictClause = """
+        ON CONFLICT (client_id, provider) DO UPDATE SET
+            access_token_ciphertext = EXCLUDED.access_token_ciphertext,
+            access_token_nonce = EXCLUDED.access_token_nonce,
+            refresh_token_ciphertext = EXCLUDED.refresh_token_ciphertext,
+            refresh_token_nonce = EXCLUDED.refresh_token_nonce,
+            key_id = EXCLUDED.key_id,
+            token_expiry = EXCLUDED.token_expiry,
+            scopes = EXCLUDED.scopes,
+            metadata = EXCLUDED.metadata,
+            updated_at = now(),
+            needs_reauthorization = false,
+            last_refresh_error = NULL,
+            accounts_server = coalesce(EXCLUDED.accounts_server, oauth_tokens.accounts_server),
+            version = oauth_tokens.version + 1
+        RETURNING version
+        """
+
     package static let upsert = PreparedStatement(
         name: "token_vault_upsert",
         sql: """
-            INSERT INTO oauth_tokens (client_id, provider, access_token_ciphertext, access_token_nonce,
-                refresh_token_ciphertext, refresh_token_nonce, key_id, token_expiry, scopes, metadata, accounts_server)
+            INSERT INTO \(upsertColumns)
             VALUES ($1, $2, $3, $4, $5, $6, $7, \(timestampFromMicroseconds("$8")), $9, $10::jsonb, $11)
-            ON CONFLICT (client_id, provider) DO UPDATE SET
-                access_token_ciphertext = EXCLUDED.access_token_ciphertext,
-                access_token_nonce = EXCLUDED.access_token_nonce,
-                refresh_token_ciphertext = EXCLUDED.refresh_token_ciphertext,
-                refresh_token_nonce = EXCLUDED.refresh_token_nonce,
-                key_id = EXCLUDED.key_id,
-                token_expiry = EXCLUDED.token_expiry,
-                scopes = EXCLUDED.scopes,
-                metadata = EXCLUDED.metadata,
-                updated_at = now(),
-                needs_reauthorization = false,
-                last_refresh_error = NULL,
-                accounts_server = coalesce(EXCLUDED.accounts_server, oauth_tokens.accounts_server),
-                version = oauth_tokens.version + 1
-            RETURNING version
+            \(upsertConflictClause)
             """)
 
     package static let select = PreparedStatement(
