@@ -14,11 +14,7 @@ struct SoftHSMToken {
 
     let directory: URL
 
-    struct Output {
-        let status: Int32
-        let stdout: String
-        let stderr: String
-    }
+    typealias Output = CLIRunner.Output
 
     /// Makes the token directory, the configuration and the PIN file, and initializes the token.
     static func make() throws -> SoftHSMToken {
@@ -69,30 +65,9 @@ struct SoftHSMToken {
     ) throws
         -> Output
     {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: program)
-        process.arguments = arguments
-        process.environment = ["PATH": "/usr/bin:/bin"].merging(environment) { $1 }.merging(extra) { $1 }
-        let input = Pipe()
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        input.fileHandleForWriting.write(stdin)
-        try input.fileHandleForWriting.close()
-        let collected = LockedData()
-        let group = DispatchGroup()
-        DispatchQueue.global().async(group: group) {
-            collected.set(errors: errors.fileHandleForReading.readDataToEndOfFile())
-        }
-        let stdout = output.fileHandleForReading.readDataToEndOfFile()
-        group.wait()
-        process.waitUntilExit()
-        return Output(
-            status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-            stderr: String(decoding: collected.errors, as: UTF8.self))
+        try CLIRunner.run(
+            URL(fileURLWithPath: program), arguments,
+            environment: ["PATH": "/usr/bin:/bin"].merging(environment) { $1 }.merging(extra) { $1 }, stdin: stdin)
     }
 
     /// Runs a script of Keys/pkcs11.

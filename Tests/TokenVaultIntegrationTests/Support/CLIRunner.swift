@@ -73,10 +73,18 @@ struct CLIRunner {
             XCTFail("token-vault is not built at \(binary.path); run `swift build` before `swift test`.")
             throw CocoaError(.fileNoSuchFile)
         }
+        return try Self.run(
+            binary, arguments, environment: environment.merging(extraEnvironment) { $1 }, stdin: Data(stdin.utf8))
+    }
+
+    /// Runs `executable` to its end with `stdin` on its standard input; its status and both outputs.
+    static func run(
+        _ executable: URL, _ arguments: [String], environment: [String: String], stdin: Data
+    ) throws -> Output {
         let process = Process()
-        process.executableURL = binary
+        process.executableURL = executable
         process.arguments = arguments
-        process.environment = environment.merging(extraEnvironment) { $1 }
+        process.environment = environment
         let input = Pipe()
         let output = Pipe()
         let errors = Pipe()
@@ -84,7 +92,7 @@ struct CLIRunner {
         process.standardOutput = output
         process.standardError = errors
         try process.run()
-        input.fileHandleForWriting.write(Data(stdin.utf8))
+        input.fileHandleForWriting.write(stdin)
         try input.fileHandleForWriting.close()
         // Read both pipes concurrently so that neither fills up and blocks the child.
         let collected = LockedData()
