@@ -334,9 +334,9 @@ final class ConnectingTests: DatabaseTestCase {
     /// connect, replay, refresh and revoke.
     func testNoCodeStateVerifierOrTokenIsLogged() async throws {
         let fixture = try await makeFixture(providers: [provider()])
-        let logs = RecordedLogs()
+        let logs = LogLines()
         let vault = try Vault(
-            configuration: fixture.vault.configuration, logger: Logger(label: "test", factory: { _ in logs }))
+            configuration: fixture.vault.configuration, logger: logs.logger(label: "test"))
         defer { Task { await vault.shutdown() } }
         let request = try await vault.beginAuthorization(client: "acme", provider: "zoho_crm", redirectURI: redirect)
         let callback = try eu.approve(request.url).absoluteString
@@ -355,8 +355,8 @@ final class ConnectingTests: DatabaseTestCase {
             }
         }
         XCTAssertGreaterThan(secrets.count, 5)
-        XCTAssertFalse(logs.lines.isEmpty)
-        for line in logs.lines + [replay?.message ?? ""] {
+        XCTAssertFalse(logs.all.isEmpty)
+        for line in logs.all.map(\.description) + [replay?.message ?? ""] {
             for secret in secrets {
                 XCTAssertFalse(line.contains(secret), "a secret in: \(line)")
             }
@@ -398,29 +398,5 @@ final class ConnectingTests: DatabaseTestCase {
         try await vault.store(sampleTokens(), client: "acme", provider: "zoho_crm")
         let kept = try await fixture.sql("SELECT accounts_server FROM oauth_tokens")
         XCTAssertEqual(kept, [[eu.baseURL.absoluteString]])
-    }
-}
-
-/// Every log record as one line: message and metadata.
-final class RecordedLogs: LogHandler, Sendable {
-    private let stored = Mutex<[String]>([])
-    var lines: [String] { stored.withLock { $0 } }
-
-    var metadata: Logger.Metadata {
-        get { [:] }
-        set {}
-    }
-    var logLevel: Logger.Level {
-        get { .trace }
-        set {}
-    }
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { nil }
-        set {}
-    }
-
-    func log(event: LogEvent) {
-        let line = "\(event.message) \(event.metadata.map { "\($0)" } ?? "")"
-        stored.withLock { $0.append(line) }
     }
 }
