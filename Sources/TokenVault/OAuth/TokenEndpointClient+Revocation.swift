@@ -48,11 +48,11 @@ extension TokenEndpointClient {
                 try? await Task.sleep(nanoseconds: UInt64(policy.backoff(beforeAttempt: attempt) * 1_000_000_000))
             }
             let response: TokenEndpointResponse
-            do {
-                let transport = self.transport
-                response = try await withDeadline(seconds: policy.requestTimeout) { try await transport.send(request) }
-            } catch {
-                let timedOut = error is DeadlineExceeded || (error as? URLError)?.code == .timedOut
+            switch await sendWithDeadline(request) {
+            case .success(let answer):
+                response = answer
+            case .failure(let failure):
+                let (timedOut, error) = (failure.timedOut, failure.error)
                 lastError = VaultError(
                     .revocationFailed,
                     timedOut

@@ -119,6 +119,25 @@ struct TokenEndpointClient: Sendable {
         case transient(VaultError)
     }
 
+    /// Why a request got no answer: the policy's deadline or the transport's own timeout passed (`timedOut`), or
+    /// the transport failed otherwise.
+    struct SendFailure: Error {
+        let timedOut: Bool
+        let error: any Error
+    }
+
+    /// Sends `request` through the transport within the policy's request timeout.
+    func sendWithDeadline(_ request: TokenEndpointRequest) async -> Result<TokenEndpointResponse, SendFailure> {
+        do {
+            let transport = self.transport
+            return .success(
+                try await withDeadline(seconds: policy.requestTimeout) { try await transport.send(request) })
+        } catch {
+            let timedOut = error is DeadlineExceeded || (error as? URLError)?.code == .timedOut
+            return .failure(SendFailure(timedOut: timedOut, error: error))
+        }
+    }
+
     private func send(
         _ request: TokenEndpointRequest, provider: OAuthProvider, kind: String, fallback: Secret?
     ) async
@@ -126,11 +145,11 @@ struct TokenEndpointClient: Sendable {
     {
         let name = provider.name
         let response: TokenEndpointResponse
-        do {
-            let transport = self.transport
-            response = try await withDeadline(seconds: policy.requestTimeout) { try await transport.send(request) }
-        } catch {
-            let timedOut = error is DeadlineExceeded || (error as? URLError)?.code == .timedOut
+        switch await sendWithDeadline(request) {
+        case .success(let answer):
+            response = answer
+        case .failure(let failure):
+            let (timedOut, error) = (failure.timedOut, failure.error)
             return .transient(
                 VaultError(
                     timedOut ? .timedOut : .providerError,
