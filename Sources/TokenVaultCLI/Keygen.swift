@@ -51,7 +51,7 @@ struct Keygen: ParsableCommand {
         let key = VaultKey.generate()
         guard !wrapCommand.isEmpty else {
             // Straight from wiped memory to stdout: the key never becomes a Swift String (which cannot be wiped).
-            let written = key.withKeyFileText { text in Self.writeAll(STDOUT_FILENO, text) }
+            let written = key.withKeyFileText { text in ChildProcess.write(all: text, to: STDOUT_FILENO) }
             guard written else {
                 FileHandle.standardError.write(
                     Data("token-vault: could not write the key to stdout (errno \(errno)); no key was kept.\n".utf8))
@@ -98,19 +98,5 @@ struct Keygen: ParsableCommand {
             Data(
                 "token-vault: error: \(CLI.printable(problem)); the new key was discarded. Run keygen again.\n".utf8))
         throw ExitCode(69)
-    }
-
-    /// Writes all of `bytes` to `descriptor`, through short writes and interruptions; false on an error.
-    static func writeAll(_ descriptor: Int32, _ bytes: UnsafeRawBufferPointer) -> Bool {
-        var offset = 0
-        while offset < bytes.count {
-            let written = write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
-            if written < 0 {
-                if errno == EINTR { continue }
-                return false
-            }
-            offset += written
-        }
-        return true
     }
 }

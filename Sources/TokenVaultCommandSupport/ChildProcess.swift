@@ -179,15 +179,17 @@ package enum ChildProcess {
         return .success(Outcome(ending: result, output: output, errorTail: errorTail))
     }
 
-    /// Writes all of `bytes` to `fd`, retrying partial writes and EINTR; gives up quietly when the reader is gone
-    /// (the program's exit status then says what happened).
-    private static func write(all bytes: UnsafeRawBufferPointer, to fd: Int32) {
+    /// Writes all of `bytes` to `fd`, retrying partial writes and EINTR; false when it stops early (the reader is
+    /// gone, the disk is full). Feeding a program, the caller ignores that: its exit status says what happened.
+    @discardableResult
+    package static func write(all bytes: UnsafeRawBufferPointer, to fd: Int32) -> Bool {
         var offset = 0
         while offset < bytes.count {
             let wrote = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
             if wrote < 0 && errno == EINTR { continue }
-            if wrote <= 0 { return }
+            if wrote <= 0 { return false }
             offset += wrote
         }
+        return true
     }
 }
