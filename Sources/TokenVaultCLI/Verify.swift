@@ -25,14 +25,17 @@ struct Verify: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let (report, previous, uses) = try await CLI.withVault { vault in
-            (
-                try await vault.verify(batchSize: batchSize), vault.configuration.keyring.previous.map(\.id),
-                try await vault.keyUse()
-            )
+        let (report, retirable) = try await CLI.withVault { vault in
+            let report = try await vault.verify(batchSize: batchSize)
+            // A previous key is retirable once no row and no audit event needs it; the audit trail is read only
+            // when some previous key holds no row.
+            let rowless = vault.configuration.keyring.previous.map(\.id).filter {
+                report.rowsByKeyID[$0.rawValue, default: 0] == 0
+            }
+            let uses = rowless.isEmpty ? [:] : try await vault.keyUse()
+            return (report, rowless.filter { uses[$0] == nil })
         }
-        // A previous key is retirable once no row and no audit event needs it.
-        CLI.warnRetirable(previous.filter { report.rowsByKeyID[$0.rawValue, default: 0] == 0 && uses[$0] == nil })
+        CLI.warnRetirable(retirable)
         if json {
             try CLI.printJSON(report)
         } else {
