@@ -156,7 +156,7 @@ struct BenchReport: Encodable {
                 "rotate: \(rotateRows) rows re-sealed in \(String(format: "%.2f", rotateSeconds)) s per run (vault)")
         }
         if !work.isEmpty {
-            let parts = ["put", "get", "access_token"].compactMap { name in
+            let parts = ["put", "audit_put", "get", "access_token"].compactMap { name in
                 work[name].map { "\(name) \(String(format: "%.2f", $0 / 1000)) µs" }
             }
             lines.append(

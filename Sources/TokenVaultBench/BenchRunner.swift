@@ -121,7 +121,7 @@ struct BenchRunner {
         await setup.shutdown()
         let clientIDs = (0..<settings.clients).map { "bench-client-\($0)" }
         let want = settings.only
-        let rowFigures = want.intersection(["put", "get", "access_token"])
+        let rowFigures = want.intersection(["put", "get", "access_token", "audit_put"])
         // The vault's own work per call, first: the calibrations add as much work to the baseline's calls. It
         // needs a stored row, and put then starts from stored rows too, as get does.
         var extraWork: [String: Double] = [:]

@@ -200,6 +200,9 @@ enum VaultWork {
         case accessToken = "access_token"
         /// Seal both tokens and build the upsert's parameters, as `store` does.
         case put
+        /// As `put`, plus the audit event: sealed into its chain (digest and MACs) and its parameters built, as an
+        /// audited `store` does.
+        case auditPut = "audit_put"
     }
 
     /// Nanoseconds per call of `kind` on the stored row of (client, provider).
@@ -224,6 +227,12 @@ enum VaultWork {
             case .put:
                 let sealed = try vault.sealer.sealRow(tokens, client: client, provider: provider)
                 if !beyondBaseline { _ = TokenRepository.storeParameters(sealed) }
+            case .auditPut:
+                let sealed = try vault.sealer.sealRow(tokens, client: client, provider: provider)
+                let record = vault.auditRecord(
+                    .row(.stored, client: client, provider: provider, keyID: vault.auditSigner.currentKeyID),
+                    after: .genesis)
+                _ = TokenRepository.storeParameters(sealed) + TokenRepository.auditParameters(record)
             }
         }
         return Double(DispatchTime.now().uptimeNanoseconds - started) / Double(iterations)

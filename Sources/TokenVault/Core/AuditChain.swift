@@ -28,41 +28,61 @@ package enum AuditChain {
 
     /// An unambiguous encoding of every field of `event`: each length-prefixed, optional ones with a presence byte.
     package static func canonical(_ event: AuditEvent, after previous: [UInt8] = []) -> [UInt8] {
-        var out = previous
-        out.reserveCapacity(previous.count + 320 + event.detailsJSON.utf8.count)
-        func integer(_ value: UInt64, bytes: Int) {
-            for shift in stride(from: (bytes - 1) * 8, through: 0, by: -8) {
-                out.append(UInt8(truncatingIfNeeded: value >> UInt64(shift)))
-            }
+        var out = CanonicalWriter(
+            capacity: previous.count + 96 + event.chain.utf8.count + event.kind.rawValue.utf8.count
+                + (event.clientID?.utf8.count ?? 0) + (event.provider?.utf8.count ?? 0)
+                + (event.keyID?.rawValue.utf8.count ?? 0) + event.outcome.utf8.count
+                + event.actor.application.utf8.count + event.actor.host.utf8.count
+                + (event.actor.name?.utf8.count ?? 0) + event.detailsJSON.utf8.count
+                + event.macKeyID.rawValue.utf8.count
+                + eventLabel.count)
+        out.bytes.append(contentsOf: previous)
+        out.field(eventLabel)
+        out.field(event.chain)
+        out.integer(UInt64(bitPattern: event.sequence))
+        out.integer(UInt64(bitPattern: event.microseconds))
+        out.field(event.kind.rawValue)
+        out.optional(event.clientID)
+        out.optional(event.provider)
+        out.optional(event.keyID?.rawValue)
+        out.field(event.outcome)
+        out.field(event.actor.application)
+        out.field(event.actor.host)
+        out.integer(UInt32(bitPattern: event.actor.pid))
+        out.optional(event.actor.name)
+        out.field(event.detailsJSON)
+        out.field(event.macKeyID.rawValue)
+        return out.bytes
+    }
+
+    /// Appends big-endian integers and length-prefixed fields (a 4-byte length), reserving room once.
+    private struct CanonicalWriter {
+        var bytes: [UInt8] = []
+
+        init(capacity: Int) { bytes.reserveCapacity(capacity) }
+
+        mutating func integer<T: FixedWidthInteger>(_ value: T) {
+            withUnsafeBytes(of: value.bigEndian) { bytes.append(contentsOf: $0) }
         }
-        func field(_ bytes: some Collection<UInt8>) {
-            integer(UInt64(bytes.count), bytes: 4)
-            out.append(contentsOf: bytes)
+
+        mutating func field(_ field: [UInt8]) {
+            integer(UInt32(truncatingIfNeeded: field.count))
+            bytes.append(contentsOf: field)
         }
-        func optional(_ text: String?) {
+
+        mutating func field(_ text: String) {
+            integer(UInt32(truncatingIfNeeded: text.utf8.count))
+            bytes.append(contentsOf: text.utf8)
+        }
+
+        mutating func optional(_ text: String?) {
             if let text {
-                out.append(1)
-                field(text.utf8)
+                bytes.append(1)
+                field(text)
             } else {
-                out.append(0)
+                bytes.append(0)
             }
         }
-        field(eventLabel)
-        field(event.chain.utf8)
-        integer(UInt64(bitPattern: event.sequence), bytes: 8)
-        integer(UInt64(bitPattern: event.microseconds), bytes: 8)
-        field(event.kind.rawValue.utf8)
-        optional(event.clientID)
-        optional(event.provider)
-        optional(event.keyID?.rawValue)
-        field(event.outcome.utf8)
-        field(event.actor.application.utf8)
-        field(event.actor.host.utf8)
-        integer(UInt64(UInt32(bitPattern: event.actor.pid)), bytes: 4)
-        optional(event.actor.name)
-        field(event.detailsJSON.utf8)
-        field(event.macKeyID.rawValue.utf8)
-        return out
     }
 
     /// The digest after `event`, which follows a chain whose digest is `previous`.
@@ -83,14 +103,12 @@ package enum AuditChain {
 
     /// Length-prefixed chain name and big-endian sequence, for the head and anchor MACs.
     package static func position(_ label: String, chain: String, sequence: Int64, digest: [UInt8]) -> [UInt8] {
-        var out = Array(label.utf8)
-        let name = Array(chain.utf8)
-        for shift in stride(from: 24, through: 0, by: -8) { out.append(UInt8(truncatingIfNeeded: name.count >> shift)) }
-        out += name
-        for shift in stride(from: 56, through: 0, by: -8) {
-            out.append(UInt8(truncatingIfNeeded: UInt64(bitPattern: sequence) >> UInt64(shift)))
-        }
-        return out + digest
+        var out = CanonicalWriter(capacity: label.utf8.count + 12 + chain.utf8.count + digest.count)
+        out.bytes.append(contentsOf: label.utf8)
+        out.field(chain)
+        out.integer(UInt64(bitPattern: sequence))
+        out.bytes.append(contentsOf: digest)
+        return out.bytes
     }
 }
 

@@ -94,6 +94,21 @@ public struct AuditEvent: Sendable, Equatable {
         "row:\(client.utf8.count):\(client)/\(provider)"
     }
 
+    /// The row (client, provider) whose chain `chain` is (``chain(client:provider:)``); nil for any other chain.
+    package static func row(ofChain chain: String) -> (client: String, provider: String)? {
+        let bytes = Array(chain.utf8)
+        let prefix = Array("row:".utf8)
+        guard bytes.starts(with: prefix), let colon = bytes[prefix.count...].firstIndex(of: UInt8(ascii: ":")),
+            colon - prefix.count <= 10,
+            let length = Int(String(decoding: bytes[prefix.count..<colon], as: UTF8.self)),
+            length >= 0, colon + 1 + length < bytes.count, bytes[colon + 1 + length] == UInt8(ascii: "/")
+        else { return nil }
+        let client = String(decoding: bytes[(colon + 1)..<(colon + 1 + length)], as: UTF8.self)
+        let provider = String(decoding: bytes[(colon + 2 + length)...], as: UTF8.self)
+        guard Self.chain(client: client, provider: provider) == chain else { return nil }
+        return (client, provider)
+    }
+
     /// The chain of events about the vault as a whole.
     public static let vaultChain = "vault"
 

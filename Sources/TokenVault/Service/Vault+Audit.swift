@@ -3,23 +3,31 @@ import Synchronization
 
 /// The last head this process wrote or saw for each chain, so that an audited store needs no read first: it
 /// seals its event after the cached head, and a statement that finds the chain moved (another process wrote it)
-/// returns the head and is sealed again. Bounded: emptied when full.
+/// returns the head and is sealed again. Bounded: a shard is emptied when full. Sharded by chain, so that
+/// concurrent writers of different rows seldom wait for the same lock.
 final class AuditHeadCache: Sendable {
-    private let heads = Mutex<[String: AuditHead]>([:])
+    private final class Shard: Sendable {
+        let heads = Mutex<[String: AuditHead]>([:])
+    }
+    private let shards = (0..<16).map { _ in Shard() }
     static let capacity = 16_384
 
-    func head(_ chain: String) -> AuditHead? { heads.withLock { $0[chain] } }
+    private func shard(_ chain: String) -> Shard {
+        shards[Int(UInt(bitPattern: chain.hashValue) % UInt(shards.count))]
+    }
+
+    func head(_ chain: String) -> AuditHead? { shard(chain).heads.withLock { $0[chain] } }
 
     func set(_ chain: String, _ head: AuditHead) {
-        heads.withLock { heads in
-            if heads.count >= Self.capacity { heads.removeAll(keepingCapacity: true) }
+        shard(chain).heads.withLock { heads in
+            if heads.count >= Self.capacity / 16 { heads.removeAll(keepingCapacity: true) }
             heads[chain] = head
         }
     }
 }
 
 /// An event to write, before its chain position and MAC are known.
-struct AuditDraft: Sendable {
+package struct AuditDraft: Sendable {
     var chain: String
     var kind: AuditEvent.Kind
     var client: String?
@@ -29,7 +37,7 @@ struct AuditDraft: Sendable {
     var details: [String: JSONValue] = [:]
 
     /// An event of the row (client, provider)'s chain.
-    static func row(
+    package static func row(
         _ kind: AuditEvent.Kind, client: String, provider: String, keyID: KeyID?, outcome: String = "ok",
         details: [String: JSONValue] = [:]
     ) -> AuditDraft {
@@ -59,11 +67,12 @@ extension Vault {
     var auditEnabled: Bool { configuration.audit.enabled }
 
     /// `draft` sealed as the event after `head`, now.
-    func auditRecord(_ draft: AuditDraft, after head: AuditHead) -> AuditRecord {
+    package func auditRecord(_ draft: AuditDraft, after head: AuditHead) -> AuditRecord {
         let event = AuditEvent(
             chain: draft.chain, sequence: head.sequence + 1, microseconds: AuditEvent.now(), kind: draft.kind,
             clientID: draft.client, provider: draft.provider, keyID: draft.keyID, outcome: draft.outcome,
-            actor: auditActor, detailsJSON: JSONValue.serialize(draft.details), macKeyID: auditSigner.currentKeyID)
+            actor: auditActor, detailsJSON: draft.details.isEmpty ? "{}" : JSONValue.serialize(draft.details),
+            macKeyID: auditSigner.currentKeyID)
         return auditSigner.append(event, after: head)
     }
 
@@ -75,22 +84,30 @@ extension Vault {
                 + "at once); nothing was written. Try again.")
     }
 
-    /// Writes `row` and its event in one statement (see ``TokenRepository/upsertAudited``); returns the row's
+    /// Writes `row` and its event in one statement (see ``TokenRepository/updateAudited``) when the row exists and
+    /// keeps its chain's head; otherwise, or when others keep moving the head, in a transaction. Returns the row's
     /// version.
     func storeAudited(_ row: SealedRow, _ draft: AuditDraft) async throws(VaultError) -> Int64 {
-        var head = auditHeads.head(draft.chain) ?? .genesis
+        var head = auditHeads.head(draft.chain)
         var unverified: KeyID? = nil
-        for _ in 0..<Self.optimisticAttempts {
-            let record = auditRecord(Self.noting(unverified, draft), after: head)
-            switch try await repository.upsertAudited(row, record: record) {
-            case .written(let version):
-                auditHeads.set(draft.chain, record.head)
-                return version
-            case .headMoved(let current):
-                (head, unverified) = try trustedHead(current, chain: draft.chain)
+        let oneStatement = draft.client == row.clientID && draft.provider == row.provider && draft.keyID == row.keyID
+        for _ in 0..<(oneStatement ? Self.optimisticAttempts : 0) {
+            if let known = head {
+                let record = auditRecord(Self.noting(unverified, draft), after: known)
+                if let version = try await repository.updateAudited(row, record: record) {
+                    auditHeads.set(draft.chain, record.head)
+                    return version
+                }
             }
+            // The head moved, or this process has not seen it yet: where is it now?
+            guard
+                case .inRow(let mark) = try await repository.rowAuditHead(client: row.clientID, provider: row.provider)
+            else { break }
+            let (trusted, key) = try trustedHead(mark, chain: draft.chain)
+            (head, unverified) = (trusted, key)
         }
-        // Others keep writing this row: take its chain's lock, which always succeeds, at the cost of a transaction.
+        // A new row, a row whose head is kept elsewhere, or others writing this row at once: take its chain's lock,
+        // which always succeeds, at the cost of a transaction.
         return try await auditedTransaction(chains: [draft.chain]) { (transaction) throws(VaultError) in
             (try await repository.upsert(row, in: transaction), [draft])
         }
@@ -135,16 +152,35 @@ extension Vault {
     /// Appends an event that records no change of its own (a read, a value that did not open), in a statement of
     /// its own.
     func appendAudit(_ draft: AuditDraft) async throws(VaultError) {
-        var head = auditHeads.head(draft.chain) ?? .genesis
-        var unverified: KeyID? = nil
-        for _ in 0..<Self.optimisticAttempts {
-            let record = auditRecord(Self.noting(unverified, draft), after: head)
-            switch try await repository.appendAudit(record) {
-            case .written:
-                auditHeads.set(draft.chain, record.head)
-                return
-            case .headMoved(let current):
-                (head, unverified) = try trustedHead(current, chain: draft.chain)
+        if let row = AuditEvent.row(ofChain: draft.chain) {
+            var head = auditHeads.head(draft.chain)
+            var unverified: KeyID? = nil
+            for _ in 0..<Self.optimisticAttempts {
+                if let known = head {
+                    let record = auditRecord(Self.noting(unverified, draft), after: known)
+                    if try await repository.appendToRow(record) {
+                        auditHeads.set(draft.chain, record.head)
+                        return
+                    }
+                }
+                guard
+                    case .inRow(let mark) = try await repository.rowAuditHead(
+                        client: row.client, provider: row.provider)
+                else { break }
+                (head, unverified) = try trustedHead(mark, chain: draft.chain)
+            }
+        } else {
+            var head = auditHeads.head(draft.chain) ?? .genesis
+            var unverified: KeyID? = nil
+            for _ in 0..<Self.optimisticAttempts {
+                let record = auditRecord(Self.noting(unverified, draft), after: head)
+                switch try await repository.appendAudit(record) {
+                case .written:
+                    auditHeads.set(draft.chain, record.head)
+                    return
+                case .headMoved(let current):
+                    (head, unverified) = try trustedHead(current, chain: draft.chain)
+                }
             }
         }
         try await auditedTransaction(chains: [draft.chain]) { (_) throws(VaultError) in ((), [draft]) }
@@ -186,10 +222,13 @@ extension Vault {
                     (transaction) throws(VaultError) -> (T, [(String, AuditHead)]) in
                     var heads: [String: AuditHead] = [:]
                     var unverified: [String: KeyID] = [:]
-                    for (chain, mark) in try await transaction.lockAuditHeads(chains) {
-                        let (head, key) = try trustedHead(mark, chain: chain)
+                    // A row chain's head as its row keeps it; nil when the row keeps none (or there is no row).
+                    var rowSequences: [String: Int64] = [:]
+                    for (chain, locked) in try await transaction.lockAuditHeads(chains) {
+                        let (head, key) = try trustedHead(locked.mark, chain: chain)
                         heads[chain] = head
                         unverified[chain] = key
+                        if locked.inRow { rowSequences[chain] = locked.mark.head.sequence }
                     }
                     let (value, bodyDrafts) = try await body(transaction)
                     // The first event after an unverifiable head says so; the ones after it follow a head this
@@ -199,20 +238,27 @@ extension Vault {
                         drafts.append(Self.noting(unverified.removeValue(forKey: draft.chain), draft))
                     }
                     var written: [(String, AuditHead)] = []
-                    if drafts.count > 1, Set(drafts.map(\.chain)).count == drafts.count {
-                        // Many chains at once (an import's rows): a statement per thousand events.
-                        let records = drafts.map { auditRecord($0, after: heads[$0.chain] ?? .genesis) }
+                    let rowDrafts = drafts.filter { AuditEvent.row(ofChain: $0.chain) != nil }
+                    if rowDrafts.count > 1, Set(rowDrafts.map(\.chain)).count == rowDrafts.count {
+                        // Many rows at once (an import's, all written by `body`): a statement per thousand events.
+                        let records = rowDrafts.map { auditRecord($0, after: heads[$0.chain] ?? .genesis) }
                         for start in stride(from: 0, to: records.count, by: 1000) {
                             let batch = Array(records[start..<min(start + 1000, records.count)])
-                            guard try await transaction.appendAudit(batch: batch) else {
-                                throw Self.chainCreatedMeanwhile
-                            }
+                            guard
+                                try await transaction.appendAudit(
+                                    rowBatch: batch, rowSequences: batch.map { rowSequences[$0.event.chain] })
+                            else { throw Self.chainCreatedMeanwhile }
                         }
-                        return (value, records.map { ($0.event.chain, $0.head) })
+                        written = records.map { ($0.event.chain, $0.head) }
+                        drafts.removeAll { AuditEvent.row(ofChain: $0.chain) != nil }
                     }
                     for draft in drafts {
                         let record = auditRecord(draft, after: heads[draft.chain] ?? .genesis)
-                        guard try await transaction.appendAudit(record) else { throw Self.chainCreatedMeanwhile }
+                        switch try await transaction.appendAudit(record, rowSequence: rowSequences[draft.chain]) {
+                        case .inRow?: rowSequences[draft.chain] = record.head.sequence
+                        case .inTable?: rowSequences[draft.chain] = nil
+                        case nil: throw Self.chainCreatedMeanwhile
+                        }
                         heads[draft.chain] = record.head
                         written.append((draft.chain, record.head))
                     }

@@ -54,15 +54,16 @@ extension Vault {
     private func walkAudit(
         pruneBefore cutoff: Int64?, _ body: (AuditChainCheck) async throws(VaultError) -> Void
     ) async throws(VaultError) {
-        var heads = try await repository.auditMarks(anchors: false)
-        var anchors = try await repository.auditMarks(anchors: true)
+        var heads: [String: StoredAuditMark] = [:]
+        var anchors: [String: StoredAuditMark] = [:]
         var current: AuditChainCheck?
-        var cursor: (chain: String, sequence: Int64)? = nil
         func finish(_ check: inout AuditChainCheck) {
             check.finish(head: heads.removeValue(forKey: check.chain))
         }
-        while true {
-            let page = try await repository.auditChainPage(after: cursor, limit: 1000)
+        try await repository.readAuditTrail(pageSize: 1000) {
+            heads = $0; anchors = $1
+        } page: {
+            (page) throws(VaultError) in
             for stored in page {
                 if current?.chain != stored.event.chain {
                     if var done = current {
@@ -76,8 +77,6 @@ extension Vault {
                 }
                 current!.add(stored)
             }
-            if let last = page.last?.event { cursor = (last.chain, last.sequence) }
-            if page.count < 1000 { break }
         }
         if var done = current {
             finish(&done)
@@ -123,19 +122,12 @@ extension Vault {
                     check.anchor?.head.sequence
                 ))
         }
-        for start in stride(from: 0, to: marks.count, by: 500) {
-            let batch = marks[start..<min(start + 500, marks.count)]
+        // A statement per batch of chains, each one scan of the events.
+        for start in stride(from: 0, to: marks.count, by: 5000) {
+            let batch = marks[start..<min(start + 5000, marks.count)]
             let removed = try await auditedTransaction(chains: [AuditEvent.vaultChain]) {
                 (transaction) throws(VaultError) in
-                var removed = 0
-                var chains = 0
-                for (chain, mark, previous) in batch {
-                    let count = try await transaction.prune(chain: chain, to: mark, previous: previous)
-                    if count >= 0 {
-                        removed += count
-                        chains += 1
-                    }
-                }
+                let (chains, removed) = try await transaction.prune(batch)
                 let event = AuditDraft.vault(
                     .pruned,
                     details: [

@@ -32,7 +32,7 @@ public final class Vault: Sendable, CustomReflectable {
     let metrics: VaultMetrics
     let tracer: (any Tracer)?
     let endpoint: TokenEndpointClient
-    let auditSigner: AuditSigner
+    package let auditSigner: AuditSigner
     let auditHeads = AuditHeadCache()
     let auditActor: AuditActor
 

@@ -10,6 +10,21 @@ package enum SQLValue: Sendable {
     case text(String)
     case bytes([UInt8])
     case null
+    /// A `bigint` sent in binary, for a parameter the statement casts as `$n::bigint`: no text to make or parse.
+    case int8(Int64)
+    /// An `integer` sent in binary, for a parameter the statement casts as `$n::integer`.
+    case int4(Int32)
+
+    /// The bytes this value takes in the parameters' buffer.
+    fileprivate var storedCount: Int {
+        switch self {
+        case .null: 0
+        case .text(let string): string.utf8.count + 1
+        case .bytes(let bytes): bytes.count + 1
+        case .int8: 8
+        case .int4: 4
+        }
+    }
 }
 
 /// The only place that calls into libpq: one connection, used by one thread at a time.
@@ -317,9 +332,13 @@ package final class PGConnection {
     ) throws(VaultError) -> R {
         // Copy every value into one buffer that outlives the call; pointers into it are handed to libpq.
         var storage: [UInt8] = []
+        storage.reserveCapacity(parameters.reduce(0) { $0 + $1.storedCount })
         var offsets: [Int?] = []
         var lengths: [Int32] = []
         var formats: [Int32] = []
+        offsets.reserveCapacity(parameters.count)
+        lengths.reserveCapacity(parameters.count)
+        formats.reserveCapacity(parameters.count)
         defer { storage.withUnsafeMutableBytes { Sodium.zero($0) } }  // may have held ciphertext; keep it tidy
         for parameter in parameters {
             switch parameter {
@@ -350,6 +369,16 @@ package final class PGConnection {
                 storage.append(contentsOf: bytes)
                 storage.append(0)
                 lengths.append(Int32(bytes.count))
+                formats.append(1)
+            case .int8(let value):
+                offsets.append(storage.count)
+                withUnsafeBytes(of: value.bigEndian) { storage.append(contentsOf: $0) }
+                lengths.append(8)
+                formats.append(1)
+            case .int4(let value):
+                offsets.append(storage.count)
+                withUnsafeBytes(of: value.bigEndian) { storage.append(contentsOf: $0) }
+                lengths.append(4)
                 formats.append(1)
             }
         }

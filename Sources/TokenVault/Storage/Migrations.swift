@@ -144,7 +144,29 @@ enum Migrations {
                 COMMENT ON TABLE token_vault_audit_anchors IS
                     'token-vault: where each pruned audit chain now starts, authenticated (docs/audit.md)';
                 """),
+        Migration(
+            version: 6, name: "audit heads in the rows",
+            sql: """
+                ALTER TABLE token_vault_audit_events DROP CONSTRAINT token_vault_audit_events_pkey;
+                ALTER TABLE oauth_tokens ADD COLUMN audit_seq bigint, ADD COLUMN audit_digest bytea,
+                    ADD COLUMN audit_mac_key_id text, ADD COLUMN audit_mac bytea,
+                    ADD CONSTRAINT oauth_tokens_audit_head CHECK ((audit_seq IS NULL) = (audit_digest IS NULL)
+                        AND (audit_seq IS NULL) = (audit_mac_key_id IS NULL) AND (audit_seq IS NULL) = (audit_mac IS NULL));
+                UPDATE oauth_tokens t SET audit_seq = h.seq, audit_digest = h.digest, audit_mac_key_id = h.mac_key_id,
+                    audit_mac = h.mac
+                FROM token_vault_audit_heads h WHERE h.chain = \(rowChainSQL("t"));
+                DELETE FROM token_vault_audit_heads h USING oauth_tokens t WHERE h.chain = \(rowChainSQL("t"));
+                COMMENT ON COLUMN oauth_tokens.audit_seq IS
+                    'token-vault: the head of the row''s audit chain (with audit_digest, audit_mac_key_id, audit_mac); '
+                    'token_vault_audit_heads holds the heads of chains without a row (docs/audit.md)';
+                """),
     ]
+
+    /// The audit chain of an `oauth_tokens` row in SQL, from the columns of `table` (an alias):
+    /// ``AuditEvent/chain(client:provider:)``.
+    static func rowChainSQL(_ table: String) -> String {
+        "('row:' || octet_length(\(table).client_id) || ':' || \(table).client_id || '/' || \(table).provider)"
+    }
 
     /// The role layout of docs/audit.md for the application's role `role` (already quoted as an identifier): it
     /// may read and write the tokens and the refresh bookkeeping, append audit events and move chain heads, but
@@ -157,7 +179,7 @@ enum Migrations {
         GRANT SELECT ON token_vault_migrations TO \(role);
         REVOKE ALL ON token_vault_audit_events, token_vault_audit_heads, token_vault_audit_anchors FROM \(role);
         GRANT SELECT, INSERT ON token_vault_audit_events TO \(role);
-        GRANT SELECT, INSERT, UPDATE ON token_vault_audit_heads TO \(role);
+        GRANT SELECT, INSERT, UPDATE, DELETE ON token_vault_audit_heads TO \(role);
         GRANT SELECT ON token_vault_audit_anchors TO \(role);
         """
     }

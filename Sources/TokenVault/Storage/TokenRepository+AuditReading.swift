@@ -53,8 +53,9 @@ extension TokenRepository {
     func auditEvents(
         _ query: AuditQuery, after cursor: (micros: Int64, chain: String, sequence: Int64)?, limit: Int
     ) async throws(VaultError) -> [StoredAuditEvent] {
-        // A client's chains share a prefix, `row:<length>:<client>/`, and the chain column sorts bytewise: the
-        // primary key finds them without an index of their own.
+        // A client's chains share a prefix, `row:<length>:<client>/`, and the chain column sorts bytewise. The
+        // events have no index by chain or client (appends stay cheap): only their time's BRIN index narrows a
+        // read, so each page starts no earlier than the cursor's time.
         let prefix = query.client.map { "row:\($0.utf8.count):\($0)/" + (query.provider ?? "") }
         let parameters: [SQLValue] = [
             query.client.map { .text($0) } ?? .null, query.provider.map { .text($0) } ?? .null,
@@ -71,6 +72,7 @@ extension TokenRepository {
                     AND ($3::bigint IS NULL OR at >= \(timestampFromMicroseconds("$3")))
                     AND ($4::text IS NULL OR chain = $4)
                     AND ($9::text IS NULL OR chain >= $9::text AND chain <= $10::text)
+                    AND ($5::bigint IS NULL OR at >= \(timestampFromMicroseconds("$5")))
                     AND ($5::bigint IS NULL
                         OR (at, chain, seq) > (\(timestampFromMicroseconds("$5")), $6::text, $7::bigint))
                 ORDER BY at, chain, seq
@@ -80,42 +82,59 @@ extension TokenRepository {
         }
     }
 
-    /// Events in (chain, sequence) order after `cursor`, at most `limit`: how verify and prune walk the chains.
-    func auditChainPage(
-        after cursor: (chain: String, sequence: Int64)?, limit: Int
-    ) async throws(VaultError)
-        -> [StoredAuditEvent]
-    {
-        let parameters: [SQLValue] = [
-            .text(cursor?.chain ?? ""), .text(String(cursor?.sequence ?? Int64.min)), .text(String(limit)),
-        ]
-        return try await pool.withConnection(idempotent: true) { connection in
-            let result = try connection.query(
-                """
-                SELECT \(Self.auditColumns) FROM token_vault_audit_events
-                WHERE (chain, seq) > ($1::text, $2::bigint)
-                ORDER BY chain, seq
-                LIMIT $3::integer
-                """, parameters)
-            return (0..<result.rowCount).map { Self.auditEvent(result, row: $0) }
+    /// Reads the whole audit trail as one snapshot, so that heads and events agree however many writers are at
+    /// work: hands `marks` every chain's head (kept in its row or in `token_vault_audit_heads`) and prune anchor,
+    /// then `page` the events in (chain, sequence) order, `pageSize` at a time, through a cursor (one scan and
+    /// one sort for the whole trail, whose events have no index by chain: see docs/audit.md).
+    func readAuditTrail(
+        pageSize: Int, marks: (_ heads: [String: StoredAuditMark], _ anchors: [String: StoredAuditMark]) -> Void,
+        page: ([StoredAuditEvent]) async throws(VaultError) -> Void
+    ) async throws(VaultError) {
+        try await withTransaction(begin: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") {
+            (transaction) throws(VaultError) in
+            let (heads, anchors) = try await transaction.run { (connection) throws(VaultError) in
+                let heads = try connection.query(
+                    """
+                    SELECT \(Migrations.rowChainSQL("t")), audit_seq, audit_digest, audit_mac_key_id, audit_mac
+                    FROM oauth_tokens t WHERE audit_seq IS NOT NULL
+                    UNION ALL
+                    SELECT chain, seq, digest, mac_key_id, mac FROM token_vault_audit_heads
+                    """)
+                let anchors = try connection.query(
+                    "SELECT chain, seq, digest, mac_key_id, mac FROM token_vault_audit_anchors")
+                return (Self.marks(heads), Self.marks(anchors))
+            }
+            marks(heads, anchors)
+            try await transaction.run { (connection) throws(VaultError) in
+                try connection.execute(
+                    script: """
+                        DECLARE token_vault_audit_walk NO SCROLL CURSOR FOR
+                        SELECT \(Self.auditColumns) FROM token_vault_audit_events ORDER BY chain, seq
+                        """)
+            }
+            while true {
+                let events = try await transaction.run { (connection) throws(VaultError) in
+                    let result = try connection.query("FETCH FORWARD \(pageSize) FROM token_vault_audit_walk")
+                    return (0..<result.rowCount).map { Self.auditEvent(result, row: $0) }
+                }
+                if !events.isEmpty { try await page(events) }
+                if events.count < pageSize { break }
+            }
         }
     }
 
-    /// Every chain head (`anchors` false) or prune anchor (true), by chain.
-    func auditMarks(anchors: Bool) async throws(VaultError) -> [String: StoredAuditMark] {
-        let table = anchors ? "token_vault_audit_anchors" : "token_vault_audit_heads"
-        return try await pool.withConnection(idempotent: true) { connection in
-            let result = try connection.query("SELECT chain, seq, digest, mac_key_id, mac FROM \(table)")
-            var marks: [String: StoredAuditMark] = [:]
-            for row in 0..<result.rowCount {
-                guard let chain = result.string(row, 0),
-                    let head = Self.head(result, row: row, sequenceColumn: 1, digestColumn: 2)
-                else { continue }
-                marks[chain] = StoredAuditMark(
-                    head: head, macKeyID: KeyID(rawValue: result.string(row, 3) ?? ""), mac: result.bytes(row, 4) ?? [])
-            }
-            return marks
+    /// Chain marks (heads or anchors) from rows of (chain, seq, digest, MAC key id, MAC); the first of a chain
+    /// wins (a row's head over a stale entry of `token_vault_audit_heads`).
+    static func marks(_ result: PGResult) -> [String: StoredAuditMark] {
+        var marks: [String: StoredAuditMark] = [:]
+        for row in 0..<result.rowCount {
+            guard let chain = result.string(row, 0), marks[chain] == nil,
+                let head = head(result, row: row, sequenceColumn: 1, digestColumn: 2)
+            else { continue }
+            marks[chain] = StoredAuditMark(
+                head: head, macKeyID: KeyID(rawValue: result.string(row, 3) ?? ""), mac: result.bytes(row, 4) ?? [])
         }
+        return marks
     }
 
     /// Applies ``Migrations/grants(to:)`` for `role` in one transaction; returns the statements run.
@@ -133,9 +152,8 @@ extension TokenRepository {
         try await pool.withConnection(idempotent: true) { connection in
             let result = try connection.query(
                 """
-                SELECT count(*) FROM oauth_tokens t WHERE NOT EXISTS (
-                    SELECT FROM token_vault_audit_heads h
-                    WHERE h.chain = 'row:' || octet_length(t.client_id) || ':' || t.client_id || '/' || t.provider)
+                SELECT count(*) FROM oauth_tokens t WHERE t.audit_seq IS NULL AND NOT EXISTS (
+                    SELECT FROM token_vault_audit_heads h WHERE h.chain = \(Migrations.rowChainSQL("t")))
                 """)
             return Int(result.integer(0, 0) ?? 0)
         }
@@ -143,39 +161,43 @@ extension TokenRepository {
 }
 
 extension TokenTransaction {
-    /// Moves `chain`'s prune anchor to `mark` and deletes the chain's events up to its sequence. False when the
-    /// anchor changed since it was read as `previous` (another prune): nothing is done then.
-    func prune(chain: String, to mark: StoredAuditMark, previous: Int64?) async throws(VaultError) -> Int {
+    /// Moves each chain's prune anchor to its mark and deletes the chain's events up to the mark's sequence, in one
+    /// statement (one scan of the events, which have no index by chain). A chain whose anchor changed since it was
+    /// read as `previous` (another prune) is left alone. Returns the chains pruned and the events removed.
+    func prune(
+        _ marks: some Collection<(chain: String, mark: StoredAuditMark, previous: Int64?)>
+    ) async throws(VaultError) -> (chains: Int, events: Int) {
         let parameters: [SQLValue] = [
-            .text(chain), .text(String(mark.head.sequence)), .bytes(mark.head.digest), .text(mark.macKeyID.rawValue),
-            .bytes(mark.mac), previous.map { .text(String($0)) } ?? .null,
+            BinaryArray.text(marks.map(\.chain)), BinaryArray.int8(marks.map(\.mark.head.sequence)),
+            BinaryArray.bytea(marks.map(\.mark.head.digest)), BinaryArray.text(marks.map(\.mark.macKeyID.rawValue)),
+            BinaryArray.bytea(marks.map(\.mark.mac)), BinaryArray.int8(marks.map(\.previous)),
         ]
         return try await run { (connection) throws(VaultError) in
             let result = try connection.query(
                 """
-                WITH anchor AS (
-                    INSERT INTO token_vault_audit_anchors AS a (chain, seq, digest, mac_key_id, mac, pruned_at)
-                    SELECT $1::text, $2::bigint, $3::bytea, $4::text, $5::bytea, now()
-                    WHERE $6::bigint IS NULL
-                    ON CONFLICT (chain) DO UPDATE SET seq = EXCLUDED.seq, digest = EXCLUDED.digest,
-                        mac_key_id = EXCLUDED.mac_key_id, mac = EXCLUDED.mac, pruned_at = now()
-                    WHERE a.seq = $6::bigint
-                    RETURNING 1
-                ), updated AS (
-                    UPDATE token_vault_audit_anchors SET seq = $2::bigint, digest = $3::bytea, mac_key_id = $4::text,
-                        mac = $5::bytea, pruned_at = now()
-                    WHERE chain = $1::text AND seq = $6::bigint
-                    RETURNING 1
+                WITH v AS (
+                    SELECT * FROM unnest($1::text[], $2::int8[], $3::bytea[], $4::text[], $5::bytea[], $6::int8[])
+                        AS v(chain, seq, digest, mac_key_id, mac, previous)
+                ), created AS (
+                    INSERT INTO token_vault_audit_anchors (chain, seq, digest, mac_key_id, mac, pruned_at)
+                    SELECT chain, seq, digest, mac_key_id, mac, now() FROM v WHERE previous IS NULL
+                    ON CONFLICT (chain) DO NOTHING
+                    RETURNING chain, seq
+                ), moved AS (
+                    UPDATE token_vault_audit_anchors a SET seq = v.seq, digest = v.digest, mac_key_id = v.mac_key_id,
+                        mac = v.mac, pruned_at = now()
+                    FROM v WHERE a.chain = v.chain AND a.seq = v.previous
+                    RETURNING a.chain, v.seq
+                ), anchored AS (
+                    SELECT * FROM created UNION ALL SELECT * FROM moved
                 ), removed AS (
-                    DELETE FROM token_vault_audit_events
-                    WHERE chain = $1::text AND seq <= $2::bigint
-                        AND (EXISTS (SELECT FROM anchor) OR EXISTS (SELECT FROM updated))
+                    DELETE FROM token_vault_audit_events e USING anchored
+                    WHERE e.chain = anchored.chain AND e.seq <= anchored.seq
                     RETURNING 1
                 )
-                SELECT (EXISTS (SELECT FROM anchor) OR EXISTS (SELECT FROM updated)), (SELECT count(*) FROM removed)
+                SELECT (SELECT count(*) FROM anchored), (SELECT count(*) FROM removed)
                 """, parameters)
-            guard result.bool(0, 0) == true else { return -1 }
-            return Int(result.integer(0, 1) ?? 0)
+            return (Int(result.integer(0, 0) ?? 0), Int(result.integer(0, 1) ?? 0))
         }
     }
 }

@@ -19,20 +19,23 @@ package struct TokenTransaction: Sendable {
 extension TokenRepository {
     /// Runs `body` in one transaction on one connection: committed when `body` returns, rolled back when it throws
     /// (as postgres-nio's `withTransaction`). The connection is held until then, awaits included.
+    /// `begin` starts it: `BEGIN`, or `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY` for reads that must see
+    /// one snapshot.
     func withTransaction<T: Sendable>(
-        _ body: (TokenTransaction) async throws(VaultError) -> T
+        begin: String = "BEGIN", _ body: (TokenTransaction) async throws(VaultError) -> T
     ) async throws(VaultError) -> T {
         try await pool.withLease { (lease) throws(VaultError) -> T in
-            try await Self.withTransaction(on: lease, body)
+            try await Self.withTransaction(on: lease, begin: begin, body)
         }
     }
 
     /// `withTransaction` on a connection the caller holds. The one place that begins, commits and rolls back a
     /// transaction (migrations apart, which run as one script on their connection).
     package static func withTransaction<T: Sendable>(
-        on connection: PooledConnection, _ body: (TokenTransaction) async throws(VaultError) -> T
+        on connection: PooledConnection, begin: String = "BEGIN",
+        _ body: (TokenTransaction) async throws(VaultError) -> T
     ) async throws(VaultError) -> T {
-        try await connection.runTyped { (connection) throws(VaultError) in try connection.execute(script: "BEGIN") }
+        try await connection.runTyped { (connection) throws(VaultError) in try connection.execute(script: begin) }
         do {
             let value = try await body(TokenTransaction(connection: connection))
             try await connection.runTyped { (connection) throws(VaultError) in try connection.execute(script: "COMMIT")

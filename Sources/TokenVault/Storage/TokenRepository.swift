@@ -43,23 +43,29 @@ package struct TokenRepository: Sendable {
             refresh_token_ciphertext, refresh_token_nonce, key_id, token_expiry, scopes, metadata, accounts_server)
         """
 
-    /// What an upsert does to an existing row: new tokens, the need to reauthorize cleared, the accounts server kept
-    /// when none is given. Shared by ``upsert`` and the audited upsert, which must write the same.
+    /// The columns a store replaces in an existing row, each with its new value as the store's own parameter
+    /// (``storeParameters(_:)``): shared by ``upsert`` (as `EXCLUDED.column`) and the audited update, which must
+    /// write the same.
+    static let replacedColumns: [(column: String, parameter: String)] = [
+        ("access_token_ciphertext", "$3::bytea"), ("access_token_nonce", "$4::bytea"),
+        ("refresh_token_ciphertext", "$5::bytea"), ("refresh_token_nonce", "$6::bytea"), ("key_id", "$7::text"),
+        ("token_expiry", timestampFromMicroseconds("$8")), ("scopes", "$9::text"), ("metadata", "$10::jsonb"),
+    ]
+
+    /// What a store does to an existing row besides ``replacedColumns``: the need to reauthorize cleared, the
+    /// accounts server kept when none is given (`new` is its new value), the version moved on.
+    static func storeBookkeeping(accountsServer new: String) -> String {
+        """
+        updated_at = now(), needs_reauthorization = false, last_refresh_error = NULL,
+            accounts_server = coalesce(\(new), oauth_tokens.accounts_server), version = oauth_tokens.version + 1
+        """
+    }
+
+    /// What an upsert does to an existing row: the same as the audited update.
     static let upsertConflictClause = """
         ON CONFLICT (client_id, provider) DO UPDATE SET
-            access_token_ciphertext = EXCLUDED.access_token_ciphertext,
-            access_token_nonce = EXCLUDED.access_token_nonce,
-            refresh_token_ciphertext = EXCLUDED.refresh_token_ciphertext,
-            refresh_token_nonce = EXCLUDED.refresh_token_nonce,
-            key_id = EXCLUDED.key_id,
-            token_expiry = EXCLUDED.token_expiry,
-            scopes = EXCLUDED.scopes,
-            metadata = EXCLUDED.metadata,
-            updated_at = now(),
-            needs_reauthorization = false,
-            last_refresh_error = NULL,
-            accounts_server = coalesce(EXCLUDED.accounts_server, oauth_tokens.accounts_server),
-            version = oauth_tokens.version + 1
+            \(replacedColumns.map { "\($0.column) = EXCLUDED.\($0.column)" }.joined(separator: ", ")),
+            \(storeBookkeeping(accountsServer: "EXCLUDED.accounts_server"))
         RETURNING version
         """
 
@@ -77,7 +83,26 @@ package struct TokenRepository: Sendable {
 
     static let delete = PreparedStatement(
         name: "token_vault_delete",
-        sql: "DELETE FROM oauth_tokens WHERE client_id = $1 AND provider = $2 RETURNING key_id")
+        sql: deleteKeepingAuditHead("client_id = $1 AND provider = $2"))
+
+    /// Deletes the rows `condition` selects and returns their key ids. A row's audit chain outlives it: its head
+    /// moves from the row to `token_vault_audit_heads`, in the same statement, so that its events stay checkable
+    /// and a later row of the same (client, provider) continues the chain.
+    static func deleteKeepingAuditHead(_ condition: String) -> String {
+        """
+        WITH gone AS (
+            DELETE FROM oauth_tokens WHERE \(condition)
+            RETURNING key_id, client_id, provider, audit_seq, audit_digest, audit_mac_key_id, audit_mac
+        ), kept AS (
+            INSERT INTO token_vault_audit_heads (chain, seq, digest, mac_key_id, mac, updated_at)
+            SELECT \(Migrations.rowChainSQL("gone")), audit_seq, audit_digest, audit_mac_key_id, audit_mac, now()
+            FROM gone WHERE audit_seq IS NOT NULL
+            ON CONFLICT (chain) DO UPDATE SET seq = EXCLUDED.seq, digest = EXCLUDED.digest,
+                mac_key_id = EXCLUDED.mac_key_id, mac = EXCLUDED.mac, updated_at = now()
+        )
+        SELECT key_id FROM gone
+        """
+    }
 
     /// Keyset pagination in (client_id, provider) order: never holds the whole table.
     static let page = PreparedStatement(
@@ -139,9 +164,9 @@ package struct TokenRepository: Sendable {
     ) async throws(VaultError) -> Bool {
         try await run(in: transaction) { (connection) throws(VaultError) in
             try connection.query(
-                "DELETE FROM oauth_tokens WHERE client_id = $1 AND provider = $2 AND version = $3::bigint",
+                Self.deleteKeepingAuditHead("client_id = $1 AND provider = $2 AND version = $3::bigint"),
                 [.text(client), .text(provider), .text(String(version))]
-            ).affectedRows > 0
+            ).rowCount > 0
         }
     }
 

@@ -26,7 +26,8 @@ final class AuditTamperTests: DatabaseTestCase {
         ]
         let fixture = try await fixtureWithChains(clients)
         let events = "token_vault_audit_events"
-        let heads = "token_vault_audit_heads"
+        // A row keeps its chain's head in its audit_* columns.
+        func row(_ client: String) -> String { "client_id = '\(client)' AND provider = 'p'" }
         func chain(_ client: String) -> String { "'\(self.chain(client))'" }
         for statement in [
             // An event's details edited.
@@ -45,18 +46,22 @@ final class AuditTamperTests: DatabaseTestCase {
             // is unkeyed, so it can be computed; the head's MAC cannot: it is copied from another chain).
             "DELETE FROM \(events) WHERE chain = \(chain("tail-cut-head-rolled")) AND seq = 4",
             """
-            UPDATE \(heads) SET seq = 3, mac = (SELECT mac FROM \(heads) WHERE chain = \(chain("untouched")))
-            WHERE chain = \(chain("tail-cut-head-rolled"))
+            UPDATE oauth_tokens SET audit_seq = 3,
+                audit_mac = (SELECT audit_mac FROM oauth_tokens WHERE \(row("untouched")))
+            WHERE \(row("tail-cut-head-rolled"))
             """,
             // The head deleted.
-            "DELETE FROM \(heads) WHERE chain = \(chain("head-deleted"))",
+            """
+            UPDATE oauth_tokens SET audit_seq = NULL, audit_digest = NULL, audit_mac_key_id = NULL, audit_mac = NULL
+            WHERE \(row("head-deleted"))
+            """,
             // An event forged at the end, copied from another chain with its MAC, and the head moved on.
             """
             INSERT INTO \(events) SELECT \(chain("forged-append")), 5, at, kind, client_id, provider, key_id, outcome,
                 application, host, pid, actor, details, mac_key_id, mac
             FROM \(events) WHERE chain = \(chain("untouched")) AND seq = 4
             """,
-            "UPDATE \(heads) SET seq = 5 WHERE chain = \(chain("forged-append"))",
+            "UPDATE oauth_tokens SET audit_seq = 5 WHERE \(row("forged-append"))",
             // An event moved to another row's chain.
             """
             UPDATE \(events) SET client_id = 'untouched-2', chain = 'row:11:untouched-2/p'
@@ -93,8 +98,7 @@ final class AuditTamperTests: DatabaseTestCase {
         XCTAssertFalse(report.ok)
     }
 
-    /// An event inserted in the middle needs a sequence number already taken: the primary key refuses it, so the
-    /// forger must renumber the rest of the chain, which breaks every MAC from there.
+    /// An event inserted in the middle, the rest of the chain renumbered after it: every MAC from there breaks.
     func testAnEventInsertedInTheMiddleIsNamed() async throws {
         let fixture = try await fixtureWithChains(["a"])
         try await AdminSQL.execute(
@@ -104,10 +108,27 @@ final class AuditTamperTests: DatabaseTestCase {
             INSERT INTO token_vault_audit_events SELECT chain, 3, at, 'deleted', client_id, provider, key_id, outcome,
                 application, host, pid, actor, details, mac_key_id, mac
             FROM token_vault_audit_events WHERE chain = '\(chain("a"))' AND seq = 2;
-            UPDATE token_vault_audit_heads SET seq = 5 WHERE chain = '\(chain("a"))';
+            UPDATE oauth_tokens SET audit_seq = 5 WHERE client_id = 'a' AND provider = 'p';
             """, url: fixture.database.url)
         let report = try await fixture.vault.verifyAudit()
         XCTAssertEqual(report.problems.map(\.sequence), [3], "\(report.problems)")
+    }
+
+    /// An event copied into the middle under a sequence number already taken (the events have no unique key, to
+    /// keep appends cheap): the chain then holds two events 2. Whichever of the two comes first, the link is named:
+    /// the copy's MAC does not verify at 2, or the genuine event 2 then appears out of order at 3.
+    func testADuplicatedSequenceNumberIsNamed() async throws {
+        let fixture = try await fixtureWithChains(["a"])
+        _ = try await fixture.sql(
+            """
+            INSERT INTO token_vault_audit_events SELECT chain, 2, at, kind, client_id, provider, key_id, outcome,
+                application, host, pid, actor, details, mac_key_id, mac
+            FROM token_vault_audit_events WHERE chain = '\(chain("a"))' AND seq = 3
+            """)
+        let report = try await fixture.vault.verifyAudit()
+        XCTAssertEqual(report.problems.count, 1, "\(report.problems)")
+        XCTAssertTrue([2, 3].contains(report.problems.first?.sequence), "\(report.problems)")
+        XCTAssertFalse(report.ok)
     }
 
     /// The tail cut and the head moved back, its MAC "made" under a key id the keyring does not know: nothing
@@ -116,7 +137,7 @@ final class AuditTamperTests: DatabaseTestCase {
         let fixture = try await fixtureWithChains(["a"])
         _ = try await fixture.sql("DELETE FROM token_vault_audit_events WHERE chain = '\(chain("a"))' AND seq = 4")
         _ = try await fixture.sql(
-            "UPDATE token_vault_audit_heads SET seq = 3, mac_key_id = 'gone' WHERE chain = '\(chain("a"))'")
+            "UPDATE oauth_tokens SET audit_seq = 3, audit_mac_key_id = 'gone' WHERE client_id = 'a' AND provider = 'p'")
         let report = try await fixture.vault.verifyAudit()
         XCTAssertFalse(report.ok, "a cut tail passes: \(report.problems), unauthenticated \(report.unauthenticated)")
     }
@@ -130,8 +151,8 @@ final class AuditTamperTests: DatabaseTestCase {
         let hex = digest.map { String(format: "%02x", $0) }.joined()
         _ = try await fixture.sql("DELETE FROM token_vault_audit_events WHERE chain = '\(chain("a"))' AND seq > 2")
         _ = try await fixture.sql(
-            "UPDATE token_vault_audit_heads SET seq = 2, digest = decode('\(hex)', 'hex'), mac = '\\x00' "
-                + "WHERE chain = '\(chain("a"))'")
+            "UPDATE oauth_tokens SET audit_seq = 2, audit_digest = decode('\(hex)', 'hex'), audit_mac = '\\x00' "
+                + "WHERE client_id = 'a' AND provider = 'p'")
         let cut = try await fixture.vault.verifyAudit()
         XCTAssertFalse(cut.ok, "the forged head is named before any write")
         let refused = await assertVaultError(.authenticationFailed) {
@@ -144,7 +165,7 @@ final class AuditTamperTests: DatabaseTestCase {
         // The same cut behind a head that claims a key the keyring lacks: the write goes ahead (a retired key is
         // legitimate), but its event says it followed an unverifiable head, and verifyAudit() names it.
         _ = try await fixture.sql(
-            "UPDATE token_vault_audit_heads SET mac_key_id = 'gone' WHERE chain = '\(chain("a"))'")
+            "UPDATE oauth_tokens SET audit_mac_key_id = 'gone' WHERE client_id = 'a' AND provider = 'p'")
         try await fixture.vault.store(sampleTokens(), client: "a", provider: "p")
         let after = try await fixture.vault.verifyAudit()
         XCTAssertFalse(after.ok)
@@ -170,8 +191,8 @@ final class AuditTamperTests: DatabaseTestCase {
             "UPDATE token_vault_audit_events SET kind = 'deleted', details = '\(forged)', mac_key_id = 'gone' "
                 + "WHERE chain = '\(chain("a"))' AND seq = 4")
         _ = try await fixture.sql(
-            "UPDATE token_vault_audit_heads SET digest = decode('\(hex)', 'hex'), mac = '\\x00' "
-                + "WHERE chain = '\(chain("a"))'")
+            "UPDATE oauth_tokens SET audit_digest = decode('\(hex)', 'hex'), audit_mac = '\\x00' "
+                + "WHERE client_id = 'a' AND provider = 'p'")
         // Another instance (or the CLI) writes next: it has no head of its own for the chain.
         let other = try fixture.reopen()
         defer { Task { await other.shutdown() } }

@@ -187,6 +187,98 @@ final class AuditTrailTests: DatabaseTestCase {
         XCTAssertEqual(report.rowsWithoutChain, 0)
     }
 
+    /// A row keeps its chain's head; a delete moves it to `token_vault_audit_heads` (also with the audit off), and
+    /// the row stored again takes it back: the chain goes on from where it was, and verifies throughout.
+    func testAChainOutlivesItsRowAndContinuesWhenTheRowIsStoredAgain() async throws {
+        let fixture = try await makeFixture()
+        let vault = fixture.vault
+        func head() async throws -> [[String?]] {
+            try await fixture.sql(
+                """
+                SELECT 'row', audit_seq::text FROM oauth_tokens WHERE client_id = 'c'
+                UNION ALL SELECT 'table', seq::text FROM token_vault_audit_heads WHERE chain = 'row:1:c/zoho_crm'
+                """)
+        }
+        try await vault.store(sampleTokens(), client: "c", provider: "zoho_crm")
+        try await vault.store(sampleTokens(), client: "c", provider: "zoho_crm")
+        var location = try await head()
+        XCTAssertEqual(location, [["row", "2"]])
+        let deleted = try await vault.delete(client: "c", provider: "zoho_crm")
+        XCTAssertTrue(deleted)
+        location = try await head()
+        XCTAssertEqual(location, [["table", "3"]], "the head outlives the row")
+        var report = try await vault.verifyAudit()
+        XCTAssertTrue(report.ok, "\(report.problems)")
+        XCTAssertEqual(report.rowsWithoutChain, 0)
+
+        // Stored again by another instance (no cached head), then deleted and stored with the audit off.
+        let other = try fixture.reopen()
+        defer { Task { await other.shutdown() } }
+        try await other.store(sampleTokens(), client: "c", provider: "zoho_crm")
+        location = try await head()
+        XCTAssertEqual(location, [["row", "4"]], "the new row takes its chain's head back")
+        var configuration = vault.configuration
+        configuration.audit.enabled = false
+        let unaudited = try Vault(configuration: configuration)
+        defer { Task { await unaudited.shutdown() } }
+        let deletedUnaudited = try await unaudited.delete(client: "c", provider: "zoho_crm")
+        XCTAssertTrue(deletedUnaudited)
+        location = try await head()
+        XCTAssertEqual(location, [["table", "4"]], "a delete without the audit keeps the head too")
+        try await unaudited.store(sampleTokens(), client: "c", provider: "zoho_crm")
+        location = try await head()
+        XCTAssertEqual(location, [["row", nil], ["table", "4"]], "a store without the audit leaves the head alone")
+        try await vault.store(sampleTokens(), client: "c", provider: "zoho_crm")
+        location = try await head()
+        XCTAssertEqual(location, [["row", "5"]])
+
+        let events = try await vault.auditEvents(AuditFilter(client: "c"))
+        XCTAssertEqual(events.map(\.kind), [.stored, .stored, .deleted, .stored, .stored])
+        XCTAssertEqual(events.map(\.sequence), [1, 2, 3, 4, 5])
+        report = try await vault.verifyAudit()
+        XCTAssertTrue(report.ok, "\(report.problems)")
+        XCTAssertEqual(report.chains, 1)
+    }
+
+    /// Migration 6 on a trail written under migration 5 (heads in `token_vault_audit_heads`, events keyed by chain
+    /// and sequence): each existing row takes its chain's head, a deleted row's stays in the table, and the trail
+    /// verifies before and after.
+    func testMigrationSixMovesEachRowsHeadIntoTheRow() async throws {
+        let fixture = try await makeFixture()
+        let vault = fixture.vault
+        for client in ["a", "b", "gone"] { try await vault.store(sampleTokens(), client: client, provider: "p") }
+        try await vault.store(sampleTokens(), client: "a", provider: "p")
+        let gone = try await vault.delete(client: "gone", provider: "p")
+        XCTAssertTrue(gone)
+        // Back to the layout of migration 5.
+        try await AdminSQL.execute(
+            """
+            INSERT INTO token_vault_audit_heads (chain, seq, digest, mac_key_id, mac)
+            SELECT 'row:' || octet_length(client_id) || ':' || client_id || '/' || provider, audit_seq, audit_digest,
+                audit_mac_key_id, audit_mac
+            FROM oauth_tokens WHERE audit_seq IS NOT NULL;
+            ALTER TABLE oauth_tokens DROP CONSTRAINT oauth_tokens_audit_head, DROP COLUMN audit_seq,
+                DROP COLUMN audit_digest, DROP COLUMN audit_mac_key_id, DROP COLUMN audit_mac;
+            ALTER TABLE token_vault_audit_events ADD CONSTRAINT token_vault_audit_events_pkey PRIMARY KEY (chain, seq);
+            DELETE FROM token_vault_migrations WHERE version = 6;
+            """, url: fixture.database.url)
+        let applied = try await vault.migrate()
+        XCTAssertEqual(applied, [6])
+        let heads = try await fixture.sql(
+            "SELECT client_id, audit_seq::text FROM oauth_tokens ORDER BY client_id")
+        XCTAssertEqual(heads, [["a", "2"], ["b", "1"]])
+        let table = try await fixture.sql("SELECT chain, seq::text FROM token_vault_audit_heads ORDER BY chain")
+        XCTAssertEqual(table, [["row:4:gone/p", "2"]])
+        let report = try await vault.verifyAudit()
+        XCTAssertTrue(report.ok, "\(report.problems)")
+        XCTAssertEqual(report.events, 5, "a: 2, b: 1, gone: stored and deleted")
+        let other = try fixture.reopen()
+        defer { Task { await other.shutdown() } }
+        try await other.store(sampleTokens(), client: "a", provider: "p")
+        let events = try await other.auditEvents(AuditFilter(client: "a"))
+        XCTAssertEqual(events.map(\.sequence), [1, 2, 3])
+    }
+
     /// An API's 401 reported through `accessToken(replacing:)` is recorded, then the refresh it causes; a late or
     /// foreign report, which changes nothing, records nothing.
     /// Connecting through the authorization flow records `authorized`; disconnecting with revocation records

@@ -38,7 +38,7 @@ final class CLIBenchTests: DatabaseTestCase {
             XCTAssertNotNil(result["baseline_switches_per_op"] as? Double, "\(result["name"]!)")
         }
         let work = try XCTUnwrap(object["vault_work_ns_per_call"] as? [String: Double])
-        XCTAssertEqual(Set(work.keys), ["put", "get", "access_token"])
+        XCTAssertEqual(Set(work.keys), ["put", "get", "access_token", "audit_put"])
         XCTAssertTrue(work.values.allSatisfy { $0 > 0 }, "\(work)")
         let stampede = try XCTUnwrap(object["stampede"] as? [String: Any])
         XCTAssertEqual(stampede["callers"] as? Int, 8)

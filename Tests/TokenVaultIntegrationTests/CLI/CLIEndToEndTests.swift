@@ -101,7 +101,7 @@ final class CLIEndToEndTests: XCTestCase {
     }
 
     func testFullWalkthrough() throws {
-        XCTAssertEqual(try cli.run(["migrate"]).stdout, "applied migrations 1, 2, 3, 4, 5\n")
+        XCTAssertEqual(try cli.run(["migrate"]).stdout, "applied migrations 1, 2, 3, 4, 5, 6\n")
         XCTAssertEqual(try cli.run(["migrate"]).stdout, "schema is up to date\n")
 
         let put = try cli.run(["put", "--client", "acme", "--provider", "zoho_crm"], stdin: response)

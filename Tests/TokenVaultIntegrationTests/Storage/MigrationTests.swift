@@ -8,7 +8,7 @@ final class MigrationTests: DatabaseTestCase {
         let again = try await fixture.vault.migrate()
         XCTAssertEqual(again, [])
         let versions = try await fixture.sql("SELECT version FROM token_vault_migrations ORDER BY version")
-        XCTAssertEqual(versions.map { $0[0] }, ["1", "2", "3", "4", "5"])
+        XCTAssertEqual(versions.map { $0[0] }, ["1", "2", "3", "4", "5", "6"])
     }
 
     /// `ping()`: fine on a current schema, `.schemaOutdated` before `migrate()` or on an older schema,
@@ -70,7 +70,7 @@ final class MigrationTests: DatabaseTestCase {
             for vault in vaults { group.addTask { try await vault.migrate() } }
             return try await group.reduce(into: [[Int]]()) { $0.append($1) }
         }
-        XCTAssertEqual(applied.filter { !$0.isEmpty }, [[1, 2, 3, 4, 5]])
+        XCTAssertEqual(applied.filter { !$0.isEmpty }, [[1, 2, 3, 4, 5, 6]])
         for vault in vaults { await vault.shutdown() }
     }
 
@@ -91,6 +91,8 @@ final class MigrationTests: DatabaseTestCase {
                 "last_refresh_failed_at",
                 // Migration 4: each account's own accounts server.
                 "accounts_server",
+                // Migration 6: the head of the row's audit chain.
+                "audit_seq", "audit_digest", "audit_mac_key_id", "audit_mac",
             ])
         let unique = try await fixture.sql(
             "SELECT indexdef FROM pg_indexes WHERE tablename = 'oauth_tokens' AND indexdef LIKE '%UNIQUE%(client_id, provider)%'"
