@@ -88,29 +88,58 @@ extension Vault {
     /// keeps its chain's head; otherwise, or when others keep moving the head, in a transaction. Returns the row's
     /// version.
     func storeAudited(_ row: SealedRow, _ draft: AuditDraft) async throws(VaultError) -> Int64 {
-        var head = auditHeads.head(draft.chain)
-        var unverified: KeyID? = nil
-        let oneStatement = draft.client == row.clientID && draft.provider == row.provider && draft.keyID == row.keyID
-        for _ in 0..<(oneStatement ? Self.optimisticAttempts : 0) {
-            if let known = head {
-                let record = auditRecord(Self.noting(unverified, draft), after: known)
-                if let version = try await repository.updateAudited(row, record: record) {
-                    auditHeads.set(draft.chain, record.head)
-                    return version
-                }
-            }
-            // The head moved, or this process has not seen it yet: where is it now?
-            guard
-                case .inRow(let mark) = try await repository.rowAuditHead(client: row.clientID, provider: row.provider)
-            else { break }
-            let (trusted, key) = try trustedHead(mark, chain: draft.chain)
-            (head, unverified) = (trusted, key)
+        if draft.client == row.clientID, draft.provider == row.provider, draft.keyID == row.keyID,
+            case .decided(let version?) = try await writeInOneStatement(
+                draft, client: row.clientID, provider: row.provider,
+                { (record) throws(VaultError) in try await repository.updateAudited(row, record: record) })
+        {
+            return version
         }
-        // A new row, a row whose head is kept elsewhere, or others writing this row at once: take its chain's lock,
-        // which always succeeds, at the cost of a transaction.
+        // A new row, a row whose chain's head is kept elsewhere, or others writing this row at once: take its
+        // chain's lock, which always succeeds, at the cost of a transaction.
         return try await auditedTransaction(chains: [draft.chain]) { (transaction) throws(VaultError) in
             (try await repository.upsert(row, in: transaction), [draft])
         }
+    }
+
+    /// What a single-statement audited write found.
+    enum OneStatementWrite<T: Sendable>: Sendable {
+        /// Written (its value); or nil: not written although the chain's head was where the event was sealed, so
+        /// something else about the row refused it (a compare-and-set on its version lost, or it is gone).
+        case decided(T?)
+        /// The row does not keep its chain's head (or there is no row), or others keep moving the head: the write
+        /// takes a transaction.
+        case needsTransaction
+    }
+
+    /// Writes `draft`'s event with a change of the row (client, provider) in one statement, without a lock: `write`
+    /// gets the record sealed after the head this process last saw for the chain, and writes only if the row still
+    /// keeps that head (nil when it did not write). Then the row's head is read, authenticated, and the event
+    /// sealed again after it, once. A row that keeps no head while its chain has none elsewhere starts the chain.
+    func writeInOneStatement<T: Sendable>(
+        _ draft: AuditDraft, client: String, provider: String,
+        _ write: (AuditRecord) async throws(VaultError) -> T?
+    ) async throws(VaultError) -> OneStatementWrite<T> {
+        var head = auditHeads.head(draft.chain)
+        var unverified: KeyID? = nil
+        for _ in 0..<Self.optimisticAttempts {
+            if let known = head {
+                let record = auditRecord(Self.noting(unverified, draft), after: known)
+                if let written = try await write(record) {
+                    auditHeads.set(draft.chain, record.head)
+                    return .decided(written)
+                }
+            }
+            let found: AuditHead
+            switch try await repository.rowAuditHead(client: client, provider: provider) {
+            case .elsewhere: return .needsTransaction
+            case .none: (found, unverified) = (.genesis, nil)
+            case .inRow(let mark): (found, unverified) = try trustedHead(mark, chain: draft.chain)
+            }
+            if let known = head, found == known { return .decided(nil) }
+            head = found
+        }
+        return .needsTransaction
     }
 
     /// The head the database holds for `chain`, once it authenticates: an event is only appended after a head
@@ -153,22 +182,10 @@ extension Vault {
     /// its own.
     func appendAudit(_ draft: AuditDraft) async throws(VaultError) {
         if let row = AuditEvent.row(ofChain: draft.chain) {
-            var head = auditHeads.head(draft.chain)
-            var unverified: KeyID? = nil
-            for _ in 0..<Self.optimisticAttempts {
-                if let known = head {
-                    let record = auditRecord(Self.noting(unverified, draft), after: known)
-                    if try await repository.appendToRow(record) {
-                        auditHeads.set(draft.chain, record.head)
-                        return
-                    }
-                }
-                guard
-                    case .inRow(let mark) = try await repository.rowAuditHead(
-                        client: row.client, provider: row.provider)
-                else { break }
-                (head, unverified) = try trustedHead(mark, chain: draft.chain)
+            let appended = try await writeInOneStatement(draft, client: row.client, provider: row.provider) {
+                (record) throws(VaultError) in try await repository.appendToRow(record) ? true : nil
             }
+            if case .decided(true?) = appended { return }
         } else {
             var head = auditHeads.head(draft.chain) ?? .genesis
             var unverified: KeyID? = nil

@@ -311,7 +311,20 @@ extension Vault {
     ) async throws(VaultError) -> (version: Int64, metadataJSON: String)? {
         let (client, provider) = (row.clientID, row.provider)
         return try await compareAndSet(over: row, using: refreshToken) { (version) throws(VaultError) in
-            try await audited(chains: [AuditEvent.chain(client: client, provider: provider)]) {
+            let event = Self.refreshedEvent(
+                client: client, provider: provider, keyID: sealed.keyID, attempts: attempts, fallback: false)
+            if auditEnabled,
+                case .decided(let written) = try await writeInOneStatement(
+                    event, client: client, provider: provider,
+                    { (record) throws(VaultError) in
+                        try await repository.storeRefreshedAudited(
+                            sealed, expectedVersion: version, holder: holder, record: record)
+                    })
+            {
+                // Nil: the version moved; compareAndSet looks at the row.
+                return written
+            }
+            return try await audited(chains: [AuditEvent.chain(client: client, provider: provider)]) {
                 (transaction) throws(VaultError) in
                 let written = try await repository.storeRefreshed(
                     sealed, expectedVersion: version, holder: holder, in: transaction)

@@ -104,17 +104,27 @@ extension TokenRepository {
                 UPDATE oauth_tokens SET
                     \(replacedColumns.map { "\($0.column) = \($0.parameter)" }.joined(separator: ", ")),
                     \(storeBookkeeping(accountsServer: "$11::text")), \(rowHeadAssignments(first: 12))
-                WHERE client_id = $1::text AND provider = $2::text AND audit_seq = $13::bigint - 1
+                WHERE client_id = $1::text AND provider = $2::text AND \(rowHeadIs(chain: "$12", sequence: "$13"))
                 RETURNING version
             ), audit_event AS (
-                INSERT INTO token_vault_audit_events (chain, seq, at, kind, client_id, provider, key_id, outcome,
-                    application, host, pid, actor, details, mac_key_id, mac)
-                SELECT $12::text, $13::bigint, $17::timestamptz, $18::text, $1::text, $2::text, $7::text, $19::text,
-                    $20::text, $21::text, $22::integer, $23::text, $24::text, $15::text, $25::bytea
-                FROM written
+            \(rowEventInsert(first: 12, from: "written"))
             )
             SELECT version FROM written
             """)
+
+    /// The event of ``rowEventParameters(_:)`` (numbered from `$first`) inserted once for each row `source`
+    /// returns; its client, provider and key id are the row's parameters `$1`, `$2` and `$7`.
+    static func rowEventInsert(first p: Int, from source: String) -> String {
+        func n(_ offset: Int) -> String { "$\(p + offset)" }
+        return """
+            INSERT INTO token_vault_audit_events (chain, seq, at, kind, client_id, provider, key_id, outcome,
+                application, host, pid, actor, details, mac_key_id, mac)
+            SELECT \(n(0))::text, \(n(1))::bigint, \(n(5))::timestamptz, \(n(6))::text, $1::text, $2::text, $7::text,
+                \(n(7))::text, \(n(8))::text, \(n(9))::text, \(n(10))::integer, \(n(11))::text, \(n(12))::text,
+                \(n(3))::text, \(n(13))::bytea
+            FROM \(source)
+            """
+    }
 
     /// An event alone on the chain of an existing row, whose head the row keeps: the same compare-and-set.
     static let appendToRow = PreparedStatement(
@@ -122,7 +132,7 @@ extension TokenRepository {
         sql: """
             WITH written AS (
                 UPDATE oauth_tokens SET \(rowHeadAssignments(first: 1))
-                WHERE client_id = $8::text AND provider = $9::text AND audit_seq = $2::bigint - 1
+                WHERE client_id = $8::text AND provider = $9::text AND \(rowHeadIs(chain: "$1", sequence: "$2"))
                 RETURNING 1
             ), audit_event AS (
             \(eventInsert(first: 1, from: "written"))
@@ -172,9 +182,22 @@ extension TokenRepository {
     package enum RowAuditHead: Sendable {
         /// The row keeps its chain's head.
         case inRow(StoredAuditMark)
-        /// There is no such row, or its chain's head is not in it (stored while the audit was off, or before it
-        /// existed): the write takes a transaction.
+        /// The row keeps none, and the chain has none elsewhere (the row was stored while the audit was off, or
+        /// before it existed): its first event starts the chain, and the row takes its head.
+        case none
+        /// There is no such row, or its chain's head is in `token_vault_audit_heads` (a deleted row's, stored
+        /// again while the audit was off): the write takes a transaction.
         case elsewhere
+    }
+
+    /// The compare-and-set of a row's chain head in a single-statement write (the row's `audit_seq` at the
+    /// event's sequence − 1), for an event whose chain is `$chain` and sequence `$sequence`. A row that keeps no
+    /// head matches the chain's first event when no head is kept elsewhere.
+    static func rowHeadIs(chain: String, sequence: String) -> String {
+        """
+        coalesce(audit_seq, 0) = \(sequence)::bigint - 1 AND (audit_seq IS NOT NULL
+            OR NOT EXISTS (SELECT FROM token_vault_audit_heads WHERE chain = \(chain)::text))
+        """
     }
 
     /// Updates an existing row and appends its event in one statement, if the row's chain is still at the head
@@ -204,11 +227,14 @@ extension TokenRepository {
         try await pool.withConnection(idempotent: true) { connection in
             let result = try connection.query(
                 """
-                SELECT audit_seq, audit_digest, audit_mac_key_id, audit_mac FROM oauth_tokens
-                WHERE client_id = $1 AND provider = $2
-                """, [.text(client), .text(provider)])
-            guard result.rowCount == 1, let mark = Self.mark(result, row: 0, first: 0) else { return .elsewhere }
-            return .inRow(mark)
+                SELECT audit_seq, audit_digest, audit_mac_key_id, audit_mac,
+                    EXISTS (SELECT FROM token_vault_audit_heads WHERE chain = $3)
+                FROM oauth_tokens WHERE client_id = $1 AND provider = $2
+                """,
+                [.text(client), .text(provider), .text(AuditEvent.chain(client: client, provider: provider))])
+            guard result.rowCount == 1 else { return .elsewhere }
+            if let mark = Self.mark(result, row: 0, first: 0) { return .inRow(mark) }
+            return result.bool(0, 4) == true ? .elsewhere : .none
         }
     }
 

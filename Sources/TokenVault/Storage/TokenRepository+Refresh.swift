@@ -224,6 +224,45 @@ extension TokenRepository {
                     WHERE client_id = $1 AND provider = $2 AND version = $11::bigint
                     RETURNING version, metadata::text AS metadata
                     """) + "SELECT version, metadata FROM written")
+    /// ``storeRefreshedStatement`` with its audit event, as ``TokenRepository/updateAudited`` does for a store:
+    /// the row is written only if its chain's head (kept in the row) is still the one the event was sealed after,
+    /// and the event only if the row was. Parameters: the refresh's, then ``rowEventParameters(_:)`` from `$13`.
+    private static let storeRefreshedAuditedStatement = PreparedStatement(
+        name: "token_vault_store_refreshed_audited",
+        sql:
+            Self.releasing(
+                "$12",
+                after: """
+                    UPDATE oauth_tokens SET
+                        access_token_ciphertext = $3, access_token_nonce = $4,
+                        refresh_token_ciphertext = $5, refresh_token_nonce = $6, key_id = $7,
+                        token_expiry = \(timestampFromMicroseconds("$8")), scopes = coalesce($9, scopes),
+                        metadata = metadata || $10::jsonb,
+                        needs_reauthorization = false, last_refresh_error = NULL, last_refreshed_at = now(),
+                        updated_at = now(), version = version + 1, \(rowHeadAssignments(first: 13))
+                    WHERE client_id = $1 AND provider = $2 AND version = $11::bigint
+                        AND \(rowHeadIs(chain: "$13", sequence: "$14"))
+                    RETURNING version, metadata::text AS metadata
+                    """) + ", audit_event AS (\n" + rowEventInsert(first: 13, from: "written") + "\n)\n"
+            + "SELECT version, metadata FROM written")
+
+    /// Writes refreshed tokens and their `refreshed` event in one statement if the row is still at
+    /// `expectedVersion` and its chain's head (kept in the row) is still the one `record` follows, then releases
+    /// the lease. Nil when either moved (the lease is then still held).
+    func storeRefreshedAudited(
+        _ row: SealedRow, expectedVersion: Int64, holder: UUID, record: AuditRecord
+    ) async throws(VaultError) -> (version: Int64, metadataJSON: String)? {
+        assert(Self.describes(record.event, row), "the event takes its client, provider and key from the row")
+        let parameters =
+            Self.upsertParameters(row) + [.text(String(expectedVersion)), .text(holder.uuidString)]
+            + Self.rowEventParameters(record)
+        return try await pool.withConnection(idempotent: true) { connection in
+            let result = try connection.query(prepared: Self.storeRefreshedAuditedStatement, parameters)
+            guard result.rowCount == 1 else { return nil }
+            return (result.integer(0, 0) ?? 0, result.string(0, 1) ?? "{}")
+        }
+    }
+
     private static let insertRefreshedStatement = PreparedStatement(
         name: "token_vault_insert_refreshed",
         sql:

@@ -235,9 +235,16 @@ final class AuditTrailTests: DatabaseTestCase {
         let events = try await vault.auditEvents(AuditFilter(client: "c"))
         XCTAssertEqual(events.map(\.kind), [.stored, .stored, .deleted, .stored, .stored])
         XCTAssertEqual(events.map(\.sequence), [1, 2, 3, 4, 5])
+
+        // A row first stored without the audit, whose chain has no head anywhere: its first audited write starts
+        // the chain in the write's own statement.
+        try await unaudited.store(sampleTokens(), client: "fresh", provider: "zoho_crm")
+        try await other.store(sampleTokens(), client: "fresh", provider: "zoho_crm")
+        let fresh = try await fixture.sql("SELECT audit_seq::text FROM oauth_tokens WHERE client_id = 'fresh'")
+        XCTAssertEqual(fresh, [["1"]])
         report = try await vault.verifyAudit()
         XCTAssertTrue(report.ok, "\(report.problems)")
-        XCTAssertEqual(report.chains, 1)
+        XCTAssertEqual(report.chains, 2)
     }
 
     /// Migration 6 on a trail written under migration 5 (heads in `token_vault_audit_heads`, events keyed by chain
