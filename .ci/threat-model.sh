@@ -9,6 +9,7 @@ tests=(
     CryptoTamperTests CryptoContextSwapTests DatabaseTamperTests
     # Someone who can write to the database
     AuditTamperTests AuditChainTests AuditCLITests AuditTrailTests/testAChangeWhoseEventFailsIsNotMade
+    AuditTrailTests/testAChainOutlivesItsRowAndContinuesWhenTheRowIsStoredAgain
     # Someone who reads logs, crash output or process listings
     CryptoRedactionTests CryptoKeyFileTests VaultMetricsTests VaultTracingTests
     CLIEndToEndTests/testTheCLITurnsItsCoreDumpsOff CLIEndToEndTests/testConfigurationMistakesNeverEchoThePassword
