@@ -207,44 +207,33 @@ extension TokenRepository {
         """
     }
 
+    /// The refreshed tokens written over the row at version `$11`, then the lease released; with `audited`, only
+    /// if the row's chain head is still the one the event of ``rowEventParameters(_:)`` (from `$13`) was sealed
+    /// after, with that event, as ``TokenRepository/updateAudited`` does for a store.
+    private static func storeRefreshedSQL(audited: Bool) -> String {
+        Self.releasing(
+            "$12",
+            after: """
+                UPDATE oauth_tokens SET
+                    access_token_ciphertext = $3, access_token_nonce = $4,
+                    refresh_token_ciphertext = $5, refresh_token_nonce = $6, key_id = $7,
+                    token_expiry = \(timestampFromMicroseconds("$8")), scopes = coalesce($9, scopes),
+                    metadata = metadata || $10::jsonb,
+                    needs_reauthorization = false, last_refresh_error = NULL, last_refreshed_at = now(),
+                    updated_at = now(), version = version + 1\(audited ? ", " + rowHeadAssignments(first: 13) : "")
+                WHERE client_id = $1 AND provider = $2 AND version = $11::bigint
+                    \(audited ? "AND " + rowHeadIs(chain: "$13", sequence: "$14") : "")
+                RETURNING version, metadata::text AS metadata
+                """)
+            + (audited ? ", audit_event AS (\n" + rowEventInsert(first: 13, from: "written") + "\n)\n" : "")
+            + "SELECT version, metadata FROM written"
+    }
+
     /// The writes of the refresh path, prepared once per connection (see `stateStatement`).
     private static let storeRefreshedStatement = PreparedStatement(
-        name: "token_vault_store_refreshed",
-        sql:
-            Self.releasing(
-                "$12",
-                after: """
-                    UPDATE oauth_tokens SET
-                        access_token_ciphertext = $3, access_token_nonce = $4,
-                        refresh_token_ciphertext = $5, refresh_token_nonce = $6, key_id = $7,
-                        token_expiry = \(timestampFromMicroseconds("$8")), scopes = coalesce($9, scopes),
-                        metadata = metadata || $10::jsonb,
-                        needs_reauthorization = false, last_refresh_error = NULL, last_refreshed_at = now(),
-                        updated_at = now(), version = version + 1
-                    WHERE client_id = $1 AND provider = $2 AND version = $11::bigint
-                    RETURNING version, metadata::text AS metadata
-                    """) + "SELECT version, metadata FROM written")
-    /// ``storeRefreshedStatement`` with its audit event, as ``TokenRepository/updateAudited`` does for a store:
-    /// the row is written only if its chain's head (kept in the row) is still the one the event was sealed after,
-    /// and the event only if the row was. Parameters: the refresh's, then ``rowEventParameters(_:)`` from `$13`.
+        name: "token_vault_store_refreshed", sql: storeRefreshedSQL(audited: false))
     private static let storeRefreshedAuditedStatement = PreparedStatement(
-        name: "token_vault_store_refreshed_audited",
-        sql:
-            Self.releasing(
-                "$12",
-                after: """
-                    UPDATE oauth_tokens SET
-                        access_token_ciphertext = $3, access_token_nonce = $4,
-                        refresh_token_ciphertext = $5, refresh_token_nonce = $6, key_id = $7,
-                        token_expiry = \(timestampFromMicroseconds("$8")), scopes = coalesce($9, scopes),
-                        metadata = metadata || $10::jsonb,
-                        needs_reauthorization = false, last_refresh_error = NULL, last_refreshed_at = now(),
-                        updated_at = now(), version = version + 1, \(rowHeadAssignments(first: 13))
-                    WHERE client_id = $1 AND provider = $2 AND version = $11::bigint
-                        AND \(rowHeadIs(chain: "$13", sequence: "$14"))
-                    RETURNING version, metadata::text AS metadata
-                    """) + ", audit_event AS (\n" + rowEventInsert(first: 13, from: "written") + "\n)\n"
-            + "SELECT version, metadata FROM written")
+        name: "token_vault_store_refreshed_audited", sql: storeRefreshedSQL(audited: true))
 
     /// Writes refreshed tokens and their `refreshed` event in one statement if the row is still at
     /// `expectedVersion` and its chain's head (kept in the row) is still the one `record` follows, then releases
