@@ -140,4 +140,78 @@ final class AuditHeadRaceTests: DatabaseTestCase {
         let report = try await fixture.vault.verifyAudit()
         XCTAssertTrue(report.ok, "a race of two routine writes reads as tampering: \(report.problems)")
     }
+
+    /// A key rotation batch and an import of a row that exists, at once.
+    ///
+    /// `lockAuditHeads` now locks a transaction's rows before the heads in token_vault_audit_heads. The import
+    /// locks its existing rows, then the head of the chain `vault`; a rotation batch locks the head of `vault`
+    /// (its only chain), then updates the rows it re-seals. Under migration 5 both took the heads first (the rows
+    /// were touched only by their bodies), so they queued; now each holds what the other wants next, PostgreSQL
+    /// aborts one with a deadlock, and nothing retries it (`auditedTransaction` retries only a created chain, a
+    /// pooler's symptom and a dropped connection): the import or `rotate-key` fails.
+    func testARotationBatchAndAnImportOfAnExistingRowDoNotDeadlock() async throws {
+        let old = VaultKey.generate()
+        let new = VaultKey.generate()
+        let fixture = try await makeFixture(keyring: try Keyring(current: old))
+        // An import: the rows exist, under the old key, and the chain `vault` has a head.
+        try await fixture.vault.importTokens([
+            ImportRecord(client: "r", provider: "p", tokens: sampleTokens()),
+            ImportRecord(client: "s", provider: "p", tokens: sampleTokens()),
+        ])
+        // The rotation's re-seal waits, once it holds the head of `vault`, until another writer waits for a lock.
+        try await AdminSQL.execute(
+            """
+            CREATE FUNCTION review_pause_reseal() RETURNS trigger LANGUAGE plpgsql AS $$
+            DECLARE waited integer := 0;
+            BEGIN
+                IF current_query() LIKE '%refresh_ciphertext, refresh_nonce, version)%' THEN
+                    WHILE waited < 200 AND NOT EXISTS (SELECT FROM pg_locks WHERE NOT granted) LOOP
+                        PERFORM pg_sleep(0.05);
+                        waited := waited + 1;
+                    END LOOP;
+                END IF;
+                RETURN NULL;
+            END $$;
+            CREATE TRIGGER review_pause_reseal BEFORE UPDATE ON oauth_tokens
+            FOR EACH STATEMENT EXECUTE FUNCTION review_pause_reseal();
+            """, url: fixture.database.url)
+        let rotating = try fixture.reopen(keyring: try Keyring(current: new, previous: [old]))
+        defer { Task { await rotating.shutdown() } }
+        let rotation = Task { try await rotating.rotateKeys(batchSize: 10) }
+        try await waitUntilPaused(fixture)
+        let importer = try fixture.reopen(keyring: try Keyring(current: new, previous: [old]))
+        defer { Task { await importer.shutdown() } }
+        var failures: [String] = []
+        do {
+            try await importer.importTokens([
+                ImportRecord(client: "r", provider: "p", tokens: sampleTokens()),
+                ImportRecord(client: "t", provider: "p", tokens: sampleTokens()),
+            ])
+        } catch {
+            failures.append("import: \(error)")
+        }
+        do {
+            _ = try await rotation.value
+        } catch {
+            failures.append("rotate-key: \(error)")
+        }
+        XCTAssertEqual(failures, [], "two routine writers deadlocked")
+    }
+
+    /// Someone without the key empties a row's head (its audit_* columns), leaving its events. The next routine
+    /// write by a process that cached the head misses its compare-and-set, reads "no head in the row, none in the
+    /// table" (`RowAuditHead.none`), and starts the chain again at event 1 after the genesis: the chain forks. Under
+    /// migration 5 the events' primary key refused that event, so the write failed and nothing was written.
+    func testAWriteAfterARowsHeadWasEmptiedDoesNotRestartItsChain() async throws {
+        let fixture = try await makeFixture()
+        for _ in 0..<3 { try await fixture.vault.store(sampleTokens(), client: "a", provider: "p") }
+        _ = try await fixture.sql(
+            """
+            UPDATE oauth_tokens SET audit_seq = NULL, audit_digest = NULL, audit_mac_key_id = NULL, audit_mac = NULL
+            WHERE client_id = 'a' AND provider = 'p'
+            """)
+        _ = try? await fixture.vault.store(sampleTokens(), client: "a", provider: "p")
+        let forked = try await forks(chain("a"), fixture)
+        XCTAssertEqual(forked, [], "a routine write appended a second event with a sequence number already taken")
+    }
 }
