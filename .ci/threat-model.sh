@@ -24,7 +24,7 @@ tests=(
     ConnectingTests/testNoCodeStateVerifierOrTokenIsLogged
     # A concurrent process of the same service
     MultiProcessRefreshTests RefreshDueTests/testTwoRefreshersAndRequestPathsMakeOneProviderCallPerToken
-    AuditTrailTests/testConcurrentWritersOfOneRowKeepItsChainIntact
+    AuditTrailTests/testConcurrentWritersOfOneRowKeepItsChainIntact AuditHeadRaceTests
     # An operator mid-rotation
     CLIRotationTests/testSIGKILLAtRandomPointsThenAFinalRunLosesNothing
     CLIRotationTests/testAConcurrentPutDuringRotationSurvives

@@ -102,6 +102,13 @@ extension Vault {
         }
     }
 
+    static func headRemoved(_ chain: String, _ known: AuditHead) -> VaultError {
+        VaultError(
+            .authenticationFailed,
+            "the head of the audit chain \(chain) (event \(known.sequence) when this process last saw it) was removed "
+                + "from its row without the key, so nothing was written after it. verifyAudit() names the chain.")
+    }
+
     /// What a single-statement audited write found.
     enum OneStatementWrite<T: Sendable>: Sendable {
         /// Written (its value); or nil: not written although the chain's head was where the event was sealed, so
@@ -133,7 +140,12 @@ extension Vault {
             let found: AuditHead
             switch try await repository.rowAuditHead(client: client, provider: provider) {
             case .elsewhere: return .needsTransaction
-            case .none: (found, unverified) = (.genesis, nil)
+            case .none:
+                // No head in the row, none elsewhere. A head this process wrote or read cannot vanish so: a delete
+                // moves it to token_vault_audit_heads (`.elsewhere`). Someone emptied it without the key; starting
+                // the chain again would put a second event 1 beside the chain's events.
+                if let known = head, known.sequence > 0 { throw Self.headRemoved(draft.chain, known) }
+                (found, unverified) = (.genesis, nil)
             case .inRow(let mark): (found, unverified) = try trustedHead(mark, chain: draft.chain)
             }
             if let known = head, found == known { return .decided(nil) }

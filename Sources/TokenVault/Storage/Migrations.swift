@@ -165,7 +165,8 @@ enum Migrations {
     /// The audit chain of an `oauth_tokens` row in SQL, from the columns of `table` (an alias):
     /// ``AuditEvent/chain(client:provider:)``.
     static func rowChainSQL(_ table: String) -> String {
-        "('row:' || octet_length(\(table).client_id) || ':' || \(table).client_id || '/' || \(table).provider)"
+        "('row:' || octet_length(convert_to(\(table).client_id, 'UTF8')) || ':' || \(table).client_id || '/' || "
+            + "\(table).provider)"
     }
 
     /// The role layout of docs/audit.md for the application's role `role` (already quoted as an identifier): it

@@ -271,12 +271,24 @@ enum AppendedAuditHead: Sendable {
 
 extension TokenTransaction {
     /// Locks the heads of `chains` until the transaction ends and returns them; a chain without a head is absent.
-    /// A row's chain is locked through its row (`FOR UPDATE`), which keeps the head while it exists; every chain
-    /// also through its entry in `token_vault_audit_heads` if it has one (the chain `vault`, a deleted row's).
-    /// Rows first, then heads, each in a fixed order, so that two transactions never wait for each other.
+    ///
+    /// First each chain's advisory lock (``chainLockSQL(_:)``, in a fixed order): a chain's head moves between its
+    /// row and `token_vault_audit_heads` (a delete, a row stored again) only under that lock, and a chain is
+    /// started only under it, so two transactions never both find a chain absent, or read a head that another is
+    /// moving. Then, in a statement of its own (a snapshot taken once those locks are held): a row's chain is
+    /// locked through its row (`FOR UPDATE`), which keeps the head while it exists, and every chain through its
+    /// entry in `token_vault_audit_heads` if it has one. Advisory locks, then rows, then heads, each in a fixed
+    /// order, so that two transactions never wait for each other.
     func lockAuditHeads(_ chains: [String]) async throws(VaultError) -> [String: LockedAuditHead] {
         let sorted = Array(Set(chains)).sorted()
         let rows = sorted.compactMap(AuditEvent.row(ofChain:))
+        try await run { (connection) throws(VaultError) in
+            _ = try connection.query(
+                """
+                SELECT count(pg_advisory_xact_lock(\(TokenRepository.chainLockKeySQL("k.chain"))))
+                FROM (SELECT chain FROM unnest($1::text[]) AS k(chain) ORDER BY 1) AS k
+                """, [BinaryArray.text(sorted)])
+        }
         return try await run { (connection) throws(VaultError) in
             // One round trip: the rows' heads first, then the table's (`UNION ALL` reads its branches in order).
             let result = try connection.query(
@@ -337,9 +349,12 @@ extension TokenTransaction {
                 WITH in_row AS (
                     UPDATE oauth_tokens SET \(TokenRepository.rowHeadAssignments(first: 1))
                     WHERE client_id = $8::text AND provider = $9::text AND audit_seq IS NOT DISTINCT FROM $18::bigint
+                        AND NOT EXISTS (
+                            SELECT FROM token_vault_audit_heads WHERE chain = $1::text AND seq <> $2::bigint - 1)
                     RETURNING 1
                 ), unheaded AS (
-                    DELETE FROM token_vault_audit_heads WHERE chain = $1::text AND EXISTS (SELECT FROM in_row)
+                    DELETE FROM token_vault_audit_heads
+                    WHERE chain = $1::text AND seq = $2::bigint - 1 AND EXISTS (SELECT FROM in_row)
                 ), in_table AS (
                     INSERT INTO token_vault_audit_heads AS h (chain, seq, digest, mac_key_id, mac, updated_at)
                     SELECT $1::text, $2::bigint, $3::bytea, $4::text, $5::bytea, now()
@@ -391,9 +406,12 @@ extension TokenTransaction {
                         audit_mac = v.head_mac
                     FROM v
                     WHERE t.client_id = v.client_id AND t.provider = v.provider AND t.audit_seq IS NOT DISTINCT FROM v.row_seq
+                        AND NOT EXISTS (
+                            SELECT FROM token_vault_audit_heads h WHERE h.chain = v.chain AND h.seq <> v.seq - 1)
                     RETURNING v.chain, v.seq
                 ), unheaded AS (
-                    DELETE FROM token_vault_audit_heads h USING moved WHERE h.chain = moved.chain
+                    DELETE FROM token_vault_audit_heads h USING moved
+                    WHERE h.chain = moved.chain AND h.seq = moved.seq - 1
                 ), added AS (
                     INSERT INTO token_vault_audit_events (chain, seq, at, kind, client_id, provider, key_id, outcome,
                         application, host, pid, actor, details, mac_key_id, mac)

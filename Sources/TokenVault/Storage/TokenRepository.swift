@@ -85,13 +85,24 @@ package struct TokenRepository: Sendable {
         name: "token_vault_delete",
         sql: deleteKeepingAuditHead("client_id = $1 AND provider = $2"))
 
+    /// The advisory-lock key of the audit chain named by the SQL expression `chain`: a 64-bit hash of its name
+    /// (two chains sharing one only wait for each other), in a space of the vault's own (the migrations' lock is
+    /// taken with one argument too, but is a constant no hash is expected to hit).
+    static func chainLockKeySQL(_ chain: String) -> String {
+        "hashtextextended('token-vault/audit-chain:' || \(chain), 0)"
+    }
+
     /// Deletes the rows `condition` selects and returns their key ids. A row's audit chain outlives it: its head
     /// moves from the row to `token_vault_audit_heads`, in the same statement, so that its events stay checkable
     /// and a later row of the same (client, provider) continues the chain.
+    /// Takes the chain's advisory lock first (see `lockAuditHeads`), so that an audited transaction never reads the
+    /// chain while its head is moving. `condition` must name the row by `client_id = $1 AND provider = $2`.
     static func deleteKeepingAuditHead(_ condition: String) -> String {
         """
-        WITH gone AS (
-            DELETE FROM oauth_tokens WHERE \(condition)
+        WITH chain_lock AS (
+            SELECT pg_advisory_xact_lock(\(chainLockKeySQL("'row:' || octet_length(convert_to($1::text, 'UTF8')) || ':' || $1::text || '/' || $2::text")))
+        ), gone AS (
+            DELETE FROM oauth_tokens WHERE \(condition) AND EXISTS (SELECT FROM chain_lock)
             RETURNING key_id, client_id, provider, audit_seq, audit_digest, audit_mac_key_id, audit_mac
         ), kept AS (
             INSERT INTO token_vault_audit_heads (chain, seq, digest, mac_key_id, mac, updated_at)

@@ -199,9 +199,10 @@ final class AuditHeadRaceTests: DatabaseTestCase {
     }
 
     /// Someone without the key empties a row's head (its audit_* columns), leaving its events. The next routine
-    /// write by a process that cached the head misses its compare-and-set, reads "no head in the row, none in the
-    /// table" (`RowAuditHead.none`), and starts the chain again at event 1 after the genesis: the chain forks. Under
-    /// migration 5 the events' primary key refused that event, so the write failed and nothing was written.
+    /// write by a process that cached the head misses its compare-and-set and reads "no head in the row, none in
+    /// the table" (`RowAuditHead.none`): a head it knew cannot vanish so, and the write is refused (under migration
+    /// 5 the events' primary key refused it). A process that never saw the chain cannot tell it from a row stored
+    /// while the audit was off: it starts the chain at 1, beside the old events, and `verifyAudit` names the chain.
     func testAWriteAfterARowsHeadWasEmptiedDoesNotRestartItsChain() async throws {
         let fixture = try await makeFixture()
         for _ in 0..<3 { try await fixture.vault.store(sampleTokens(), client: "a", provider: "p") }
@@ -210,8 +211,18 @@ final class AuditHeadRaceTests: DatabaseTestCase {
             UPDATE oauth_tokens SET audit_seq = NULL, audit_digest = NULL, audit_mac_key_id = NULL, audit_mac = NULL
             WHERE client_id = 'a' AND provider = 'p'
             """)
-        _ = try? await fixture.vault.store(sampleTokens(), client: "a", provider: "p")
+        let refused = await assertVaultError(.authenticationFailed) {
+            try await fixture.vault.store(sampleTokens(), client: "a", provider: "p")
+        }
+        XCTAssertTrue(refused?.message.contains("removed from its row") ?? false, "\(String(describing: refused))")
         let forked = try await forks(chain("a"), fixture)
         XCTAssertEqual(forked, [], "a routine write appended a second event with a sequence number already taken")
+
+        let other = try fixture.reopen()
+        defer { Task { await other.shutdown() } }
+        try await other.store(sampleTokens(), client: "a", provider: "p")
+        let report = try await fixture.vault.verifyAudit()
+        XCTAssertFalse(report.ok)
+        XCTAssertTrue(report.problems.contains { $0.chain == chain("a") }, "\(report.problems)")
     }
 }
