@@ -17,18 +17,24 @@ final class RefreshLeaseTests: DatabaseTestCase {
         try await super.tearDown()
     }
 
+    /// For the tests whose provider takes 3 s to answer (so that another caller or a rotation acts meanwhile, on a
+    /// loaded machine too): a request timeout above that.
+    static let patient = RefreshPolicy(
+        requestTimeout: 6, attempts: 3, initialBackoff: 0.01, maximumBackoff: 0.05, waitTimeout: 20)
+
     func waitUntilTheProviderIsCalled(_ count: Int = 1) async {
         let deadline = Date().addingTimeInterval(20)
         while endpoint.startedCount < count && Date() < deadline { try? await Task.sleep(nanoseconds: 10_000_000) }
         XCTAssertEqual(endpoint.startedCount, count, "the refresh reached the provider")
     }
 
-    /// With a pool of one connection, a refresh waiting 1.5 s for its provider leaves the connection free:
+    /// With a pool of one connection, a refresh waiting 3 s for its provider leaves the connection free:
     /// another account's valid token is served at once, and no session sits in a transaction meanwhile.
     func testASlowRefreshHoldsNoConnectionAndNoTransaction() async throws {
         endpoint.addRefreshToken("rt-slow")
-        endpoint.enqueue(.delay(1.5))
-        let fixture = try await makeFixture(maximumConnections: 1, providers: [endpoint.zoho()])
+        endpoint.enqueue(.delay(3))
+        let fixture = try await makeFixture(
+            maximumConnections: 1, providers: [endpoint.zoho()], refreshPolicy: Self.patient)
         try await fixture.vault.store(expiredTokens(refresh: "rt-slow"), client: "slow", provider: "zoho_crm")
         try await fixture.vault.store(sampleTokens(access: "1000.other"), client: "other", provider: "zoho_crm")
 
@@ -62,10 +68,12 @@ final class RefreshLeaseTests: DatabaseTestCase {
         let rotatingEndpoint = try FakeTokenEndpoint.start(rotation: .rotating)
         defer { rotatingEndpoint.stop() }
         rotatingEndpoint.addRefreshToken("rt-rotate")
-        rotatingEndpoint.enqueue(.delay(1))
+        // Long enough for the rotation to start and finish while the refresh waits, on a loaded machine too.
+        rotatingEndpoint.enqueue(.delay(3))
         let old = VaultKey.generate()
         let new = VaultKey.generate()
-        let fixture = try await makeFixture(keyring: try Keyring(current: old), providers: [rotatingEndpoint.zoho()])
+        let fixture = try await makeFixture(
+            keyring: try Keyring(current: old), providers: [rotatingEndpoint.zoho()], refreshPolicy: Self.patient)
         try await fixture.vault.store(expiredTokens(refresh: "rt-rotate"), client: "a", provider: "zoho_crm")
         let refreshing = try fixture.reopen(keyring: try Keyring(current: new, previous: [old]))
         let rotating = try fixture.reopen(keyring: try Keyring(current: new, previous: [old]))
@@ -93,9 +101,10 @@ final class RefreshLeaseTests: DatabaseTestCase {
     /// fails; the waiter reports that failure instead of calling the provider a second time.
     func testAWaiterReportsTheHoldersFailureWithoutCallingAgain() async throws {
         endpoint.addRefreshToken("rt-fail")
-        endpoint.enqueue(.delay(1), .status(500))
+        // Long enough for the waiter to start waiting before the holder fails, on a loaded machine too.
+        endpoint.enqueue(.delay(3), .status(500))
         let policy = RefreshPolicy(
-            requestTimeout: 3, attempts: 1, initialBackoff: 0.01, maximumBackoff: 0.05, waitTimeout: 20)
+            requestTimeout: 6, attempts: 1, initialBackoff: 0.01, maximumBackoff: 0.05, waitTimeout: 20)
         let fixture = try await makeFixture(providers: [endpoint.zoho()], refreshPolicy: policy)
         try await fixture.vault.store(expiredTokens(refresh: "rt-fail"), client: "a", provider: "zoho_crm")
         let other = try fixture.reopen()
@@ -175,10 +184,12 @@ final class RefreshLeaseTests: DatabaseTestCase {
             let provider = try FakeTokenEndpoint.start(rotation: rotation)
             defer { provider.stop() }
             provider.addRefreshToken("rt-cas")
-            provider.enqueue(.delay(1))
+            // Long enough for the rotation to run while the refresh waits, on a loaded machine too.
+            provider.enqueue(.delay(3))
             let old = VaultKey.generate()
             let new = VaultKey.generate()
-            let fixture = try await makeFixture(keyring: try Keyring(current: old), providers: [provider.zoho()])
+            let fixture = try await makeFixture(
+                keyring: try Keyring(current: old), providers: [provider.zoho()], refreshPolicy: Self.patient)
             try await fixture.vault.store(expiredTokens(refresh: "rt-cas"), client: "a", provider: "zoho_crm")
             try await slowRefreshWrites(fixture)
             let keys = try Keyring(current: new, previous: [old])
