@@ -165,8 +165,13 @@ enum Migrations {
     /// The audit chain of an `oauth_tokens` row in SQL, from the columns of `table` (an alias):
     /// ``AuditEvent/chain(client:provider:)``.
     static func rowChainSQL(_ table: String) -> String {
-        "('row:' || octet_length(convert_to(\(table).client_id, 'UTF8')) || ':' || \(table).client_id || '/' || "
-            + "\(table).provider)"
+        rowChainSQL(client: "\(table).client_id", provider: "\(table).provider")
+    }
+
+    /// ``AuditEvent/chain(client:provider:)`` in SQL, from text expressions for the client id and the provider; the
+    /// client id's length in UTF-8 bytes whatever the database's encoding.
+    static func rowChainSQL(client: String, provider: String) -> String {
+        "('row:' || octet_length(convert_to(\(client), 'UTF8')) || ':' || \(client) || '/' || \(provider))"
     }
 
     /// The role layout of docs/audit.md for the application's role `role` (already quoted as an identifier): it

@@ -17,13 +17,18 @@ extension TokenRepository {
         ]
     }
 
+    /// The columns an event is inserted with, in the order every insert of this file gives their values.
+    static let auditEventColumns = """
+        chain, seq, at, kind, client_id, provider, key_id, outcome, application, host, pid, actor, details, mac_key_id,
+            mac
+        """
+
     /// The event of `auditParameters` (numbered from `$first`), inserted once for each row `source` (a CTE of the
     /// same statement) returns: none when its chain's head did not move.
     static func eventInsert(first p: Int, from source: String) -> String {
         func n(_ offset: Int) -> String { "$\(p + offset)" }
         return """
-            INSERT INTO token_vault_audit_events (chain, seq, at, kind, client_id, provider, key_id, outcome,
-                application, host, pid, actor, details, mac_key_id, mac)
+            INSERT INTO token_vault_audit_events (\(auditEventColumns))
             SELECT \(n(0))::text, \(n(1))::bigint, \(timestampFromMicroseconds(n(5))), \(n(6))::text,
                 \(n(7))::text, \(n(8))::text, \(n(9))::text, \(n(10))::text, \(n(11))::text, \(n(12))::text,
                 \(n(13))::integer, \(n(14))::text, \(n(15))::text, \(n(3))::text, \(n(16))::bytea
@@ -117,8 +122,7 @@ extension TokenRepository {
     static func rowEventInsert(first p: Int, from source: String) -> String {
         func n(_ offset: Int) -> String { "$\(p + offset)" }
         return """
-            INSERT INTO token_vault_audit_events (chain, seq, at, kind, client_id, provider, key_id, outcome,
-                application, host, pid, actor, details, mac_key_id, mac)
+            INSERT INTO token_vault_audit_events (\(auditEventColumns))
             SELECT \(n(0))::text, \(n(1))::bigint, \(n(5))::timestamptz, \(n(6))::text, $1::text, $2::text, $7::text,
                 \(n(7))::text, \(n(8))::text, \(n(9))::text, \(n(10))::integer, \(n(11))::text, \(n(12))::text,
                 \(n(3))::text, \(n(13))::bytea
@@ -413,8 +417,7 @@ extension TokenTransaction {
                     DELETE FROM token_vault_audit_heads h USING moved
                     WHERE h.chain = moved.chain AND h.seq = moved.seq - 1
                 ), added AS (
-                    INSERT INTO token_vault_audit_events (chain, seq, at, kind, client_id, provider, key_id, outcome,
-                        application, host, pid, actor, details, mac_key_id, mac)
+                    INSERT INTO token_vault_audit_events (\(TokenRepository.auditEventColumns))
                     SELECT v.chain, v.seq, 'epoch'::timestamptz + v.at_us * interval '1 microsecond', v.kind,
                         v.client_id, v.provider, v.key_id, v.outcome, v.application, v.host, v.pid::integer, v.actor,
                         v.details, v.mac_key_id, v.mac

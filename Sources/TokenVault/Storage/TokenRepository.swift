@@ -100,7 +100,7 @@ package struct TokenRepository: Sendable {
     static func deleteKeepingAuditHead(_ condition: String) -> String {
         """
         WITH chain_lock AS (
-            SELECT pg_advisory_xact_lock(\(chainLockKeySQL("'row:' || octet_length(convert_to($1::text, 'UTF8')) || ':' || $1::text || '/' || $2::text")))
+            SELECT pg_advisory_xact_lock(\(chainLockKeySQL(Migrations.rowChainSQL(client: "$1::text", provider: "$2::text"))))
         ), gone AS (
             DELETE FROM oauth_tokens WHERE \(condition) AND EXISTS (SELECT FROM chain_lock)
             RETURNING key_id, client_id, provider, audit_seq, audit_digest, audit_mac_key_id, audit_mac
